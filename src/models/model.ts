@@ -1,0 +1,68 @@
+/**
+ * The contract every CollabDict model implements (GGM mixture, multi-task VAE), so the
+ * learning loop (src/learning), the node, the simulator, the API and the privacy layer
+ * treat them alike. One instance lives on one node and holds that node's private part
+ * (pi^s for the GGM, the encoder phi^s for the VAE) and its copy of the global part
+ * (the pattern dictionary {mu_k, Lambda_k}, the decoder theta).
+ *
+ * Algorithm 1 of the CollabDict paper, as the learning loop drives it:
+ *   await model.prepare(data, aggregate)          // agreed start (network statistics, shared seed)
+ *   until model.converged:
+ *     stats = model.localUpdate(data)             // private: E-step / encoder step
+ *     sums  = await aggregate(stats)              // consensus: network-wide sum
+ *     model.optimize(sums)                        // identical on every node
+ */
+import type { Mat } from '../numeric/matrix.js'
+
+/** Network-wide sum of a vector: exact in unit tests, dynamical consensus in the network. */
+export type Aggregate = (vec: Float64Array, label: string) => Promise<Float64Array>
+
+export type ModelKind = 'ggm' | 'vae'
+
+/** One line of a model's training trace (per iteration). */
+export interface TraceEntry {
+  iteration: number
+  /** GGM: mean log-likelihood per sample (network-wide); VAE: mean ELBO per sample. */
+  objective: number
+  /** Extra per-iteration figures (surviving K, KL per latent dimension, ...). */
+  [key: string]: number | number[] | string | boolean
+}
+
+/** Versioned, self-describing saved form of a model (JSON-safe). */
+export interface SavedModel {
+  format: 'collabdict-model'
+  version: number
+  kind: ModelKind
+  /** Hyper-parameters the network agreed on (including the shared seed). */
+  hyper: Record<string, unknown>
+  /** Numeric-core build that produced the parameters (src/numeric buildId()). */
+  numericBuild: string
+  /** Kind-specific parameters. */
+  params: Record<string, unknown>
+  trace: TraceEntry[]
+}
+
+export interface CollabModel {
+  readonly kind: ModelKind
+  /** Number of input features M. */
+  readonly dim: number
+  /** Completed optimize() calls. */
+  readonly iteration: number
+  readonly converged: boolean
+  readonly trace: readonly TraceEntry[]
+
+  /**
+   * Agreed start without pooling data: network statistics (standardisation, global mean
+   * and covariance) through `aggregate`, then initial parameters from the shared seed.
+   * Every node calls it with its own rows; afterwards all hold the same global part.
+   */
+  prepare(data: Mat, aggregate: Aggregate): Promise<void>
+  /** Private step on this node's rows; returns the statistics vector to be summed. */
+  localUpdate(data: Mat): Float64Array
+  /** Update the global part from the network-wide sum of the statistics vectors. */
+  optimize(sums: Float64Array): void
+  /** Anomaly score per row (higher = more anomalous), with this node's private part. */
+  score(samples: Mat): Float64Array
+  /** Versioned, JSON-safe state (hyper-parameters, parameters, trace, numeric build). */
+  save(): SavedModel
+}

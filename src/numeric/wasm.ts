@@ -1,0 +1,146 @@
+/**
+ * The WebAssembly boundary. This is the only module in the project that touches
+ * `WebAssembly`, raw pointers or the module's linear memory.
+ *
+ * Memory ownership (the contract every kernel wrapper follows):
+ * - TypeScript allocates every buffer a kernel reads or writes with `cd_alloc(bytes)`
+ *   (8-byte aligned) and frees it with `cd_free(ptr, bytes)` before the wrapper returns,
+ *   normally through `withScratch`, which frees in a `finally`.
+ * - Rust never keeps a pointer between calls and never frees host buffers.
+ * - A `Float64Array` view into `memory.buffer` dies whenever memory grows, and memory can
+ *   grow on any `cd_alloc` or kernel call. So views are created with `f64view()` right
+ *   before they are used, results are copied out with `.slice()`, and no view ever
+ *   escapes this module's wrappers.
+ * - The module is compiled and instantiated once, synchronously, on first use.
+ */
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export class WasmLoadError extends Error {
+  override name = 'WasmLoadError'
+}
+
+/** Raw exports of wasm/collabdict_core.wasm. Kernel signatures are added here as they land. */
+export interface CoreExports {
+  memory: WebAssembly.Memory
+  cd_abi_version(): number
+  cd_alloc(bytes: number): number
+  cd_free(ptr: number, bytes: number): void
+  [name: string]: unknown
+}
+
+interface Loaded {
+  exports: CoreExports
+  /** sha256 of the .wasm bytes (first 16 hex digits): identifies the build that made a result. */
+  buildId: string
+  path: string
+}
+
+let loaded: Loaded | undefined
+
+/** Find wasm/collabdict_core.wasm walking up from this file (works from src/ and dist/src/). */
+function locateWasm(): string {
+  const override = process.env.COLLABDICT_WASM
+  if (override !== undefined && override !== '') return override
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, 'wasm', 'collabdict_core.wasm')
+    if (existsSync(candidate)) return candidate
+    dir = dirname(dir)
+  }
+  throw new WasmLoadError(
+    'wasm/collabdict_core.wasm not found: run `npm run build:wasm` (needs Debian rustc with libstd-rust-dev-wasm32) or restore the committed binary',
+  )
+}
+
+/** The instantiated core. Throws WasmLoadError if the binary is missing or incompatible. */
+export function core(): Loaded {
+  if (loaded !== undefined) return loaded
+  const path = locateWasm()
+  const bytes = readFileSync(path)
+  let instance: WebAssembly.Instance
+  try {
+    const module = new WebAssembly.Module(bytes)
+    instance = new WebAssembly.Instance(module, {})
+  } catch (err) {
+    throw new WasmLoadError(`cannot instantiate ${path}: ${(err as Error).message}; rebuild with \`npm run build:wasm\``)
+  }
+  const exports = instance.exports as unknown as CoreExports
+  if (exports.cd_abi_version() !== ABI_VERSION) {
+    throw new WasmLoadError(
+      `${path} has ABI ${exports.cd_abi_version()}, this code expects ${ABI_VERSION}: rebuild with \`npm run build:wasm\``,
+    )
+  }
+  const buildId = createHash('sha256').update(bytes).digest('hex').slice(0, 16)
+  loaded = { exports, buildId, path }
+  return loaded
+}
+
+/** ABI version this wrapper expects from `cd_abi_version()` (see wasm/src/exports.rs). */
+export const ABI_VERSION = 1
+
+/** Identifier of the numeric-core build (sha256 prefix of the .wasm), recorded in saved models. */
+export function buildId(): string {
+  return core().buildId
+}
+
+/** A fresh Float64Array view of `len` doubles at `ptr`. Valid only until the next allocation or kernel call. */
+export function f64view(ptr: number, len: number): Float64Array {
+  return new Float64Array(core().exports.memory.buffer, ptr, len)
+}
+
+/** A fresh Int32Array view of `len` ints at `ptr`. Same lifetime rule as `f64view`. */
+export function i32view(ptr: number, len: number): Int32Array {
+  return new Int32Array(core().exports.memory.buffer, ptr, len)
+}
+
+/**
+ * Scratch allocator for one kernel call: `alloc` reserves buffers, everything is freed
+ * when `fn` returns or throws. Use `put` to copy an input in; read outputs with `f64view`
+ * after the kernel call and `.slice()` them before returning.
+ */
+export class Scratch {
+  private readonly blocks: Array<{ ptr: number; bytes: number }> = []
+
+  /** Reserve `len` f64 slots (uninitialised); returns the byte pointer. */
+  f64(len: number): number {
+    return this.raw(Math.max(1, len) * 8)
+  }
+
+  /** Reserve `len` i32 slots (padded to 8 bytes); returns the byte pointer. */
+  i32(len: number): number {
+    return this.raw(Math.max(2, len + (len % 2)) * 4)
+  }
+
+  /** Copy `data` into a fresh buffer; returns the byte pointer. */
+  put(data: ArrayLike<number>): number {
+    const ptr = this.f64(data.length)
+    f64view(ptr, data.length).set(data)
+    return ptr
+  }
+
+  raw(bytes: number): number {
+    const c = core().exports
+    const ptr = c.cd_alloc(bytes)
+    if (ptr === 0) throw new WasmLoadError(`wasm allocation of ${bytes} bytes failed (memory exhausted)`)
+    this.blocks.push({ ptr, bytes })
+    return ptr
+  }
+
+  freeAll(): void {
+    const c = core().exports
+    for (const b of this.blocks.splice(0)) c.cd_free(b.ptr, b.bytes)
+  }
+}
+
+/** Run `fn` with a scratch allocator whose buffers are freed afterwards, even on error. */
+export function withScratch<T>(fn: (s: Scratch, k: CoreExports) => T): T {
+  const s = new Scratch()
+  try {
+    return fn(s, core().exports)
+  } finally {
+    s.freeAll()
+  }
+}

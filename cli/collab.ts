@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+/**
+ * The `collab` command: one composition root that registers each area's commands.
+ * Areas never import each other's CLIs; each exports a `register...(program)`.
+ */
+import '../src/polyfills.js'
+import { Command } from 'commander'
+
+const program = new Command()
+program
+  .name('collab')
+  .description('CollabDict: privacy-preserving decentralised anomaly detection')
+  .version('0.1.0')
+  .showHelpAfterError()
+
+// One line per command group (keep sorted by area).
+
+await program.parseAsync(process.argv)

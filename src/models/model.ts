@@ -65,4 +65,14 @@ export interface CollabModel {
   score(samples: Mat): Float64Array
   /** Versioned, JSON-safe state (hyper-parameters, parameters, trace, numeric build). */
   save(): SavedModel
+
+  /**
+   * The global part every node holds identically (GGM: K, weights-free dictionary
+   * {mu_k, Lambda_k, Nbar_k}; VAE: decoder theta and optimiser state), packed as one
+   * vector, plus the iteration it belongs to. A node that rejoins after a crash takes it
+   * from a neighbour instead of recomputing iterations it missed. Contains no private part.
+   */
+  exportGlobal(): { iteration: number; converged: boolean; state: Float64Array }
+  /** Adopt a global part produced by `exportGlobal()` on another node of the same network. */
+  importGlobal(global: { iteration: number; converged: boolean; state: Float64Array }): void
 }

@@ -1,0 +1,162 @@
+/**
+ * Loading a node's private data from CSV: a header row, numeric feature columns and
+ * optionally one 0/1 label column. Everything that can be wrong with a file is found
+ * here, at the edge, and reported with the file, the row (1-based data row, plus the line
+ * in the file) and the column, so the models downstream can assume clean finite input.
+ */
+import { readFileSync } from 'node:fs'
+import { parse } from 'csv-parse/sync'
+import { mat, type Mat } from '../numeric/matrix.js'
+
+/** Anything wrong with input data; the message names file, row and column where known. */
+export class DataError extends Error {
+  override name = 'DataError'
+}
+
+export interface LoadCsvOptions {
+  /** Name of the 0/1 label column (e.g. `anomaly`), excluded from the features. */
+  labelCol?: string
+  /** Columns to ignore entirely (identifiers, free text). */
+  dropCols?: string[]
+  /**
+   * Accept columns that hold one value on every row (default false: they carry no
+   * information and make covariance matrices singular, so they are an error).
+   */
+  allowConstant?: boolean
+  /** Accept fewer rows than feature columns (default false: no covariance can be estimated). */
+  allowFewRows?: boolean
+}
+
+export interface LoadedCsv {
+  /** rows x columns.length, finite values. */
+  features: Mat
+  /** One 0/1 label per row when `labelCol` was given. */
+  labels?: Int8Array
+  /** Feature column names, in order. */
+  columns: string[]
+  /** Where the data came from (for messages). */
+  source: string
+}
+
+// Plain decimal or scientific notation; rejects '', 'NaN', 'Infinity', '0x1F', '1,5'.
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
+const MISSING = new Set(['', 'na', 'nan', 'null', 'none', '?', '-'])
+
+/** Read and validate a CSV file (see `parseCsv`). */
+export function loadCsv(path: string, opts: LoadCsvOptions = {}): LoadedCsv {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new DataError(`${path}: cannot read file (${(err as Error).message})`)
+  }
+  return parseCsv(text, path, opts)
+}
+
+/**
+ * Parse CSV text (header row first). `source` names the input in error messages.
+ * Errors (all DataError): ragged rows, non-numeric or non-finite cells, missing values,
+ * labels other than 0/1, constant columns, fewer rows than feature columns, no rows.
+ */
+export function parseCsv(text: string, source: string, opts: LoadCsvOptions = {}): LoadedCsv {
+  let records: { record: string[]; info: { lines: number } }[]
+  try {
+    records = parse(text, {
+      info: true,
+      relax_column_count: true,
+      skip_empty_lines: true,
+      trim: true,
+      bom: true,
+    }) as unknown as { record: string[]; info: { lines: number } }[]
+  } catch (err) {
+    throw new DataError(`${source}: not valid CSV (${(err as Error).message})`)
+  }
+  if (records.length === 0) throw new DataError(`${source}: the file is empty; expected a header row and data rows`)
+  const header = records[0].record
+  const width = header.length
+  const seen = new Set<string>()
+  header.forEach((name, j) => {
+    if (name === '') throw new DataError(`${source}: header column ${j + 1} has no name; name every column`)
+    if (seen.has(name)) throw new DataError(`${source}: column name "${name}" appears twice in the header`)
+    seen.add(name)
+  })
+  let labelIdx = -1
+  if (opts.labelCol !== undefined) {
+    labelIdx = header.indexOf(opts.labelCol)
+    if (labelIdx < 0) {
+      throw new DataError(`${source}: label column "${opts.labelCol}" not in header (${header.join(', ')})`)
+    }
+  }
+  const drop = new Set(opts.dropCols ?? [])
+  for (const d of drop) {
+    if (!seen.has(d)) throw new DataError(`${source}: column "${d}" to drop is not in the header`)
+  }
+  const featureIdx: number[] = []
+  header.forEach((name, j) => {
+    if (j !== labelIdx && !drop.has(name)) featureIdx.push(j)
+  })
+  const M = featureIdx.length
+  if (M === 0) throw new DataError(`${source}: no feature columns left after removing the label column`)
+
+  const N = records.length - 1
+  if (N === 0) throw new DataError(`${source}: no data rows after the header`)
+  const data = new Float64Array(N * M)
+  const labels = labelIdx >= 0 ? new Int8Array(N) : undefined
+  for (let i = 0; i < N; i++) {
+    const { record, info } = records[i + 1]
+    const where = `${source}: row ${i + 1} (line ${info.lines})`
+    if (record.length !== width) {
+      throw new DataError(`${where} has ${record.length} fields, the header has ${width}; fix the row's separators or quoting`)
+    }
+    for (let f = 0; f < M; f++) {
+      const j = featureIdx[f]
+      data[i * M + f] = numericCell(record[j], `${where}, column "${header[j]}"`)
+    }
+    if (labels !== undefined) {
+      const v = record[labelIdx]
+      if (v !== '0' && v !== '1') {
+        throw new DataError(`${where}, column "${header[labelIdx]}": label "${v}" is not 0 or 1`)
+      }
+      labels[i] = v === '1' ? 1 : 0
+    }
+  }
+  const columns = featureIdx.map((j) => header[j])
+  const features = mat(N, M, data)
+  if (!opts.allowFewRows && N < M) {
+    throw new DataError(`${source}: ${N} rows but ${M} feature columns; a covariance needs at least as many rows as columns (add rows or drop columns)`)
+  }
+  if (!opts.allowConstant) assertNoConstantColumns(features, columns, source)
+  const out: LoadedCsv = { features, columns, source }
+  if (labels !== undefined) out.labels = labels
+  return out
+}
+
+function numericCell(raw: string, where: string): number {
+  if (MISSING.has(raw.toLowerCase())) {
+    throw new DataError(`${where}: missing value "${raw}"; impute or drop the row first`)
+  }
+  if (!NUMBER.test(raw)) {
+    const lower = raw.toLowerCase()
+    if (lower.includes('inf')) throw new DataError(`${where}: non-finite value "${raw}"`)
+    throw new DataError(`${where}: "${raw}" is not a number (use plain decimal notation, '.' as decimal point)`)
+  }
+  const v = Number(raw)
+  if (!Number.isFinite(v)) throw new DataError(`${where}: value "${raw}" overflows a double`)
+  return v
+}
+
+/** DataError naming the first column whose values are all equal. */
+export function assertNoConstantColumns(features: Mat, columns: readonly string[], source: string): void {
+  const { rows, cols, data } = features
+  if (rows === 0) return
+  for (let j = 0; j < cols; j++) {
+    const first = data[j]
+    let constant = true
+    for (let i = 1; i < rows && constant; i++) constant = data[i * cols + j] === first
+    if (constant) {
+      throw new DataError(
+        `${source}: column "${columns[j] ?? j + 1}" is constant (all ${rows} rows equal ${first}); drop it (dropCols) — it makes covariances singular`,
+      )
+    }
+  }
+}

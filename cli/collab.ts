@@ -5,6 +5,7 @@
  */
 import '../src/polyfills.js'
 import { Command } from 'commander'
+import { registerPrivacyCommands } from './privacy.js'
 
 const program = new Command()
 program
@@ -14,5 +15,6 @@ program
   .showHelpAfterError()
 
 // One line per command group (keep sorted by area).
+registerPrivacyCommands(program)
 
 await program.parseAsync(process.argv)

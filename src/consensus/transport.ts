@@ -3,10 +3,34 @@
  * neighbours. Implemented in memory (src/consensus/memory.ts, used by sim/ and tests)
  * and over libp2p (node/). The engine never sees PeerIds or sockets, only topology
  * indices, and trusts `from` because the transport authenticated it (Noise in node/).
+ *
+ * Changes (owner: consensus, H2; all additive, old frames stay valid):
+ * - `kind` (absent = 'data') and `attempt` (absent = 0) on ConsensusFrame, for reruns
+ *   after a neighbour timed out: an 'exclude' frame is flooded so every survivor agrees
+ *   on the member set of session `session`; its payload lists the excluded topology
+ *   indices (integers stored as f64), and `attempt` names that member set (see
+ *   `attemptId` in src/consensus/index.ts). Data frames carry the attempt they belong to.
+ * - Peers are any topology indices, not only overlay neighbours: per-session relabelling
+ *   (DESIGN.md, eq. 6) makes a node exchange frames with the nodes sitting next to its
+ *   relabelled position, so a transport must be able to reach every node of the topology.
+ * - Payload ownership: the engine hands the same Float64Array to every recipient of a
+ *   round and may overwrite it once all of them have answered that round. A transport
+ *   must serialise (or copy) the payload before `send` returns or resolves, and must
+ *   never mutate a payload it delivers. Receivers treat payloads as read-only.
+ * - Wire codec guidance: kind u8 (0 data, 1 exclude), session/chunk/round/attempt u32,
+ *   payload length u32 then little-endian f64s. Reject frames whose payload length is
+ *   not the session's vector length (the engine rejects them too, reason 'bad-length').
  */
+
+/** 'data': one round's vector; 'exclude': the sender's excluded set for a session (control). */
+export type FrameKind = 'data' | 'exclude'
 
 /** One consensus message. Payloads are f64 vectors; on the wire little-endian. */
 export interface ConsensusFrame {
+  /** Absent means 'data'. */
+  kind?: FrameKind
+  /** Member-set id of a session rerun: 0 (or absent) = every node; u32 otherwise. */
+  attempt?: number
   /** Consensus session: one per aggregate() call and chunk, agreed by all nodes. */
   session: number
   /** Chunk index within the aggregate() call (random chunking, eq. 6). */

@@ -1,0 +1,126 @@
+/**
+ * What a CollabDict network agrees on before it trains: the model and its
+ * hyper-parameters, the shared seed, the iteration budget, how sums are computed
+ * (consensus scheme, tolerance, random chunking, timeouts), the privacy settings and the
+ * scoring threshold. Every node of one network must hold the same TrainingConfig; the
+ * node's org.yaml and the simulator's scenario file both embed it under `training:`.
+ *
+ * The schema is declared once here and checked at the edge (`parseTrainingConfig`);
+ * the learning loop assumes a valid config.
+ */
+import { z } from 'zod'
+
+/** Iterations of Algorithm 1 before the loop stops without convergence (EM on the BCW/shuttle data converges in 20-60). */
+export const DEFAULT_MAX_ITERATIONS = 100
+/** Relative consensus tolerance: well below the GGM's convergence threshold on the log-likelihood. */
+export const DEFAULT_CONSENSUS_TOL = 1e-9
+/** Random chunking (eq. 6): three chunks already decorrelate a neighbour's first-round view. */
+export const DEFAULT_CHUNKS = 3
+/** A silent neighbour is given up on after this long (wall clock in node/, virtual in sim/). */
+export const DEFAULT_TIMEOUT_MS = 10_000
+/** Entropy l-diversity level (eq. 48): exposed when some H_k < ln l0. */
+export const DEFAULT_L0 = 2
+/** Quantile of the node's own training scores used as the anomaly threshold of the API. */
+export const DEFAULT_THRESHOLD_QUANTILE = 0.95
+
+export const ConsensusSchemeName = z.enum(['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev'], {
+  error: 'must be one of paper, max-degree, metropolis, best-constant, chebyshev',
+})
+export type ConsensusSchemeName = z.infer<typeof ConsensusSchemeName>
+
+const positive = (what: string) => z.number({ error: `${what} must be a number` }).positive({ error: `${what} must be > 0` })
+
+export const ModelSection = z
+  .object({
+    kind: z.enum(['ggm', 'vae'], { error: 'must be "ggm" or "vae"' }),
+    /** Kind-specific hyper-parameters (validated by the model factory, src/models). */
+    hyper: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict()
+
+export const ConsensusSection = z
+  .object({
+    scheme: ConsensusSchemeName.default('metropolis'),
+    tol: positive('tol').max(0.1, { error: 'tol must be <= 0.1 (a relative tolerance such as 1e-9)' }).default(DEFAULT_CONSENSUS_TOL),
+    chunks: z.number().int({ error: 'chunks must be a whole number' }).min(1, { error: 'chunks must be >= 1' }).max(64).default(DEFAULT_CHUNKS),
+    /** Scale of the random chunks 1..C-1 relative to the vector's magnitude (eq. 6). */
+    chunkScale: positive('chunkScale').default(1),
+    timeoutMs: z.number().int().positive({ error: 'timeoutMs must be a positive number of milliseconds' }).default(DEFAULT_TIMEOUT_MS),
+    /** After a neighbour times out, rerun the session without it instead of stopping. */
+    rerunOnTimeout: z.boolean().default(true),
+  })
+  .strict()
+
+export const ReleaseSection = z
+  .object({
+    /** Publish a Rényi-DP release of the global model at the end of training (Theorem 1). */
+    enabled: z.boolean().default(true),
+    /** Prior strength lambda0 > 0 of the posterior N(w_k, (lambda_k Lambda_k)^-1). */
+    lambda0: positive('release.lambda0').default(1),
+    /** Enforced bound on pairwise sample distance (samples clipped to radius R/2 around m0). */
+    R: positive('release.R').default(6),
+    /** Enforced bound on ||Lambda_k||_2 (eigenvalues clipped at B before release). */
+    B: positive('release.B').default(10),
+    /** Components with Nbar_k below this are dropped before release. */
+    delta: positive('release.delta').default(1),
+  })
+  .strict()
+
+export const PrivacySection = z
+  .object({
+    /** Run the entropy l-diversity monitor (eq. 47-48) on every local update. */
+    monitor: z.boolean().default(true),
+    l0: z.number().min(1, { error: 'l0 must be >= 1 (entropy threshold ln l0)' }).default(DEFAULT_L0),
+    release: ReleaseSection.prefault({}),
+    /** Total epsilon a node may spend on releases; once spent, releases stop with a named error. */
+    budget: positive('privacy.budget').default(10),
+    /** delta of the (epsilon, delta)-DP conversion reported by the ledger. */
+    ledgerDelta: z.number().gt(0, { error: 'ledgerDelta must be in (0, 1)' }).lt(1, { error: 'ledgerDelta must be in (0, 1)' }).default(1e-5),
+  })
+  .strict()
+
+export const TrainingConfig = z
+  .object({
+    model: ModelSection,
+    /** Seed every node shares (initial parameters, chunk relabelling, release noise streams). */
+    seed: z.number({ error: 'seed must be a whole number' }).int({ error: 'seed must be a whole number' }).min(0).max(2 ** 32 - 1),
+    maxIterations: z.number().int().min(1, { error: 'maxIterations must be >= 1' }).max(100_000).default(DEFAULT_MAX_ITERATIONS),
+    consensus: ConsensusSection.prefault({}),
+    privacy: PrivacySection.prefault({}),
+    thresholdQuantile: z
+      .number()
+      .gt(0, { error: 'thresholdQuantile must be in (0, 1), e.g. 0.95' })
+      .lt(1, { error: 'thresholdQuantile must be in (0, 1), e.g. 0.95' })
+      .default(DEFAULT_THRESHOLD_QUANTILE),
+  })
+  .strict()
+
+/** A validated training configuration (all defaults filled in). */
+export type TrainingConfig = z.infer<typeof TrainingConfig>
+/** What a config file may contain before defaults are applied. */
+export type TrainingConfigInput = z.input<typeof TrainingConfig>
+
+export class TrainingConfigError extends Error {
+  override name = 'TrainingConfigError'
+}
+
+/** One line per problem: `where: field.path: message`. */
+export function formatZodIssues(error: z.ZodError, where: string, prefix: readonly (string | number)[] = []): string {
+  return error.issues
+    .map((i) => {
+      const path = [...prefix, ...i.path].map(String).join('.')
+      return `${where}: ${path === '' ? '(root)' : path}: ${i.message}`
+    })
+    .join('\n')
+}
+
+/**
+ * Validate a training configuration from an external source (org.yaml, scenario file,
+ * CLI flags). `where` names the source in the error ("org.yaml", "scenario bcw.yaml");
+ * `prefix` is the path of the section inside that file (e.g. ['training']).
+ */
+export function parseTrainingConfig(input: unknown, where = 'training config', prefix: readonly (string | number)[] = []): TrainingConfig {
+  const r = TrainingConfig.safeParse(input)
+  if (!r.success) throw new TrainingConfigError(formatZodIssues(r.error, where, prefix))
+  return r.data
+}

@@ -3,7 +3,8 @@
  * consensus, no error) used to check that decentralised learning equals centralised
  * learning, and for `collab fit --exact`. Every node's aggregate(vec, label) waits until
  * all S nodes have contributed to `label`, then all receive the same sum, added in node
- * order so the result does not depend on arrival order.
+ * order so the result does not depend on arrival order. A label used again by the same
+ * node opens the next session of that label (the k-th calls of all nodes pair up).
  */
 import type { Aggregate } from '../models/model.js'
 
@@ -27,17 +28,18 @@ export interface ExactAggregator {
 export function createExactAggregator(size: number): ExactAggregator {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`exact aggregator needs >= 1 node, got ${size}`)
   const pending = new Map<string, Pending>()
+  const calls: Map<string, number>[] = Array.from({ length: size }, () => new Map())
   let failed: Error | null = null
 
-  const contribute = (s: number, vec: Float64Array, label: string): Promise<Float64Array> => {
+  const contribute = (s: number, vec: Float64Array, baseLabel: string): Promise<Float64Array> => {
     if (failed) return Promise.reject(failed)
+    const k = calls[s].get(baseLabel) ?? 0
+    calls[s].set(baseLabel, k + 1)
+    const label = `${baseLabel}#${k}`
     let p = pending.get(label)
     if (p === undefined) {
       p = { vecs: new Array(size).fill(undefined), count: 0, waiters: [] }
       pending.set(label, p)
-    }
-    if (p.vecs[s] !== undefined) {
-      return Promise.reject(new AggregateMismatchError(`node ${s} contributed twice to '${label}'; labels must be unique per session`))
     }
     const first = p.vecs.find((v) => v !== undefined)
     if (first !== undefined && first.length !== vec.length) {

@@ -5,17 +5,10 @@
 import type { Aggregate, CollabModel, SavedModel, TraceEntry } from '../models/model.js'
 import type { Clock } from '../consensus/transport.js'
 import type { Mat } from '../numeric/matrix.js'
+import type { Rng } from '../numeric/rng.js'
 import type { TrainingConfig } from './config.js'
 
-/**
- * The generator the loop forks named streams from (the seeded Rng of src/numeric
- * satisfies it structurally; hosts pass that one).
- */
-export interface Rng {
-  fork(label: string): Rng
-  uniform(): number
-  normal(): number
-}
+export type { Rng }
 
 /** The global part a rejoining node adopts (same shape as CollabModel.exportGlobal()). */
 export interface GlobalState {

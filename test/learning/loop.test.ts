@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { loadCsv } from '../../src/data/index.js'
 import { selectRows, type Mat } from '../../src/numeric/matrix.js'
+import { Rng } from '../../src/numeric/rng.js'
 import {
   CheckpointMismatchError,
   TrainingStoppedError,
@@ -8,7 +9,6 @@ import {
   runTraining,
   statsLabel,
   type Checkpoint,
-  type Rng,
   type TrainingConfig,
 } from '../../src/learning/index.js'
 import { createExactAggregator } from '../../src/learning/exact.js'
@@ -25,16 +25,7 @@ function slices(data: Mat, S: number): Mat[] {
   return Array.from({ length: S }, (_, s) => selectRows(data, Array.from({ length: Math.ceil((data.rows - s) / S) }, (_, j) => s + j * S)))
 }
 
-/** The loop must not draw random numbers when privacy is off: this generator refuses to. */
-const noDraws: Rng = {
-  fork: () => noDraws,
-  uniform: () => {
-    throw new Error('unexpected draw')
-  },
-  normal: () => {
-    throw new Error('unexpected draw')
-  },
-}
+const rng = new Rng(7)
 
 const config: TrainingConfig = parseTrainingConfig({
   model: { kind: 'ggm' },
@@ -47,7 +38,7 @@ async function fit(S: number, cfg = config, checkpoint?: (s: number, cp: Checkpo
   return runNetwork({
     config: cfg,
     parts: slices(X, S),
-    rng: noDraws,
+    rng: rng,
     nodeParts: () => ({ model: new DiagGmm(M, 3) }),
     aggregation: { kind: 'exact' },
     checkpoint,
@@ -99,7 +90,7 @@ describe('runTraining with exact aggregation', () => {
     const resumed = await Promise.all(
       parts.map((data, s) => {
         const cp = saved.get(`${s}:${at}:false`) as Checkpoint
-        return runTraining({ nodeIndex: s, data, model: DiagGmm.load(cp.model, M), aggregate: agg.forNode(s), rng: noDraws }, { config, resume: cp })
+        return runTraining({ nodeIndex: s, data, model: DiagGmm.load(cp.model, M), aggregate: agg.forNode(s), rng: rng }, { config, resume: cp })
       }),
     )
     for (let s = 0; s < S; s++) {
@@ -132,7 +123,7 @@ describe('runTraining with exact aggregation', () => {
             data,
             model: DiagGmm.load(cp.model, M),
             aggregate: agg.forNode(s),
-            rng: noDraws,
+            rng: rng,
             fetchGlobal: async () => peer.exportGlobal(),
           },
           { config, resume: cp },
@@ -151,7 +142,7 @@ describe('runTraining with exact aggregation', () => {
     })
     const cp = saved[1]
     const model = DiagGmm.load(cp.model, M)
-    const ctx = { nodeIndex: 1, data: X, model, aggregate: createExactAggregator(1).forNode(0), rng: noDraws }
+    const ctx = { nodeIndex: 1, data: X, model, aggregate: createExactAggregator(1).forNode(0), rng: rng }
     await expect(runTraining(ctx, { config: { ...config, maxIterations: 2 }, resume: cp })).rejects.toThrow(CheckpointMismatchError)
     await expect(runTraining({ ...ctx, nodeIndex: 0 }, { config, resume: cp })).rejects.toThrow(/different training config/)
   })
@@ -166,7 +157,7 @@ describe('runTraining with exact aggregation', () => {
           nodeIndex: s,
           data,
           model: new DiagGmm(M, 3),
-          rng: noDraws,
+          rng: rng,
           aggregate: (vec, label) => {
             if (s === 2 && label === statsLabel(3)) {
               const e = new Error('neighbour 5 silent at round 17')

@@ -12,23 +12,24 @@
  *   8      4    chunk     u32
  *   12     4    round     u32
  *   16     4    length    u32, number of f64 payload entries
- *   20     4    reserved  (must be 0)
+ *   20     4    attempt   u32, member-set id of a session rerun (0 = every node)
  *   24     8*n  payload   f64, finite
  *
  * Every field is validated before anything reaches the consensus engine: a frame that
  * fails is reported as a `FrameError` carrying a stable `reason` that the transport
  * counts (metrics label) and passes to `reportPeer`.
  */
-import type { ConsensusFrame } from '../consensus/transport.js'
+import type { ConsensusFrame, FrameKind } from '../consensus/transport.js'
 
 export const FRAME_VERSION = 1
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 export const HEADER_BYTES = 24
 
-/** Frame kinds. `data` is a consensus round value; others are reserved for control messages. */
-export const FrameKind = { data: 0 } as const
-export type FrameKindName = keyof typeof FrameKind
-const KNOWN_KINDS = new Set<number>(Object.values(FrameKind))
+/** Wire code of each frame kind: 'data' a round's vector, 'exclude' a rerun's excluded set (control). */
+export const FRAME_KIND_CODE: Record<FrameKind, number> = { data: 0, exclude: 1 }
+const KIND_BY_CODE = new Map<number, FrameKind>(
+  (Object.entries(FRAME_KIND_CODE) as Array<[FrameKind, number]>).map(([k, c]) => [c, k]),
+)
 
 /** Reasons a frame is rejected (stable strings: used as Prometheus label values). */
 export type FrameRejectReason =
@@ -77,7 +78,9 @@ function checkU32(name: string, v: number): void {
 }
 
 /** Encode one frame. Throws RangeError on a frame this node must never send. */
-export function encodeFrame(frame: ConsensusFrame, kind: FrameKindName = 'data'): Uint8Array {
+export function encodeFrame(frame: ConsensusFrame): Uint8Array {
+  const attempt = frame.attempt ?? 0
+  checkU32('attempt', attempt)
   checkU32('session', frame.session)
   checkU32('chunk', frame.chunk)
   checkU32('round', frame.round)
@@ -85,11 +88,12 @@ export function encodeFrame(frame: ConsensusFrame, kind: FrameKindName = 'data')
   const buf = new Uint8Array(frameBytes(n))
   const view = new DataView(buf.buffer)
   view.setUint8(0, FRAME_VERSION)
-  view.setUint8(1, FrameKind[kind])
+  view.setUint8(1, FRAME_KIND_CODE[frame.kind ?? 'data'])
   view.setUint32(4, frame.session, true)
   view.setUint32(8, frame.chunk, true)
   view.setUint32(12, frame.round, true)
   view.setUint32(16, n, true)
+  view.setUint32(20, attempt, true)
   if (LITTLE_ENDIAN_HOST) {
     const p = frame.payload
     buf.set(new Uint8Array(p.buffer, p.byteOffset, p.byteLength), HEADER_BYTES)
@@ -103,7 +107,7 @@ export function encodeFrame(frame: ConsensusFrame, kind: FrameKindName = 'data')
  * Decode and validate one frame. `bytes` may be a view at any offset (received bytes are
  * not 8-byte aligned): values are read through a DataView, so the payload is a fresh copy.
  */
-export function decodeFrame(bytes: Uint8Array, limits: FrameLimits): ConsensusFrame & { kind: number } {
+export function decodeFrame(bytes: Uint8Array, limits: FrameLimits): Required<ConsensusFrame> {
   if (bytes.byteLength < HEADER_BYTES) {
     throw new FrameError('truncated', `frame of ${bytes.byteLength} bytes is shorter than the ${HEADER_BYTES}-byte header`)
   }
@@ -112,15 +116,17 @@ export function decodeFrame(bytes: Uint8Array, limits: FrameLimits): ConsensusFr
   if (version !== FRAME_VERSION) {
     throw new FrameError('bad-version', `frame version ${version}, this node speaks ${FRAME_VERSION}`)
   }
-  const kind = view.getUint8(1)
-  if (!KNOWN_KINDS.has(kind)) throw new FrameError('bad-kind', `unknown frame kind ${kind}`)
-  if (view.getUint16(2, true) !== 0 || view.getUint32(20, true) !== 0) {
+  const code = view.getUint8(1)
+  const kind = KIND_BY_CODE.get(code)
+  if (kind === undefined) throw new FrameError('bad-kind', `unknown frame kind ${code}`)
+  if (view.getUint16(2, true) !== 0) {
     throw new FrameError('bad-reserved', 'reserved header bytes must be zero')
   }
   const session = view.getUint32(4, true)
   const chunk = view.getUint32(8, true)
   const round = view.getUint32(12, true)
   const n = view.getUint32(16, true)
+  const attempt = view.getUint32(20, true)
   if (n > limits.maxPayload) {
     throw new FrameError('oversized', `payload of ${n} entries exceeds the limit ${limits.maxPayload}`)
   }
@@ -146,5 +152,5 @@ export function decodeFrame(bytes: Uint8Array, limits: FrameLimits): ConsensusFr
   for (let i = 0; i < n; i++) {
     if (!Number.isFinite(payload[i])) throw new FrameError('non-finite', `payload entry ${i} is ${payload[i]}`)
   }
-  return { kind, session, chunk, round, payload }
+  return { kind, attempt, session, chunk, round, payload }
 }

@@ -230,9 +230,8 @@ class Libp2pConsensusTransport implements Libp2pTransport {
           continue
         }
         this.stats.framesReceived++
-        const { session, chunk, round, payload } = frame
         try {
-          this.handler?.(from, { session, chunk, round, payload })
+          this.handler?.(from, frame)
         } catch (err) {
           // the engine rejected it (e.g. duplicate): count it, keep the stream
           this.reject(from, 'handler-error', err instanceof Error ? err.message : String(err))

@@ -17,7 +17,7 @@ function reason(fn: () => unknown): string {
 describe('consensus wire codec', () => {
   it('round-trips every field bit-exactly, from an unaligned buffer', () => {
     const payload = new Float64Array([1.5, -0, 1e-300, -7.25e200, Math.PI])
-    const bytes = encodeFrame({ session: 0xfffffffe, chunk: 3, round: 999, payload })
+    const bytes = encodeFrame({ kind: 'exclude', attempt: 77, session: 0xfffffffe, chunk: 3, round: 999, payload })
     // little-endian on the wire, independent of the codec's own reader
     const dv = new DataView(bytes.buffer)
     expect(dv.getUint8(0)).toBe(FRAME_VERSION)
@@ -27,6 +27,8 @@ describe('consensus wire codec', () => {
     shifted.set(bytes, 3)
     const f = decodeFrame(shifted.subarray(3), limits)
     expect(f.session).toBe(0xfffffffe)
+    expect(f.kind).toBe('exclude')
+    expect(f.attempt).toBe(77)
     expect(f.chunk).toBe(3)
     expect(f.round).toBe(999)
     expect(Array.from(f.payload)).toEqual(Array.from(payload))
@@ -48,6 +50,7 @@ describe('consensus wire codec', () => {
     expect(reason(() => decodeFrame(good.subarray(0, good.length - 1), limits))).toBe('truncated')
     expect(reason(() => decodeFrame(mutate((b) => (b[0] = 2)), limits))).toBe('bad-version')
     expect(reason(() => decodeFrame(mutate((b) => (b[1] = 9)), limits))).toBe('bad-kind')
+    expect(decodeFrame(good, limits)).toMatchObject({ kind: 'data', attempt: 0 })
     expect(reason(() => decodeFrame(mutate((b) => (b[2] = 1)), limits))).toBe('bad-reserved')
     expect(reason(() => decodeFrame(mutate((_, v) => v.setUint32(16, 17, true)), limits))).toBe('oversized')
     const long = new Uint8Array(good.length + 8)

@@ -28,6 +28,17 @@ export interface CoreExports {
   cd_abi_version(): number
   cd_alloc(bytes: number): number
   cd_free(ptr: number, bytes: number): void
+  // rng.rs (seed words lo, hi; out pointer, count)
+  cd_rng_fill_u32(lo: number, hi: number, out: number, n: number): void
+  cd_rng_fill_uniform(lo: number, hi: number, out: number, n: number): void
+  cd_rng_fill_normal(lo: number, hi: number, out: number, n: number): void
+  // linalg.rs: return 0 on success, p > 0 when pivot p - 1 was not positive
+  cd_cholesky(a: number, n: number, l: number, logdet: number): number
+  cd_solve_triangular(t: number, n: number, x: number, m: number, lower: number, transpose: number): void
+  cd_solve_spd(a: number, n: number, x: number, m: number, logdet: number): number
+  cd_spd_inverse(a: number, n: number, inv: number, logdet: number): number
+  cd_eigh(a: number, n: number, values: number, vectors: number): number
+  cd_clip_eigenvalues(a: number, n: number, lo: number, hi: number, out: number): number
   [name: string]: unknown
 }
 

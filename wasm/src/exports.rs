@@ -32,3 +32,148 @@ pub extern "C" fn cd_free(ptr: *mut u8, bytes: usize) {
         unsafe { dealloc(ptr, layout) }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Helpers: raw (pointer, length) -> slices. Pointers come from `cd_alloc` on the host.
+
+#[inline]
+fn rd<'a>(p: *const f64, len: usize) -> &'a [f64] {
+    if len == 0 {
+        return &[];
+    }
+    unsafe { core::slice::from_raw_parts(p, len) }
+}
+
+#[inline]
+fn wr<'a>(p: *mut f64, len: usize) -> &'a mut [f64] {
+    if len == 0 {
+        return &mut [];
+    }
+    unsafe { core::slice::from_raw_parts_mut(p, len) }
+}
+
+/// Scratch vector owned by Rust for the duration of one call.
+fn scratch(len: usize) -> Vec<f64> {
+    vec![0.0; len.max(1)]
+}
+
+// ---------------------------------------------------------------------------------------
+// Seeded generator (rng.rs): streams identical to src/numeric/rng.ts for seed words (lo, hi).
+
+/// Fill `out[0..n]` with `nextU32()` outputs.
+#[no_mangle]
+pub extern "C" fn cd_rng_fill_u32(lo: u32, hi: u32, out: *mut u32, n: usize) {
+    let mut r = crate::rng::Rng::new(lo, hi);
+    if n == 0 {
+        return;
+    }
+    let o = unsafe { core::slice::from_raw_parts_mut(out, n) };
+    for v in o.iter_mut() {
+        *v = r.next_u32();
+    }
+}
+
+/// Fill `out[0..n]` with `uniform()` draws.
+#[no_mangle]
+pub extern "C" fn cd_rng_fill_uniform(lo: u32, hi: u32, out: *mut f64, n: usize) {
+    let mut r = crate::rng::Rng::new(lo, hi);
+    for v in wr(out, n).iter_mut() {
+        *v = r.uniform();
+    }
+}
+
+/// Fill `out[0..n]` with `normal()` draws.
+#[no_mangle]
+pub extern "C" fn cd_rng_fill_normal(lo: u32, hi: u32, out: *mut f64, n: usize) {
+    let mut r = crate::rng::Rng::new(lo, hi);
+    for v in wr(out, n).iter_mut() {
+        *v = r.normal();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Linear algebra (linalg.rs). Return codes: 0 = ok, p > 0 = pivot p-1 not positive.
+
+/// Lower Cholesky factor of SPD `a` (n x n) into `l`; ln|a| into `*logdet`.
+#[no_mangle]
+pub extern "C" fn cd_cholesky(a: *const f64, n: usize, l: *mut f64, logdet: *mut f64) -> i32 {
+    match crate::linalg::cholesky(rd(a, n * n), n, wr(l, n * n)) {
+        Ok(ld) => {
+            unsafe { *logdet = ld };
+            0
+        }
+        Err(e) => e.pivot as i32 + 1,
+    }
+}
+
+/// Solve op(T) X = B in place in `x` (n x m); `lower`/`transpose` are 0 or 1.
+#[no_mangle]
+pub extern "C" fn cd_solve_triangular(t: *const f64, n: usize, x: *mut f64, m: usize, lower: i32, transpose: i32) {
+    crate::linalg::solve_triangular(rd(t, n * n), n, wr(x, n * m), m, lower != 0, transpose != 0);
+}
+
+/// Solve A X = B in place in `x` (n x m) for SPD A; ln|A| into `*logdet`.
+#[no_mangle]
+pub extern "C" fn cd_solve_spd(a: *const f64, n: usize, x: *mut f64, m: usize, logdet: *mut f64) -> i32 {
+    let mut l = scratch(n * n);
+    match crate::linalg::solve_spd(rd(a, n * n), n, wr(x, n * m), m, &mut l) {
+        Ok(ld) => {
+            unsafe { *logdet = ld };
+            0
+        }
+        Err(e) => e.pivot as i32 + 1,
+    }
+}
+
+/// Inverse of SPD `a` into `inv`; ln|a| into `*logdet`.
+#[no_mangle]
+pub extern "C" fn cd_spd_inverse(a: *const f64, n: usize, inv: *mut f64, logdet: *mut f64) -> i32 {
+    let mut l = scratch(n * n);
+    match crate::linalg::spd_inverse(rd(a, n * n), n, wr(inv, n * n), &mut l) {
+        Ok(ld) => {
+            unsafe { *logdet = ld };
+            0
+        }
+        Err(e) => e.pivot as i32 + 1,
+    }
+}
+
+/// Symmetric eigendecomposition of `a` (n x n): ascending values into `values`; when
+/// `vectors` is non-null, the eigenvectors as its COLUMNS (row-major n x n).
+/// Returns 0, or 1 + index of an eigenvalue whose QL iteration did not converge.
+#[no_mangle]
+pub extern "C" fn cd_eigh(a: *const f64, n: usize, values: *mut f64, vectors: *mut f64) -> i32 {
+    let mut w = rd(a, n * n).to_vec();
+    let mut e = scratch(n);
+    let want = !vectors.is_null();
+    match crate::linalg::eigh(&mut w, n, wr(values, n), &mut e, want) {
+        Ok(()) => {
+            if want {
+                let v = wr(vectors, n * n);
+                for i in 0..n {
+                    for j in 0..n {
+                        v[i * n + j] = w[j * n + i];
+                    }
+                }
+            }
+            0
+        }
+        Err(err) => err.index as i32 + 1,
+    }
+}
+
+/// V clip(D) V^T of symmetric `a` with eigenvalues clipped to [lo, hi] into `out`.
+#[no_mangle]
+pub extern "C" fn cd_clip_eigenvalues(a: *const f64, n: usize, lo: f64, hi: f64, out: *mut f64) -> i32 {
+    let mut w = rd(a, n * n).to_vec();
+    let mut d = scratch(n);
+    let mut e = scratch(n);
+    if let Err(err) = crate::linalg::eigh(&mut w, n, &mut d, &mut e, true) {
+        return err.index as i32 + 1;
+    }
+    for v in d.iter_mut().take(n) {
+        *v = v.max(lo).min(hi);
+    }
+    crate::linalg::reconstruct(&w, n, &d, wr(out, n * n));
+    0
+}

@@ -1,0 +1,6 @@
+/** The numeric core's public face: everything other areas import from src/numeric. */
+export * from './matrix.js'
+export { buildId } from './wasm.js'
+export * from './errors.js'
+export { Rng, seedWords, lnExact, coreStream } from './rng.js'
+export { cholesky, logdetSpd, solveTriangular, solveSpd, spdInverse, eigh, eigvalsh, clipEigenvalues } from './linalg.js'

@@ -9,12 +9,14 @@
  *     sums   = aggregate([stats', vote], `iter:${i}:stats`) // consensus: network-wide sum
  *     model.optimize(sums)                                  // identical on every node
  *     record, event, checkpoint
- *   until the network agrees it converged, or maxIterations
+ *   until the network agrees it converged (then that round's sums are not applied), or maxIterations
  *   threshold from the node's own training scores; DP release with its ledger entry
  *
  * Agreement on stopping: every node appends [converged ? 1 : 0, 1] to its statistics, so
- * the same sum that drives optimize() also counts participants and converged votes. All
- * nodes stop after the iteration in which a majority had converged; since the vote is a
+ * the same sum that drives optimize() also counts participants and converged votes. When
+ * a majority had converged, every node stops without applying that round's sums, so all
+ * end on the global part of the same last optimize (as a centralised fit that stops when
+ * it converges). Since the vote is a
  * count, consensus error (<< 1/S) cannot make nodes disagree, so no node is left waiting
  * in a session its peers never open. Aggregate labels depend only on the iteration, so
  * every node opens the same sessions in the same order.
@@ -186,7 +188,7 @@ export async function runTraining(ctx: LearningContext, opts: RunOptions): Promi
     resumedFrom = cp.iteration
     finished = cp.finished
     release = cp.release
-    networkConverged = cp.finished || (records.length > 0 && records[records.length - 1].convergedVotes >= 0.5)
+    networkConverged = cp.finished
     if (ctx.fetchGlobal) {
       const g: GlobalState | null = await ctx.fetchGlobal()
       if (g !== null && g.iteration > model.iteration) {
@@ -205,6 +207,7 @@ export async function runTraining(ctx: LearningContext, opts: RunOptions): Promi
   }
 
   let stopReason: StopReason = networkConverged ? 'converged' : 'max-iterations'
+  let lastVote: TrainingResult['finalVote'] = null
   while (!networkConverged && model.iteration < config.maxIterations) {
     checkAbort(signal, nodeIndex, `before iteration ${model.iteration}`)
     const i = model.iteration
@@ -249,6 +252,15 @@ export async function runTraining(ctx: LearningContext, opts: RunOptions): Promi
     checkAbort(signal, nodeIndex, `after ${label}`)
     const participants = Math.round(sums[L + 1])
     const convergedVotes = participants > 0 ? Math.round(sums[L]) / participants : 0
+    if (convergedVotes >= 0.5) {
+      // The network agreed the previous optimize was the last: keep the global part every
+      // node already holds (this round's statistics only carried the vote).
+      networkConverged = true
+      stopReason = 'converged'
+      lastVote = { iteration: i, participants, convergedVotes }
+      log?.debug({ nodeIndex, iteration: i, participants, convergedVotes }, 'network agreed convergence')
+      break
+    }
     model.optimize(sums.subarray(0, L))
 
     const trace = model.trace[model.trace.length - 1]
@@ -265,10 +277,6 @@ export async function runTraining(ctx: LearningContext, opts: RunOptions): Promi
     records.push(record)
     log?.debug({ nodeIndex, iteration: i, objective: record.objective, participants, convergedVotes }, 'iteration done')
     emit({ type: 'iteration', nodeIndex, record })
-    if (convergedVotes >= 0.5) {
-      networkConverged = true
-      stopReason = 'converged'
-    }
     await saveCheckpoint()
   }
   if (!networkConverged) {
@@ -310,5 +318,6 @@ export async function runTraining(ctx: LearningContext, opts: RunOptions): Promi
     release,
     resumedFrom,
     adoptedIteration,
+    finalVote: lastVote,
   }
 }

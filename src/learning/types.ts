@@ -184,4 +184,6 @@ export interface TrainingResult {
   /** Iteration the node resumed from, and the iteration it adopted from peers, if any. */
   resumedFrom: number | null
   adoptedIteration: number | null
+  /** The round whose vote ended training: its iteration, participants and converged fraction. */
+  finalVote: { iteration: number; participants: number; convergedVotes: number } | null
 }

@@ -39,6 +39,13 @@ export interface CoreExports {
   cd_spd_inverse(a: number, n: number, inv: number, logdet: number): number
   cd_eigh(a: number, n: number, values: number, vectors: number): number
   cd_clip_eigenvalues(a: number, n: number, lo: number, hi: number, out: number): number
+  // mixture.rs: return 0, or 1 + comp * m + pivot when precision `comp` is not positive definite
+  cd_gauss_logdens(x: number, n: number, m: number, means: number, k: number, precs: number, out: number): number
+  cd_estep(
+    x: number, n: number, m: number, logw: number, means: number, k: number, precs: number,
+    resp: number, logdens: number, loglik: number, nk: number, sums: number, scatter: number,
+  ): number
+  cd_mixture_stats(x: number, n: number, m: number, resp: number, k: number, nk: number, sums: number, scatter: number): void
   [name: string]: unknown
 }
 

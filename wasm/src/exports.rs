@@ -177,3 +177,66 @@ pub extern "C" fn cd_clip_eigenvalues(a: *const f64, n: usize, lo: f64, hi: f64,
     crate::linalg::reconstruct(&w, n, &d, wr(out, n * n));
     0
 }
+
+// ---------------------------------------------------------------------------------------
+// Gaussian mixture (mixture.rs). Return 0, or 1 + comp * m + pivot when precision `comp`
+// failed its Cholesky at `pivot`.
+
+fn mixture_prepare(precs: *const f64, m: usize, k: usize) -> Result<(Vec<f64>, Vec<f64>), i32> {
+    let mut u = scratch(k * m * m);
+    let mut consts = scratch(k);
+    match crate::mixture::prepare(rd(precs, k * m * m), m, k, &mut u, &mut consts) {
+        Ok(()) => Ok((u, consts)),
+        Err((c, p)) => Err((1 + c * m + p) as i32),
+    }
+}
+
+/// ln N(x_n | mu_k, Lambda_k^{-1}) for x (n x m), means (k x m), precisions (k of m x m) into out (n x k).
+#[no_mangle]
+pub extern "C" fn cd_gauss_logdens(x: *const f64, n: usize, m: usize, means: *const f64, k: usize, precs: *const f64, out: *mut f64) -> i32 {
+    let (u, consts) = match mixture_prepare(precs, m, k) {
+        Ok(v) => v,
+        Err(rc) => return rc,
+    };
+    crate::mixture::log_densities(rd(x, n * m), n, m, rd(means, k * m), k, &u, &consts, wr(out, n * k));
+    0
+}
+
+/// E-step with sufficient statistics in one pass (see mixture::e_step).
+#[no_mangle]
+pub extern "C" fn cd_estep(
+    x: *const f64,
+    n: usize,
+    m: usize,
+    logw: *const f64,
+    means: *const f64,
+    k: usize,
+    precs: *const f64,
+    resp: *mut f64,
+    logdens: *mut f64,
+    loglik: *mut f64,
+    nk: *mut f64,
+    sums: *mut f64,
+    scatter: *mut f64,
+) -> i32 {
+    let (u, consts) = match mixture_prepare(precs, m, k) {
+        Ok(v) => v,
+        Err(rc) => return rc,
+    };
+    let o = crate::mixture::EStepOut {
+        resp: wr(resp, n * k),
+        logdens: wr(logdens, n * k),
+        loglik: wr(loglik, n),
+        nk: wr(nk, k),
+        sums: wr(sums, k * m),
+        scatter: wr(scatter, k * m * m),
+    };
+    crate::mixture::e_step(rd(x, n * m), n, m, rd(logw, k), rd(means, k * m), k, &u, &consts, o);
+    0
+}
+
+/// Sufficient statistics N_k, sum r x, sum r x x^T for given responsibilities (n x k).
+#[no_mangle]
+pub extern "C" fn cd_mixture_stats(x: *const f64, n: usize, m: usize, resp: *const f64, k: usize, nk: *mut f64, sums: *mut f64, scatter: *mut f64) {
+    crate::mixture::stats(rd(x, n * m), n, m, rd(resp, n * k), k, wr(nk, k), wr(sums, k * m), wr(scatter, k * m * m));
+}

@@ -1,0 +1,90 @@
+/**
+ * Hyper-parameters of the multi-task VAE, declared once (zod) and checked at the edge.
+ * Everything except `node` is agreed by the whole network (same values on every node);
+ * `node` is this node's identity, used only to fork the seed of its private encoder and
+ * of its Monte-Carlo draws.
+ */
+import { z } from 'zod'
+
+/** Hidden width of both MLPs (the size the issue's benchmark uses). */
+export const DEFAULT_HIDDEN = 64
+/** Latent dimension d (the size the issue's benchmark uses). */
+export const DEFAULT_LATENT = 8
+/**
+ * Floor added to h and sigma after the softplus: on standardised data a scale of 1e-3
+ * is already a 1000-fold sharpening, and ln(1e-3) ~ -6.9 keeps the ELBO finite.
+ */
+export const DEFAULT_SCALE_FLOOR = 1e-3
+/**
+ * A latent dimension whose KL (nats per sample) stays below this is "collapsed": its
+ * posterior equals the prior and carries no information (a common reading threshold,
+ * e.g. the "active units" criterion of Burda et al. 2016 uses a comparable 0.01).
+ */
+export const DEFAULT_COLLAPSE_THRESHOLD = 0.01
+
+export const VaeHyperSchema = z
+  .object({
+    /** Shared seed: decoder initialisation (identical on all nodes) and, forked by `node`, everything private. */
+    seed: z.union([z.number().int(), z.string().min(1)]),
+    /** This node's identity (index or name); forks the seed for phi^s and the draws. */
+    node: z.union([z.number().int().nonnegative(), z.string().min(1)]).default(0),
+    hidden: z.number().int().min(1).max(4096).default(DEFAULT_HIDDEN),
+    latent: z.number().int().min(1).max(1024).default(DEFAULT_LATENT),
+    /** Monte-Carlo draws J per sample in training (eq. 28). */
+    draws: z.number().int().min(1).max(1024).default(1),
+    /** Draws J per sample for the anomaly score (eq. 39). */
+    scoreDraws: z.number().int().min(1).max(4096).default(32),
+    /**
+     * 'sgd': the paper's plain step (eq. 36) theta <- theta + lr * dtheta / N, with the
+     * network-wide gradient sum divided by the network row count N (so lr is per sample);
+     * 'adam': Adam ascent on the same mean gradient (its state is identical on every node
+     * because every node sees the same sums). The private encoder uses the same rule.
+     */
+    optimizer: z.enum(['sgd', 'adam']).default('sgd'),
+    learningRate: z.number().positive().max(10).default(0.05),
+    /** Encoder step size (default: learningRate). */
+    encoderLearningRate: z.number().positive().max(10).optional(),
+    adamBeta1: z.number().min(0).max(0.9999).default(0.9),
+    adamBeta2: z.number().min(0).max(0.999999).default(0.999),
+    adamEpsilon: z.number().positive().default(1e-8),
+    /**
+     * Encoder ascent steps per consensus round. Each step evaluates the ELBO at the
+     * current (fixed) decoder with fresh draws and moves phi^s; the decoder gradients of
+     * the steps are averaged into the one statistics vector the round shares.
+     */
+    localSteps: z.number().int().min(1).max(1000).default(1),
+    /** Rows per local step (a private random minibatch); default all of the node's rows. */
+    batchSize: z.number().int().min(1).optional(),
+    /** Stop after this many optimize() calls. */
+    maxIter: z.number().int().min(1).default(300),
+    /** Converged when the window-mean network ELBO changes by less than tol * (|ELBO| + 1). */
+    tol: z.number().positive().default(1e-4),
+    window: z.number().int().min(1).max(1000).default(10),
+    latentFloor: z.number().positive().max(1).default(DEFAULT_SCALE_FLOOR),
+    scaleFloor: z.number().positive().max(1).default(DEFAULT_SCALE_FLOOR),
+    collapseThreshold: z.number().nonnegative().default(DEFAULT_COLLAPSE_THRESHOLD),
+    /** z-score features with the network mean and sd (src/models/preprocess.ts). */
+    standardise: z.boolean().default(true),
+    /** R of the privacy guarantee: clip training rows to radius R/2 around the network mean; null = off. */
+    clipRadius: z.number().positive().nullable().default(null),
+  })
+  .strict()
+
+/** Hyper-parameters as given (defaults optional). */
+export type VaeHyperInput = z.input<typeof VaeHyperSchema>
+/** Hyper-parameters with every default filled in. */
+export type VaeHyper = z.output<typeof VaeHyperSchema>
+
+export class VaeConfigError extends Error {
+  override name = 'VaeConfigError'
+}
+
+/** Validate hyper-parameters; throws VaeConfigError listing every problem. */
+export function parseVaeHyper(input: unknown): VaeHyper {
+  const r = VaeHyperSchema.safeParse(input)
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+    throw new VaeConfigError(`invalid VAE hyper-parameters: ${issues}`)
+  }
+  return r.data
+}

@@ -1,0 +1,94 @@
+/**
+ * Multi-task VAE of CollabDict (DESIGN.md eq. 21-40): public interface and factories.
+ *
+ *   const model = createVaeModel({ seed: 7, node: s, optimizer: 'adam', learningRate: 1e-3 })
+ *   await model.prepare(rows, aggregate)   // network standardisation, theta from the shared seed
+ *   while (!model.converged) model.optimize(await aggregate(model.localUpdate(rows), 'vae/grad'))
+ *   model.score(samples)                    // eq. 39, higher = more anomalous
+ *
+ * Statistics vector of localUpdate (what the network sums): [dL^s/dtheta (decoder
+ * length), ELBO sum, row count]; optimize divides by the summed row count, so the
+ * learning rate is per sample and the trace objective is the network mean ELBO.
+ */
+import { z } from 'zod'
+import type { Mat } from '../../numeric/matrix.js'
+import type { CollabModel, SavedModel, TraceEntry } from '../model.js'
+import type { VaeShape } from '../../numeric/vae.js'
+import type { Preprocessing } from '../preprocess.js'
+import { parseVaeHyper, VaeConfigError, type VaeHyper, type VaeHyperInput } from './hyper.js'
+import { VAE_FORMAT_VERSION, VaeModelImpl, type CollapseReport, type VaeEvaluation } from './model.js'
+
+export { VaeHyperSchema, parseVaeHyper, VaeConfigError, DEFAULT_HIDDEN, DEFAULT_LATENT, DEFAULT_SCALE_FLOOR, DEFAULT_COLLAPSE_THRESHOLD } from './hyper.js'
+export type { VaeHyper, VaeHyperInput } from './hyper.js'
+export { VaeStateError, VAE_FORMAT_VERSION } from './model.js'
+export type { CollapseReport, VaeEvaluation } from './model.js'
+export { referenceElboGrad, referenceScore } from './reference.js'
+
+/** A node's multi-task VAE: the CollabModel contract plus the VAE's own read-outs. */
+export interface VaeModel extends CollabModel {
+  readonly kind: 'vae'
+  readonly hyper: VaeHyper
+  /** Network sizes; throws VaeStateError before prepare(). */
+  readonly shape: VaeShape
+  /** Latest posterior-collapse report (KL per latent dimension over this node's rows). */
+  readonly collapse: CollapseReport
+  /** Rows moved by clipping in the last localUpdate() (0 unless clipRadius is set). */
+  readonly clipped: number
+  readonly preprocessing: Preprocessing | undefined
+  /** Copy of the shared decoder theta. */
+  decoder(): Float64Array
+  /** Copy of this node's private encoder phi^s. */
+  encoder(): Float64Array
+  /** Mean per-sample ELBO, KL, reconstruction of `data` at the current parameters (fixed draws). */
+  evaluate(data: Mat): VaeEvaluation
+}
+
+/** A VAE for one node from (validated) hyper-parameters; call prepare() next. */
+export function createVaeModel(hyper: VaeHyperInput): VaeModel {
+  return new VaeModelImpl(parseVaeHyper(hyper))
+}
+
+const SavedParamsSchema = z.object({
+  features: z.number().int().min(1),
+  preprocessing: z.object({
+    shift: z.array(z.number()),
+    scale: z.array(z.number()),
+    m0: z.array(z.number()),
+    radius: z.number().positive().nullable(),
+    count: z.number().nonnegative(),
+  }),
+  decoder: z.array(z.number()),
+  encoder: z.array(z.number()),
+  decoderOptimizer: z.array(z.number()),
+  encoderOptimizer: z.array(z.number()),
+  iteration: z.number().int().nonnegative(),
+  converged: z.boolean(),
+  history: z.array(z.number()),
+})
+
+const SavedSchema = z.object({
+  format: z.literal('collabdict-model'),
+  version: z.literal(VAE_FORMAT_VERSION),
+  kind: z.literal('vae'),
+  hyper: z.record(z.string(), z.unknown()),
+  numericBuild: z.string(),
+  params: SavedParamsSchema,
+  trace: z.array(z.record(z.string(), z.unknown())),
+})
+
+/** A VAE from `save()` output (e.g. parsed JSON); throws VaeConfigError on anything malformed. */
+export function loadVaeModel(saved: unknown): VaeModel {
+  const r = SavedSchema.safeParse(saved)
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+    throw new VaeConfigError(`not a saved VAE model of format version ${VAE_FORMAT_VERSION}: ${issues}`)
+  }
+  const model = new VaeModelImpl(parseVaeHyper(r.data.hyper))
+  model.restore(r.data.params, r.data.trace as TraceEntry[])
+  return model
+}
+
+/** Type guard for a saved model of this kind (for a registry dispatching on `kind`). */
+export function isSavedVae(saved: SavedModel): boolean {
+  return saved.kind === 'vae'
+}

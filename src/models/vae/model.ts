@@ -1,0 +1,404 @@
+/**
+ * The multi-task VAE of CollabDict (DESIGN.md eq. 21-40) as a `CollabModel`: a private
+ * encoder phi^s on each node, one decoder theta shared by all, trained on the network-wide
+ * sum of the nodes' decoder gradients. Not exported from the package: build it with
+ * `createVaeModel` / `loadVaeModel` (./index.ts).
+ */
+import { selectRows, type Mat } from '../../numeric/matrix.js'
+import { Rng } from '../../numeric/rng.js'
+import { vaeElboGrad, vaeParamLengths, vaeScore, type VaeShape } from '../../numeric/vae.js'
+import { buildId } from '../../numeric/wasm.js'
+import type { Aggregate, SavedModel, TraceEntry } from '../model.js'
+import {
+  networkPreprocessing,
+  preprocessingFromJson,
+  preprocessingToJson,
+  preprocessTraining,
+  standardise,
+  type Preprocessing,
+  type PreprocessingJson,
+} from '../preprocess.js'
+import type { VaeHyper } from './hyper.js'
+import { Ascent } from './optimizer.js'
+
+/** Version of the saved form (`SavedModel.version`) and of the exportGlobal() layout. */
+export const VAE_FORMAT_VERSION = 1
+/** Rows per kernel call when scoring (bounds the draws buffer to J x 512 x d). */
+const SCORE_CHUNK = 512
+/** softplus^-1(1): initial bias of both scale heads, so h and sigma start at 1 (prior, standardised data). */
+const SCALE_BIAS_INIT = Math.log(Math.E - 1)
+
+export class VaeStateError extends Error {
+  override name = 'VaeStateError'
+}
+
+/** Posterior-collapse monitor: KL per latent dimension (nats per sample over this node's rows). */
+export interface CollapseReport {
+  klPerDim: number[]
+  /** True when every dimension's KL is below `threshold` (the decoder ignores z). */
+  collapsed: boolean
+  threshold: number
+}
+
+/** Mean per-sample ELBO terms of a data set at the current parameters. */
+export interface VaeEvaluation {
+  elbo: number
+  kl: number
+  recon: number
+  klPerDim: number[]
+}
+
+interface LocalSummary {
+  elbo: number
+  rows: number
+  kl: number
+  klPerDim: Float64Array
+}
+
+/** Initial weights of one packed network (He-normal first layer, small heads). */
+function initNetwork(rng: Rng, din: number, hid: number, dout: number): Float64Array {
+  const p = new Float64Array(hid * din + hid + 2 * (dout * hid + dout))
+  let o = 0
+  const normals = (n: number, sd: number): void => {
+    for (let i = 0; i < n; i++) p[o + i] = sd * rng.normal()
+    o += n
+  }
+  normals(hid * din, Math.sqrt(2 / din)) // W1, He et al. (2015) for ReLU
+  o += hid // b1 = 0
+  normals(dout * hid, Math.sqrt(1 / hid)) // W2 (location head)
+  o += dout // b2 = 0
+  normals(dout * hid, 0.1 * Math.sqrt(1 / hid)) // W3 (scale head): scale starts near softplus(b3)
+  p.fill(SCALE_BIAS_INIT, o, o + dout) // b3
+  return p
+}
+
+export class VaeModelImpl {
+  readonly kind = 'vae' as const
+  private pre: Preprocessing | undefined
+  private shapeValue: VaeShape | undefined
+  private theta: Float64Array = new Float64Array(0)
+  private phi: Float64Array = new Float64Array(0)
+  private decOpt: Ascent | undefined
+  private encOpt: Ascent | undefined
+  private iter = 0
+  private done = false
+  private readonly traceList: TraceEntry[] = []
+  private readonly history: number[] = []
+  private local: LocalSummary | undefined
+  private cache: { raw: Mat; data: Mat; clipped: number } | undefined
+
+  constructor(readonly hyper: VaeHyper) {}
+
+  get dim(): number {
+    return this.shapeValue?.features ?? 0
+  }
+  get iteration(): number {
+    return this.iter
+  }
+  get converged(): boolean {
+    return this.done
+  }
+  get trace(): readonly TraceEntry[] {
+    return this.traceList
+  }
+  /** Network sizes (features M, hidden, latent d); throws before prepare(). */
+  get shape(): VaeShape {
+    return this.ready().shape
+  }
+  /** Training rows of the last localUpdate() moved by clipping (0 without clipRadius). */
+  get clipped(): number {
+    return this.cache?.clipped ?? 0
+  }
+  /** The agreed preprocessing (network mean and sd), or undefined before prepare(). */
+  get preprocessing(): Preprocessing | undefined {
+    return this.pre
+  }
+  /** Latest posterior-collapse report (from the last localUpdate()). */
+  get collapse(): CollapseReport {
+    const kl = this.local === undefined ? [] : Array.from(this.local.klPerDim)
+    return { klPerDim: kl, collapsed: kl.length > 0 && kl.every((k) => k < this.hyper.collapseThreshold), threshold: this.hyper.collapseThreshold }
+  }
+  /** Copy of the shared decoder theta (packed, see src/numeric/vae.ts). */
+  decoder(): Float64Array {
+    return this.ready().theta.slice()
+  }
+  /** Copy of this node's private encoder phi^s (packed, see src/numeric/vae.ts). */
+  encoder(): Float64Array {
+    return this.ready().phi.slice()
+  }
+
+  private ready(): { shape: VaeShape; pre: Preprocessing; theta: Float64Array; phi: Float64Array; decOpt: Ascent; encOpt: Ascent } {
+    if (this.shapeValue === undefined || this.pre === undefined || this.decOpt === undefined || this.encOpt === undefined) {
+      throw new VaeStateError('the VAE is not initialised: call prepare(data, aggregate) (or importGlobal / loadVaeModel) first')
+    }
+    return { shape: this.shapeValue, pre: this.pre, theta: this.theta, phi: this.phi, decOpt: this.decOpt, encOpt: this.encOpt }
+  }
+
+  private rng(label: string): Rng {
+    return new Rng(this.hyper.seed).fork(label)
+  }
+
+  private get nodeLabel(): string {
+    return `vae/node/${String(this.hyper.node)}`
+  }
+
+  /** Set sizes and fresh parameters: theta from the shared seed, phi^s from the seed forked by node. */
+  private initialise(features: number): void {
+    const shape: VaeShape = { features, hidden: this.hyper.hidden, latent: this.hyper.latent }
+    const len = vaeParamLengths(shape)
+    this.shapeValue = shape
+    this.theta = initNetwork(this.rng('vae/decoder-init'), shape.latent, shape.hidden, features)
+    this.phi = initNetwork(this.rng(`${this.nodeLabel}/encoder-init`), features, shape.hidden, shape.latent)
+    const opts = { beta1: this.hyper.adamBeta1, beta2: this.hyper.adamBeta2, epsilon: this.hyper.adamEpsilon }
+    this.decOpt = new Ascent(this.hyper.optimizer, len.decoder, opts)
+    this.encOpt = new Ascent(this.hyper.optimizer, len.encoder, opts)
+    this.iter = 0
+    this.done = false
+    this.traceList.length = 0
+    this.history.length = 0
+    this.local = undefined
+    this.cache = undefined
+  }
+
+  async prepare(data: Mat, aggregate: Aggregate): Promise<void> {
+    const pre = await networkPreprocessing(data, aggregate, {
+      standardise: this.hyper.standardise,
+      radius: this.hyper.clipRadius,
+      label: 'vae/preprocess',
+    })
+    this.initialise(data.cols)
+    this.pre = pre
+  }
+
+  private training(data: Mat): Mat {
+    const { pre } = this.ready()
+    if (this.cache !== undefined && this.cache.raw === data) return this.cache.data
+    if (data.rows < 1) throw new VaeStateError('localUpdate needs at least one row on this node')
+    const t = preprocessTraining(data, pre)
+    this.cache = { raw: data, data: t.data, clipped: t.clipped }
+    return t.data
+  }
+
+  private floors(): { latentFloor: number; scaleFloor: number } {
+    return { latentFloor: this.hyper.latentFloor, scaleFloor: this.hyper.scaleFloor }
+  }
+
+  /**
+   * eq. 33-34: `localSteps` encoder ascent steps phi^s <- phi^s + eta dL^s/dphi^s (mean
+   * gradient over the step's rows), each with fresh draws; returns the statistics vector
+   * [dL^s/dtheta (decoder length), ELBO sum, row count] (decoder part and sums averaged
+   * over the steps), whose network-wide sum optimize() consumes.
+   */
+  localUpdate(data: Mat): Float64Array {
+    const { shape, theta, phi, encOpt } = this.ready()
+    const x = this.training(data)
+    const P = theta.length
+    const steps = this.hyper.localSteps
+    const out = new Float64Array(P + 2)
+    const klPerDim = new Float64Array(shape.latent)
+    let kl = 0
+    const lrEnc = this.hyper.encoderLearningRate ?? this.hyper.learningRate
+    for (let step = 0; step < steps; step++) {
+      const rng = this.rng(`${this.nodeLabel}/round/${this.iter}/step/${step}`)
+      const bs = this.hyper.batchSize
+      const batch = bs !== undefined && bs < x.rows ? selectRows(x, rng.permutation(x.rows).slice(0, bs)) : x
+      const draws = new Float64Array(this.hyper.draws * batch.rows * shape.latent)
+      rng.fillNormal(draws)
+      const r = vaeElboGrad(shape, phi, theta, batch, draws, this.floors())
+      const g = r.gradEncoder
+      for (let i = 0; i < g.length; i++) g[i] /= batch.rows
+      encOpt.apply(phi, g, lrEnc) // eq. 34
+      for (let i = 0; i < P; i++) out[i] += r.gradDecoder[i] / steps
+      out[P] += r.elbo / steps
+      out[P + 1] += batch.rows / steps
+      kl += r.kl / batch.rows / steps
+      for (let i = 0; i < shape.latent; i++) klPerDim[i] += r.klPerDim[i] / batch.rows / steps
+    }
+    this.local = { elbo: out[P] / out[P + 1], rows: out[P + 1], kl, klPerDim }
+    return out
+  }
+
+  /** eq. 35-36: theta <- theta + eta * (sum_s dL^s/dtheta) / N, identically on every node. */
+  optimize(sums: Float64Array): void {
+    const { theta, decOpt } = this.ready()
+    const P = theta.length
+    if (sums.length !== P + 2) throw new VaeStateError(`optimize got ${sums.length} values, expected ${P + 2} (the sum of localUpdate vectors)`)
+    const n = sums[P + 1]
+    if (!(n > 0) || !Number.isFinite(sums[P])) throw new VaeStateError(`network sums are not usable (rows ${n}, ELBO ${sums[P]}): check the aggregation`)
+    const g = new Float64Array(P)
+    for (let i = 0; i < P; i++) g[i] = sums[i] / n
+    decOpt.apply(theta, g, this.hyper.learningRate)
+    this.iter++
+    const objective = sums[P] / n
+    this.history.push(objective)
+    const c = this.collapse
+    const entry: TraceEntry = { iteration: this.iter, objective, rows: n, collapsed: c.collapsed }
+    if (this.local !== undefined) {
+      entry.nodeElbo = this.local.elbo
+      entry.nodeKl = this.local.kl
+      entry.klPerDim = c.klPerDim
+    }
+    this.traceList.push(entry)
+    this.done = this.done || this.iter >= this.hyper.maxIter || this.plateau()
+  }
+
+  /** Window-mean network ELBO changed by less than tol * (|ELBO| + 1). */
+  private plateau(): boolean {
+    const w = this.hyper.window
+    const h = this.history
+    if (h.length < 2 * w) return false
+    let a = 0
+    let b = 0
+    for (let i = 0; i < w; i++) {
+      a += h[h.length - 1 - i] / w
+      b += h[h.length - 1 - w - i] / w
+    }
+    return Math.abs(a - b) <= this.hyper.tol * (Math.abs(a) + 1)
+  }
+
+  /**
+   * eq. 39-40: a(x) = -(1/J) sum_j ln N(x | mu(z_j), diag sigma(z_j)^2), z_j ~ q(z | x, phi^s),
+   * J = scoreDraws, in standardised coordinates (the constant sum ln sd of the change of
+   * units is left out: it shifts every score alike). Draws come from a fixed fork of the
+   * seed, so the same model scores the same rows identically on every call.
+   */
+  score(samples: Mat): Float64Array {
+    const { shape, pre, theta, phi } = this.ready()
+    const x = standardise(samples, pre)
+    const out = new Float64Array(x.rows)
+    const rng = this.rng(`${this.nodeLabel}/score`)
+    const J = this.hyper.scoreDraws
+    for (let lo = 0; lo < x.rows; lo += SCORE_CHUNK) {
+      const hi = Math.min(x.rows, lo + SCORE_CHUNK)
+      const chunk = { rows: hi - lo, cols: x.cols, data: x.data.subarray(lo * x.cols, hi * x.cols) }
+      const draws = new Float64Array(J * chunk.rows * shape.latent)
+      rng.fillNormal(draws)
+      out.set(vaeScore(shape, phi, theta, chunk, draws, this.floors()), lo)
+    }
+    return out
+  }
+
+  /** Mean ELBO, KL and reconstruction per sample of `data` at the current parameters (fixed draws, scoreDraws of them). */
+  evaluate(data: Mat): VaeEvaluation {
+    const { shape, pre, theta, phi } = this.ready()
+    const x = standardise(data, pre)
+    const draws = new Float64Array(this.hyper.scoreDraws * x.rows * shape.latent)
+    this.rng(`${this.nodeLabel}/evaluate`).fillNormal(draws)
+    const r = vaeElboGrad(shape, phi, theta, x, draws, this.floors())
+    return { elbo: r.elbo / x.rows, kl: r.kl / x.rows, recon: r.recon / x.rows, klPerDim: Array.from(r.klPerDim, (k) => k / x.rows) }
+  }
+
+  save(): SavedModel {
+    const { shape, pre, theta, phi, decOpt, encOpt } = this.ready()
+    return {
+      format: 'collabdict-model',
+      version: VAE_FORMAT_VERSION,
+      kind: 'vae',
+      hyper: { ...this.hyper },
+      numericBuild: buildId(),
+      params: {
+        features: shape.features,
+        preprocessing: preprocessingToJson(pre),
+        decoder: Array.from(theta),
+        encoder: Array.from(phi),
+        decoderOptimizer: Array.from(decOpt.exportState()),
+        encoderOptimizer: Array.from(encOpt.exportState()),
+        iteration: this.iter,
+        converged: this.done,
+        history: [...this.history],
+      },
+      trace: this.traceList.map((t) => ({ ...t })),
+    }
+  }
+
+  /** Restore from validated saved parameters (see ./index.ts loadVaeModel). */
+  restore(p: {
+    features: number
+    preprocessing: PreprocessingJson
+    decoder: number[]
+    encoder: number[]
+    decoderOptimizer: number[]
+    encoderOptimizer: number[]
+    iteration: number
+    converged: boolean
+    history: number[]
+  }, trace: TraceEntry[]): void {
+    this.initialise(p.features)
+    this.pre = preprocessingFromJson(p.preprocessing)
+    const { theta, phi, decOpt, encOpt } = this.ready()
+    if (p.decoder.length !== theta.length || p.encoder.length !== phi.length) {
+      throw new VaeStateError(`saved parameters have ${p.encoder.length} / ${p.decoder.length} values, the hyper-parameters need ${phi.length} / ${theta.length}`)
+    }
+    theta.set(p.decoder)
+    phi.set(p.encoder)
+    decOpt.importState(p.decoderOptimizer)
+    encOpt.importState(p.encoderOptimizer)
+    if (this.pre.shift.length !== p.features) throw new VaeStateError('saved preprocessing does not match the feature count')
+    this.iter = p.iteration
+    this.done = p.converged
+    this.history.push(...p.history)
+    this.traceList.push(...trace)
+  }
+
+  /**
+   * The shared part: [version, M, theta (P), decoder optimiser state (0 or 1 + 2P),
+   * shift (M), scale (M), m0 (M), R (NaN = no clipping), network row count].
+   * No private part (phi^s, encoder optimiser) is included.
+   */
+  exportGlobal(): { iteration: number; converged: boolean; state: Float64Array } {
+    const { shape, pre, theta, decOpt } = this.ready()
+    const M = shape.features
+    const opt = decOpt.exportState()
+    const state = new Float64Array(2 + theta.length + opt.length + 3 * M + 2)
+    let o = 0
+    state[o++] = VAE_FORMAT_VERSION
+    state[o++] = M
+    state.set(theta, o)
+    o += theta.length
+    state.set(opt, o)
+    o += opt.length
+    for (const v of [pre.shift, pre.scale, pre.m0]) {
+      state.set(v, o)
+      o += M
+    }
+    state[o++] = pre.radius ?? Number.NaN
+    state[o++] = pre.count
+    return { iteration: this.iter, converged: this.done, state }
+  }
+
+  /** Adopt another node's exportGlobal(); keeps this node's encoder (initialised from the seed if it had none). */
+  importGlobal(global: { iteration: number; converged: boolean; state: Float64Array }): void {
+    const s = global.state
+    if (s.length < 2 || s[0] !== VAE_FORMAT_VERSION || !Number.isInteger(s[1]) || s[1] < 1) {
+      throw new VaeStateError(`not a VAE global state of format ${VAE_FORMAT_VERSION}: export it with exportGlobal() from a node of this network`)
+    }
+    const M = s[1]
+    if (this.shapeValue === undefined || this.shapeValue.features !== M) this.initialise(M)
+    const theta = this.theta
+    const decOpt = this.decOpt as Ascent
+    const expected = 2 + theta.length + decOpt.stateLength + 3 * M + 2
+    if (s.length !== expected) {
+      throw new VaeStateError(`global state has ${s.length} values, expected ${expected} for these hyper-parameters (hidden, latent, optimizer must match the network)`)
+    }
+    let o = 2
+    theta.set(s.subarray(o, o + theta.length))
+    o += theta.length
+    decOpt.importState(s.subarray(o, o + decOpt.stateLength))
+    o += decOpt.stateLength
+    const take = (): Float64Array => {
+      const v = s.slice(o, o + M)
+      o += M
+      return v
+    }
+    const shift = take()
+    const scale = take()
+    const m0 = take()
+    const radius = Number.isNaN(s[o]) ? null : s[o]
+    const count = s[o + 1]
+    this.pre = { shift, scale, m0, radius, count }
+    this.iter = global.iteration
+    this.done = global.converged
+    this.history.length = 0
+    this.cache = undefined
+  }
+}

@@ -107,7 +107,7 @@ describe('mixture kernels reproduce scikit-learn GaussianMixture on new-thyroid 
   })
 
   it('EM for n_iter steps reproduces the final parameters, per-sample log-likelihoods and labels', () => {
-    let p = init
+    let p: { logw: Float64Array; means: Mat; precisions: Mat[] } = init
     let e = eStep(X, p.logw, p.means, p.precisions)
     for (let it = 0; it < g.n_iter; it++) {
       expect(Math.abs(mean(e.logLik) - g.trace_mean_loglik[it])).toBeLessThan(1e-8)

@@ -26,8 +26,11 @@
  * always reachable; we take the smallest t in [0, t*] that reaches it (bisection on the
  * increasing branch), so H(g'_k) >= ln l0 holds exactly, with the least added weight.
  */
-import type { Mat } from '../numeric/matrix.js'
+import { mat, type Mat } from '../numeric/matrix.js'
 import { PrivacySettingsError } from './errors.js'
+import type { LedgerEntry, PrivacyLedger } from './ledger.js'
+import type { NoiseRng } from './mechanisms.js'
+import { samplePrecisionGaussian } from './release.js'
 
 /** Components whose local weight N_k^s is below this have nothing to expose (m_k^s ~ 0). */
 export const EMPTY_COMPONENT_WEIGHT = 1e-12
@@ -156,4 +159,141 @@ export function minimalMixingFraction(h: number, target: number, L: number): num
     else lo = mid
   }
   return hi // mixedEntropy(h, hi, L) >= target by the bisection invariant
+}
+
+// ---------------------------------------------------------------------------------------
+// Perturbation before sharing
+
+/**
+ * Layout of a packed statistics vector: `header` leading entries, then per component k a
+ * block [N_k^s, m_k^s (M), C_k^s (M*M, row-major)] (the GGM's eq. 13 layout,
+ * src/models/ggm: header = STATS_HEADER = 2).
+ */
+export interface StatsLayout {
+  header: number
+  K: number
+  M: number
+}
+
+/** The posterior the pseudo-samples come from (current global model, model coordinates). */
+export interface PosteriorNoise {
+  /** w_k, K x M. */
+  means: Mat
+  /** Lambda_k, K of M x M. */
+  precisions: Mat[]
+  /** lambda_k = lambda0 + Nbar_k, length K. */
+  lambdas: Float64Array
+}
+
+export interface PerturbOptions {
+  /** l-diversity level: target H_k >= ln l0 for every component. */
+  l0: number
+  /** Pseudo-samples per exposed component, L >= ceil(l0) (default ceil(l0)). */
+  pseudoSamples?: number
+  /** 'posterior': z ~ N(w_k, (lambda_k Lambda_k)^-1) (the paper); 'predictive': covariance (1 + 1/lambda_k) Lambda_k^-1. */
+  noise?: 'posterior' | 'predictive'
+  /** Ledger label (default 'l-diversity perturbation'). */
+  label?: string
+}
+
+export interface ComponentPerturbation {
+  k: number
+  /** H_k before (eq. 48). */
+  before: number
+  /** H(g'_k) after, = h(t) + (1 - t) H_k + t ln L (>= ln l0). */
+  after: number
+  /** Mixing fraction t = tau / (N_k^s + tau). */
+  t: number
+  /** Total pseudo-weight tau added to N_k^s. */
+  tau: number
+  /** The L pseudo-samples (L x M), each added with weight tau / L (kept local, for audit). */
+  samples: Mat
+}
+
+export interface PerturbResult {
+  /** The statistics vector to share (a copy; the input is not modified). */
+  stats: Float64Array
+  /** Monitor report on the unperturbed contribution. */
+  report: EntropyReport
+  /** One record per perturbed component (empty when not exposed). */
+  perturbed: ComponentPerturbation[]
+  /** Ledger entry of the perturbation (null when nothing was perturbed). */
+  entry: LedgerEntry | null
+}
+
+/**
+ * Monitor the contribution and, when exposed (min_k H_k < ln l0), perturb every exposed
+ * component with L pseudo-samples from the posterior so that the effective weights of the
+ * shared m_k^s have entropy >= ln l0 (module comment), log the perturbation to the ledger
+ * (audience `peers`, kind 'ldiversity-perturbation'; it records the event and makes no RDP
+ * claim, so its RDP curve is zero), and return the vector to share.
+ */
+export function protectContribution(
+  stats: Float64Array,
+  resp: Mat,
+  layout: StatsLayout,
+  posterior: PosteriorNoise,
+  rng: NoiseRng,
+  ledger: PrivacyLedger | null,
+  opts: PerturbOptions,
+): PerturbResult {
+  const { header, K, M } = layout
+  const block = 1 + M + M * M
+  if (stats.length !== header + K * block) {
+    throw new PrivacySettingsError(`statistics vector has ${stats.length} values, layout (header ${header}, K ${K}, M ${M}) needs ${header + K * block}`)
+  }
+  if (resp.cols !== K) throw new PrivacySettingsError(`responsibilities have ${resp.cols} columns for K = ${K} components`)
+  if (posterior.means.rows !== K || posterior.precisions.length !== K || posterior.lambdas.length !== K) {
+    throw new PrivacySettingsError(`posterior has ${posterior.means.rows} means / ${posterior.precisions.length} precisions for K = ${K}`)
+  }
+  const L = opts.pseudoSamples ?? Math.ceil(opts.l0)
+  if (!Number.isInteger(L) || L < Math.ceil(opts.l0)) {
+    throw new PrivacySettingsError(`pseudoSamples must be an integer >= ceil(l0) = ${Math.ceil(opts.l0)}, got ${L}`)
+  }
+  const report = componentEntropies(resp, opts.l0)
+  const out = Float64Array.from(stats)
+  const perturbed: ComponentPerturbation[] = []
+  const target = Math.log(opts.l0)
+  for (const k of report.exposedComponents) {
+    const at = header + k * block
+    const nk = stats[at]
+    const h = report.entropies[k]
+    const t = minimalMixingFraction(h, target, L)
+    const tau = (t * nk) / (1 - t)
+    const c = opts.noise === 'predictive' ? posterior.lambdas[k] + 1 : 1
+    const P = posterior.precisions[k]
+    const scaledP = mat(M, M, Float64Array.from(P.data, (v) => (v * posterior.lambdas[k]) / c))
+    const samples = samplePrecisionGaussian(posterior.means.data.subarray(k * M, (k + 1) * M), scaledP, L, rng)
+    const w = tau / L
+    out[at] += tau
+    for (let l = 0; l < L; l++) {
+      const z = samples.data.subarray(l * M, (l + 1) * M)
+      for (let a = 0; a < M; a++) {
+        out[at + 1 + a] += w * z[a]
+        for (let b = 0; b < M; b++) out[at + 1 + M + a * M + b] += w * z[a] * z[b]
+      }
+    }
+    perturbed.push({ k, before: h, after: mixedEntropy(h, t, L), t, tau, samples })
+  }
+  let entry: LedgerEntry | null = null
+  if (perturbed.length > 0 && ledger !== null) {
+    entry = ledger.charge({
+      kind: 'ldiversity-perturbation',
+      audience: 'peers',
+      label: opts.label ?? 'l-diversity perturbation',
+      rdp: new Float64Array(ledger.orders.length),
+      details: {
+        l0: opts.l0,
+        pseudoSamples: L,
+        noise: opts.noise ?? 'posterior',
+        components: perturbed.map((p) => p.k),
+        entropyBefore: perturbed.map((p) => p.before),
+        entropyAfter: perturbed.map((p) => p.after),
+        tau: perturbed.map((p) => p.tau),
+        minEntropy: report.min,
+        maxEntropy: report.max,
+      },
+    })
+  }
+  return { stats: out, report, perturbed, entry }
 }

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { mat } from '../../src/numeric/matrix.js'
+import { Rng } from '../../src/numeric/rng.js'
+import { PrivacyLedger } from '../../src/privacy/ledger.js'
 import {
   componentEntropies,
+  protectContribution,
   minimalMixingFraction,
   mixedEntropy,
   weightEntropy,
@@ -101,5 +104,87 @@ describe('mixing with pseudo-samples', () => {
     }
     expect(minimalMixingFraction(3, Math.log(5), 5)).toBe(0)
     expect(() => minimalMixingFraction(0, Math.log(10), 2)).toThrow(PrivacySettingsError)
+  })
+})
+
+/** Pack [header(2), per k: N_k, m_k, C_k] as the GGM does (eq. 13) from rows X and responsibilities. */
+function packStats(X: number[][], resp: Float64Array, K: number): Float64Array {
+  const M = X[0].length
+  const block = 1 + M + M * M
+  const out = new Float64Array(2 + K * block)
+  out[1] = X.length
+  X.forEach((x, n) => {
+    for (let k = 0; k < K; k++) {
+      const r = resp[n * K + k]
+      const at = 2 + k * block
+      out[at] += r
+      for (let a = 0; a < M; a++) {
+        out[at + 1 + a] += r * x[a]
+        for (let b = 0; b < M; b++) out[at + 1 + M + a * M + b] += r * x[a] * x[b]
+      }
+    }
+  })
+  return out
+}
+
+describe('perturbation before sharing', () => {
+  const K = 2
+  const M = 2
+  const posterior = {
+    means: mat(K, M, Float64Array.from([0, 0, 3, 3])),
+    precisions: [mat(M, M, Float64Array.from([1, 0.3, 0.3, 2])), mat(M, M, Float64Array.from([2, 0, 0, 1]))],
+    lambdas: Float64Array.from([31, 11]),
+  }
+  const rng = new Rng('ldiv')
+  const n = 30
+  const X = Array.from({ length: n }, () => [rng.normal(), rng.normal()])
+
+  it('restores entropy >= ln l0 on the effective weights of exactly what is shared, and logs it', () => {
+    // component 1 is dominated by row 0 (r = 1) with crumbs from the others
+    const resp = new Float64Array(n * K)
+    for (let i = 0; i < n; i++) {
+      const r1 = i === 0 ? 1 : 0.002
+      resp[i * K] = 1 - r1
+      resp[i * K + 1] = r1
+    }
+    const stats = packStats(X, resp, K)
+    const ledger = PrivacyLedger.inMemory({ nodeId: 'n' })
+    const l0 = 6
+    const res = protectContribution(stats, mat(n, K, resp), { header: 2, K, M }, posterior, new Rng(1), ledger, { l0 })
+    expect(res.report.exposed).toBe(true)
+    expect(res.perturbed.map((p) => p.k)).toEqual([1])
+    const p = res.perturbed[0]
+    const L = p.samples.rows
+    expect(L).toBe(6)
+    // The shared block equals the statistics of the real rows plus L pseudo-rows of weight tau/L:
+    const augX = [...X, ...Array.from({ length: L }, (_, l) => Array.from(p.samples.data.subarray(l * M, (l + 1) * M)))]
+    const augR = new Float64Array(augX.length * K)
+    for (let i = 0; i < n; i++) augR.set([resp[i * K], resp[i * K + 1]], i * K)
+    for (let l = 0; l < L; l++) augR[(n + l) * K + 1] = p.tau / L
+    const expected = packStats(augX, augR, K)
+    const block = 1 + M + M * M
+    for (let j = 0; j < block; j++) expect(res.stats[2 + block + j]).toBeCloseTo(expected[2 + block + j], 10)
+    // component 0 is untouched
+    for (let j = 0; j < block; j++) expect(res.stats[2 + j]).toBe(stats[2 + j])
+    // and the monitor, run on the effective weights of the shared component, no longer fires
+    const after = componentEntropies(mat(augX.length, K, augR), l0)
+    expect(after.entropies[1]).toBeGreaterThanOrEqual(Math.log(l0) - 1e-12)
+    expect(after.entropies[1]).toBeCloseTo(p.after, 10)
+    expect(p.before).toBeLessThan(Math.log(l0))
+    expect(ledger.entries.length).toBe(1)
+    expect(ledger.entries[0].kind).toBe('ldiversity-perturbation')
+    expect(ledger.entries[0].audience).toBe('peers')
+    expect(ledger.spent('external').epsilon).toBe(0)
+  })
+
+  it('shares well-mixed statistics unchanged and logs nothing', () => {
+    const resp = new Float64Array(n * K)
+    for (let i = 0; i < n; i++) resp.set(i % 2 === 0 ? [0.7, 0.3] : [0.4, 0.6], i * K)
+    const stats = packStats(X, resp, K)
+    const ledger = PrivacyLedger.inMemory({ nodeId: 'n' })
+    const res = protectContribution(stats, mat(n, K, resp), { header: 2, K, M }, posterior, new Rng(1), ledger, { l0: 6 })
+    expect(res.report.exposed).toBe(false)
+    expect(Array.from(res.stats)).toEqual(Array.from(stats))
+    expect(ledger.entries.length).toBe(0)
   })
 })

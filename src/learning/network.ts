@@ -10,7 +10,6 @@ import type { Mat } from '../numeric/matrix.js'
 import type { TrainingConfig } from './config.js'
 import { createExactAggregator } from './exact.js'
 import { runTraining } from './index.js'
-import { createNodeModel } from './models.js'
 import type { Checkpoint, LearningContext, Rng, LearningLogger, TrainingEvent, TrainingResult } from './types.js'
 
 export type NetworkAggregation =
@@ -33,8 +32,8 @@ export interface NetworkRunOptions {
   parts: readonly Mat[]
   /** Root generator seeded with config.seed; node s gets rng.fork(`node:${s}`). */
   rng: Rng
-  /** Builds node s's model and privacy collaborators (default: createNodeModel(config), no privacy pieces). */
-  nodeParts?: (s: number) => NodeParts
+  /** Builds node s's model (e.g. createNodeModel(config) of ./models.js) and privacy collaborators. */
+  nodeParts: (s: number) => NodeParts
   aggregation: NetworkAggregation
   clock?: Clock
   logger?: LearningLogger
@@ -63,7 +62,7 @@ export async function runNetwork(opts: NetworkRunOptions): Promise<NetworkResult
   }
   let rootCause: unknown = null
   const runs = opts.parts.map(async (data, s) => {
-    const p = opts.nodeParts ? opts.nodeParts(s) : { model: createNodeModel(opts.config) }
+    const p = opts.nodeParts(s)
     const ctx: LearningContext = {
       nodeIndex: s,
       data,

@@ -7,6 +7,7 @@ import '../src/polyfills.js'
 type Bench = () => Promise<void>
 const benches: Record<string, () => Promise<{ run: Bench }>> = {
   // area: () => import('./area.js'),
+  vae: () => import('./vae.js'),
 }
 
 const wanted = process.argv.slice(2)

@@ -43,8 +43,11 @@ export interface VaeModel extends CollabModel {
   evaluate(data: Mat): VaeEvaluation
 }
 
-/** A VAE for one node from (validated) hyper-parameters; call prepare() next. */
-export function createVaeModel(hyper: VaeHyperInput): VaeModel {
+/**
+ * A VAE for one node from hyper-parameters (`VaeHyperInput`; validated here, so a
+ * registry may pass parsed JSON straight through); call prepare() next.
+ */
+export function createVaeModel(hyper: VaeHyperInput | Record<string, unknown>): VaeModel {
   return new VaeModelImpl(parseVaeHyper(hyper))
 }
 

@@ -1,0 +1,92 @@
+/** Identity, config validation and atomic durable writes of the peer node. */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { loadNodeConfig, NodeConfigError, parseNodeConfig } from '../../node/config.js'
+import { IdentityError, identityPath, initIdentity, loadIdentity } from '../../node/identity.js'
+import { openStore, writeAtomic } from '../../node/store.js'
+
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'collab-node-'))
+
+describe('node identity', () => {
+  it('writes an Ed25519 key with mode 0600 whose PeerId round-trips', async () => {
+    const dir = join(tmp(), 'id')
+    const { peerId, path } = await initIdentity(dir)
+    expect(statSync(path).mode & 0o777).toBe(0o600)
+    expect(peerIdFromString(peerId).type).toBe('Ed25519')
+    const loaded = loadIdentity(dir)
+    expect(loaded.peerId).toBe(peerId)
+    expect(loaded.privateKey.type).toBe('Ed25519')
+  })
+
+  it('never overwrites an identity and refuses a key others can read', async () => {
+    const dir = tmp()
+    await initIdentity(dir)
+    await expect(initIdentity(dir)).rejects.toThrow(IdentityError)
+    chmodSync(identityPath(dir), 0o644)
+    expect(() => loadIdentity(dir)).toThrow(/chmod 600/)
+    expect(() => loadIdentity(tmp())).toThrow(/collab node init/)
+  })
+})
+
+const valid = {
+  identity: './id',
+  listen: ['/ip4/127.0.0.1/tcp/0'],
+  data: { path: 'data.csv', labelCol: 'anomaly', trainOn: 'normal' },
+  topology: 'topology.json',
+  storage: 'state',
+  api: { port: 8080 },
+  training: { model: { kind: 'ggm', hyper: { K: 2 } }, seed: 3 },
+}
+
+describe('node config', () => {
+  it('fills defaults and resolves paths against the config directory', () => {
+    const c = parseNodeConfig(valid, 'org.yaml', '/etc/collab')
+    expect(c.identity).toBe('/etc/collab/id')
+    expect(c.data.path).toBe('/etc/collab/data.csv')
+    expect(c.api.host).toBe('127.0.0.1')
+    expect(c.api.maxBatch).toBeGreaterThan(0)
+    expect(c.training.consensus.chunks).toBeGreaterThan(0)
+  })
+
+  it.each([
+    [{ ...valid, api: { port: 70000 } }, /org\.yaml: api\.port: .*65535/],
+    [{ ...valid, listen: ['localhost:4001'] }, /listen\.0: must be a TCP multiaddr/],
+    [{ ...valid, data: { path: 'x.csv', trainOn: 'normal' } }, /data\.trainOn: trainOn "normal" needs data\.labelCol/],
+    [{ ...valid, training: { model: { kind: 'ggm' } } }, /training\.seed: seed must be a whole number/],
+    [{ ...valid, api: { port: 1, token: 'short' } }, /api\.token: .*8 characters/],
+    [{ ...valid, extra: 1 }, /Unrecognized key.*extra|extra/],
+  ])('names the field in errors (%#)', (input, message) => {
+    expect(() => parseNodeConfig(input, 'org.yaml', '/')).toThrow(NodeConfigError)
+    expect(() => parseNodeConfig(input, 'org.yaml', '/')).toThrow(message)
+  })
+
+  it('reads YAML and JSON files and reports syntax errors with the file name', () => {
+    const dir = tmp()
+    writeFileSync(join(dir, 'org.yaml'), 'identity: ./id\nlisten: [/ip4/127.0.0.1/tcp/0]\ndata: {path: d.csv}\ntopology: t.json\nstorage: s\napi: {port: 0}\ntraining: {model: {kind: ggm}, seed: 1}\n')
+    expect(loadNodeConfig(join(dir, 'org.yaml')).storage).toBe(join(dir, 's'))
+    writeFileSync(join(dir, 'org.json'), JSON.stringify(valid))
+    expect(loadNodeConfig(join(dir, 'org.json')).training.seed).toBe(3)
+    writeFileSync(join(dir, 'bad.json'), '{"identity": ')
+    expect(() => loadNodeConfig(join(dir, 'bad.json'))).toThrow(/bad\.json: not valid JSON/)
+  })
+})
+
+describe('durable store', () => {
+  it('replaces files atomically, leaving no temp files, and reads back what it wrote', async () => {
+    const dir = tmp()
+    await writeAtomic(join(dir, 'a.json'), '{"v":1}')
+    await writeAtomic(join(dir, 'a.json'), '{"v":2}')
+    expect(readFileSync(join(dir, 'a.json'), 'utf8')).toBe('{"v":2}')
+    expect(readdirSync(dir)).toEqual(['a.json'])
+    const store = openStore(dir)
+    expect(store.loadCheckpoint()).toBeNull()
+    expect(store.loadState().preparedSessions).toBeNull()
+    await store.saveState({ format: 'collabdict-node-state', version: 1, preparedSessions: 4 })
+    expect(openStore(dir).loadState().preparedSessions).toBe(4)
+    writeFileSync(join(dir, 'checkpoint.json'), '{"format": "collabdict-checkpoint", "iter')
+    expect(() => store.loadCheckpoint()).toThrow(/unreadable/)
+  })
+})

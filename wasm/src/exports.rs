@@ -240,3 +240,63 @@ pub extern "C" fn cd_estep(
 pub extern "C" fn cd_mixture_stats(x: *const f64, n: usize, m: usize, resp: *const f64, k: usize, nk: *mut f64, sums: *mut f64, scatter: *mut f64) {
     crate::mixture::stats(rd(x, n * m), n, m, rd(resp, n * k), k, wr(nk, k), wr(sums, k * m), wr(scatter, k * m * m));
 }
+
+// ---------------------------------------------------------------------------------------
+// Graphical lasso (glasso.rs).
+
+/// Graphical lasso of covariance `s` (d x d). `w` (d x d) is the working covariance: the
+/// warm start when `warm_theta` is non-null (then `warm_theta` is the matching precision),
+/// the final W on return. `theta` receives the precision. `report` (6 f64) receives
+/// iterations, KKT gap, duality gap, objective, converged (0/1), failure detail.
+/// Returns 0 ok; 1 W lost definiteness at column report[5]; 2 precision not PD at pivot
+/// report[5]; 3 non-finite iterate; 4 warm-start precision has Theta_jj <= 0 at report[5].
+#[no_mangle]
+pub extern "C" fn cd_glasso(
+    s: *const f64,
+    d: usize,
+    alpha: f64,
+    tol: f64,
+    max_iter: u32,
+    penalize_diagonal: i32,
+    w: *mut f64,
+    warm_theta: *const f64,
+    theta: *mut f64,
+    report: *mut f64,
+) -> i32 {
+    use crate::glasso::{coefficients_from_precision, glasso, Failure, Params};
+    let dd = d * d;
+    let rep = wr(report, 6);
+    for v in rep.iter_mut() {
+        *v = 0.0;
+    }
+    let mut b = scratch(dd);
+    let warm = !warm_theta.is_null();
+    if warm {
+        if let Err(j) = coefficients_from_precision(rd(warm_theta, dd), d, &mut b) {
+            rep[5] = j as f64;
+            return 4;
+        }
+    }
+    let mut sigma = scratch(dd);
+    let mut tmp = scratch(dd);
+    let p = Params { alpha, tol, max_iter: max_iter as usize, penalize_diagonal: penalize_diagonal != 0 };
+    match glasso(rd(s, dd), d, &p, warm, wr(w, dd), &mut b, wr(theta, dd), &mut sigma, &mut tmp) {
+        Ok(r) => {
+            rep[0] = r.iterations as f64;
+            rep[1] = r.gap;
+            rep[2] = r.dual_gap;
+            rep[3] = r.objective;
+            rep[4] = if r.converged { 1.0 } else { 0.0 };
+            0
+        }
+        Err(Failure::LostDefiniteness { col }) => {
+            rep[5] = col as f64;
+            1
+        }
+        Err(Failure::PrecisionNotPd { pivot }) => {
+            rep[5] = pivot as f64;
+            2
+        }
+        Err(Failure::NonFinite) => 3,
+    }
+}

@@ -1,0 +1,173 @@
+import { EigenvalueDecomposition, inverse, Matrix } from 'ml-matrix'
+import { describe, expect, it } from 'vitest'
+import { graphicalLasso } from '../../src/numeric/glasso.js'
+import { GlassoError, InvalidInputError } from '../../src/numeric/errors.js'
+import { fromRows, mat, type Mat } from '../../src/numeric/matrix.js'
+import { Rng } from '../../src/numeric/rng.js'
+import { core } from '../../src/numeric/wasm.js'
+import { empiricalCovariance, loadCsv, readGolden, zscore } from './data.js'
+import { maxAbsDiff, mlData, randomMat, toMl } from './helpers.js'
+
+interface GlassoGolden {
+  alpha: number
+  S: number[][]
+  precision: number[][]
+  objective_min: number
+}
+
+/** KKT residual of precision P for S recomputed independently (ml-matrix inverse). */
+function kkt(S: Mat, P: Mat, alpha: number, penalizeDiagonal = false): number {
+  const d = S.rows
+  const sigma = mlData(inverse(toMl(P)))
+  let r = 0
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j < d; j++) {
+      const g = S.data[i * d + j] - sigma[i * d + j]
+      const t = P.data[i * d + j]
+      const v =
+        i === j ? Math.abs(g + (penalizeDiagonal ? alpha : 0)) : t !== 0 ? Math.abs(g + alpha * Math.sign(t)) : Math.max(0, Math.abs(g) - alpha)
+      r = Math.max(r, v)
+    }
+  }
+  return r
+}
+
+/** Independent reference: ADMM for the graphical lasso (Boyd et al. 2011, sec. 6.5) with ml-matrix eigendecompositions. */
+function admmGlasso(S: Mat, alpha: number, penalizeDiagonal: boolean, iters = 3000, rho = 1): Float64Array {
+  const d = S.rows
+  const s = toMl(S)
+  let Z = Matrix.eye(d)
+  let U = Matrix.zeros(d, d)
+  for (let it = 0; it < iters; it++) {
+    const e = new EigenvalueDecomposition(Z.clone().sub(U).mul(rho).sub(s), { assumeSymmetric: true })
+    const Q = e.eigenvectorMatrix
+    const x = e.realEigenvalues.map((l) => (l + Math.sqrt(l * l + 4 * rho)) / (2 * rho))
+    const X = Q.mmul(Matrix.diag(x)).mmul(Q.transpose())
+    const V = X.clone().add(U)
+    Z = V.clone()
+    const k = alpha / rho
+    for (let i = 0; i < d; i++)
+      for (let j = 0; j < d; j++) {
+        if (i === j && !penalizeDiagonal) continue
+        const v = V.get(i, j)
+        Z.set(i, j, v > k ? v - k : v < -k ? v + k : 0)
+      }
+    U = U.add(X).sub(Z)
+  }
+  return mlData(Z)
+}
+
+function randomCovariance(rng: Rng, n: number, d: number): Mat {
+  // samples with correlated columns, then the empirical covariance of the z-scored data
+  const X = randomMat(rng, n, d)
+  for (let i = 0; i < n; i++) for (let j = 1; j < d; j++) X.data[i * d + j] += 0.6 * X.data[i * d + j - 1]
+  return empiricalCovariance(zscore(X))
+}
+
+describe('graphical lasso: known answers from R glasso (golden, thr 1e-12)', () => {
+  it.each(['glasso_thy_a0.05', 'glasso_thy_a0.2', 'glasso_wdbc_a0.1', 'glasso_wdbc_a0.5'])('%s: precision within 1e-6, objective at the optimum', (name) => {
+    const g = readGolden<GlassoGolden>(`${name}.json`)
+    const S = fromRows(g.S)
+    const r = graphicalLasso(S, g.alpha, { tol: 1e-10 })
+    expect(r.converged).toBe(true)
+    expect(r.gap).toBeLessThanOrEqual(1e-10)
+    expect(maxAbsDiff(r.precision.data, g.precision.flat())).toBeLessThanOrEqual(1e-6)
+    expect(Math.abs(r.objective - g.objective_min)).toBeLessThan(1e-9)
+    expect(kkt(S, r.precision, g.alpha)).toBeLessThan(1e-9)
+  })
+
+  it('converges on standardised WDBC at alpha = 0.01 (where scikit-learn cd gives up)', () => {
+    const S = empiricalCovariance(zscore(loadCsv('wdbc_sklearn.csv', ['target', 'diagnosis'])))
+    expect(S.rows).toBe(30)
+    const r = graphicalLasso(S, 0.01, { tol: 1e-6 })
+    expect(r.converged).toBe(true)
+    expect(r.gap).toBeLessThanOrEqual(1e-6)
+    expect(r.iterations).toBeLessThan(1000)
+    expect(kkt(S, r.precision, 0.01)).toBeLessThan(2e-6)
+    expect(Math.abs(r.dualGap)).toBeLessThan(1e-4)
+  })
+})
+
+describe('graphical lasso: parity with an ADMM reference (ml-matrix) on random covariances', () => {
+  const rng = new Rng('glasso-tests')
+  it.each([
+    [6, 0.1, false],
+    [8, 0.05, true],
+    [10, 0.3, false],
+  ])('d = %i, alpha = %f, penalizeDiagonal = %s', (d, alpha, pen) => {
+    const S = randomCovariance(rng, 40, d)
+    const r = graphicalLasso(S, alpha, { tol: 1e-10, penalizeDiagonal: pen })
+    expect(r.converged).toBe(true)
+    const ref = admmGlasso(S, alpha, pen)
+    expect(maxAbsDiff(r.precision.data, ref)).toBeLessThan(1e-5)
+    expect(kkt(S, r.precision, alpha, pen)).toBeLessThan(1e-9)
+    // support agrees where the reference is clearly non-zero or clearly zero
+    for (let i = 0; i < d * d; i++) if (ref[i] === 0) expect(Math.abs(r.precision.data[i])).toBeLessThan(1e-6)
+  })
+
+  it('a large problem (d = 150) grows wasm memory and satisfies the KKT conditions', () => {
+    const before = core().exports.memory.buffer.byteLength
+    const S = randomCovariance(rng, 300, 150)
+    const r = graphicalLasso(S, 0.2, { tol: 1e-7 })
+    expect(r.converged).toBe(true)
+    expect(kkt(S, r.precision, 0.2)).toBeLessThan(1e-6)
+    expect(core().exports.memory.buffer.byteLength).toBeGreaterThan(before)
+  })
+
+  it('warm start from a nearby solution reaches the same optimum in fewer sweeps', () => {
+    const S = randomCovariance(rng, 60, 12)
+    const a = graphicalLasso(S, 0.15, { tol: 1e-9 })
+    const cold = graphicalLasso(S, 0.14, { tol: 1e-9 })
+    const warm = graphicalLasso(S, 0.14, { tol: 1e-9, warmStart: { precision: a.precision, covariance: a.covariance } })
+    expect(warm.converged && cold.converged).toBe(true)
+    expect(maxAbsDiff(warm.precision.data, cold.precision.data)).toBeLessThan(1e-7)
+    expect(warm.iterations).toBeLessThanOrEqual(cold.iterations)
+  })
+
+  it('alpha = 0 gives the inverse covariance; precision is exactly symmetric', () => {
+    const S = randomCovariance(rng, 50, 5)
+    const r = graphicalLasso(S, 0)
+    expect(maxAbsDiff(r.precision.data, mlData(inverse(toMl(S))))).toBeLessThan(1e-10)
+    const q = graphicalLasso(S, 0.1)
+    for (let i = 0; i < 5; i++) for (let j = 0; j < i; j++) expect(q.precision.data[i * 5 + j]).toBe(q.precision.data[j * 5 + i])
+  })
+})
+
+describe('graphical lasso: bad input and non-convergence are reported, never NaN', () => {
+  const S = randomCovariance(new Rng(4), 30, 4)
+  it('named errors for malformed input', () => {
+    const nan = mat(4, 4, S.data.slice())
+    nan.data[5] = Number.NaN
+    expect(() => graphicalLasso(nan, 0.1)).toThrow(InvalidInputError)
+    const asym = mat(4, 4, S.data.slice())
+    asym.data[1] += 0.5
+    expect(() => graphicalLasso(asym, 0.1)).toThrow(/not symmetric/)
+    expect(() => graphicalLasso(S, -1)).toThrow(/alpha must be >= 0/)
+    expect(() => graphicalLasso(S, 0.1, { tol: 0 })).toThrow(InvalidInputError)
+    expect(() => graphicalLasso(S, 0.1, { maxIter: 1.5 })).toThrow(InvalidInputError)
+    const zeroVar = mat(4, 4, S.data.slice())
+    for (let j = 0; j < 4; j++) zeroVar.data[2 * 4 + j] = zeroVar.data[j * 4 + 2] = 0
+    expect(() => graphicalLasso(zeroVar, 0.1)).toThrow(GlassoError)
+    expect(() => graphicalLasso(zeroVar, 0.1)).toThrow(/column 2.*constant feature/)
+    const singular = mat(2, 2, Float64Array.from([1, 1, 1, 1]))
+    expect(() => graphicalLasso(singular, 0)).toThrow(/alpha = 0 needs a positive definite S/)
+    expect(() => graphicalLasso(S, 0.1, { warmStart: { precision: mat(3, 3), covariance: mat(3, 3) } })).toThrow(InvalidInputError)
+  })
+
+  it('a singular covariance (p > n) still has a solution for alpha > 0', () => {
+    const X = zscore(randomMat(new Rng(8), 5, 12))
+    const S = empiricalCovariance(X)
+    const r = graphicalLasso(S, 0.3, { tol: 1e-8 })
+    expect(r.converged).toBe(true)
+    expect(kkt(S, r.precision, 0.3)).toBeLessThan(1e-7)
+  })
+
+  it('hitting maxIter returns converged = false with a finite gap', () => {
+    const W = empiricalCovariance(zscore(loadCsv('wdbc_sklearn.csv', ['target', 'diagnosis'])))
+    const r = graphicalLasso(W, 0.01, { tol: 1e-12, maxIter: 3 })
+    expect(r.converged).toBe(false)
+    expect(r.iterations).toBe(3)
+    expect(Number.isFinite(r.gap) && r.gap > 1e-12).toBe(true)
+    expect(r.precision.data.every(Number.isFinite)).toBe(true)
+  })
+})

@@ -1,0 +1,83 @@
+/**
+ * Hyper-parameters of the sparse GGM mixture, declared once (zod) and checked at the
+ * edge; every node of a network must use the same values (the seed included).
+ */
+import { z } from 'zod'
+
+/** Starting number of components; drops below delta pick K automatically from here. */
+export const DEFAULT_K = 8
+/** l1 penalty rho of eq. 8/16 (the glasso penalty is rho/(Nbar_k + 1)); tuned on the anomaly benchmark. */
+export const DEFAULT_RHO = 1
+/** Prior strength lambda0 of the Gauss-Wishart prior (eq. 15); > 0 is needed by Theorem 1. */
+export const DEFAULT_LAMBDA0 = 1
+/** Components with Nbar_k below this are dropped (Theorem 1 needs a floor; ~ one sample). */
+export const DEFAULT_DELTA = 1
+export const DEFAULT_MAX_ITER = 100
+/** Relative change of the network mean log-likelihood that ends EM. */
+export const DEFAULT_TOL = 1e-6
+/** Ridge added to the diagonal of Sigma_k (standardised units) so near-empty components stay well-posed. */
+export const DEFAULT_RIDGE = 1e-6
+/** Graphical-lasso tolerance: tight, so S nodes and the centralised fit agree far below 1e-6. */
+export const DEFAULT_GLASSO_TOL = 1e-10
+export const DEFAULT_GLASSO_MAX_ITER = 1000
+
+export const ggmHyperSchema = z
+  .object({
+    /** Initial number of mixture components. */
+    K: z.number().int().min(1).max(256).default(DEFAULT_K),
+    /** l1 penalty on Lambda_k (eq. 16); 0 = no sparsity. */
+    rho: z.number().min(0).finite().default(DEFAULT_RHO),
+    /** Prior strength lambda0 (eq. 15); 0 = no prior on the means. */
+    lambda0: z.number().min(0).finite().default(DEFAULT_LAMBDA0),
+    /** Drop components whose network count Nbar_k < delta. */
+    delta: z.number().min(0).finite().default(DEFAULT_DELTA),
+    maxIter: z.number().int().min(1).default(DEFAULT_MAX_ITER),
+    tol: z.number().min(0).finite().default(DEFAULT_TOL),
+    /** R: pairwise distance bound; training rows clipped to radius R/2 around m0 (standardised units). null = no clipping. */
+    radius: z.number().positive().finite().nullable().default(null),
+    /** Shared seed of the agreed start (every node must use the same). */
+    seed: z.union([z.number().int(), z.string().min(1)]).default(0),
+    /** Ridge floor on the diagonal of Sigma_k before the glasso step. */
+    ridge: z.number().min(0).finite().default(DEFAULT_RIDGE),
+    /** Penalise the diagonal of Lambda_k too (eq. 8 sums all entries, R glasso's default; scikit-learn does not). */
+    penalizeDiagonal: z.boolean().default(true),
+    /**
+     * 'map': eq. 15-16 (prior lambda0, m0 and the b = (Nbar+1)/Nbar scaling).
+     * 'ml': plain maximum-likelihood M-step (mu_k = mbar_k, Sigma_k = Cbar_k - mbar mbar^T,
+     * penalty rho/Nbar_k); with rho = 0 and ridge = 0 this is textbook EM (scikit-learn).
+     */
+    estimator: z.enum(['map', 'ml']).default('map'),
+    /**
+     * 'local': each node keeps its own pi^s (eq. 13, the multi-task model of the paper).
+     * 'shared': one pi_k = Nbar_k / sum Nbar for the whole network (classic distributed EM;
+     * then S nodes give exactly the centralised fit).
+     */
+    weights: z.enum(['local', 'shared']).default('local'),
+    /** z-score features with the network mean and std before anything else. */
+    standardise: z.boolean().default(true),
+    glassoTol: z.number().positive().finite().default(DEFAULT_GLASSO_TOL),
+    glassoMaxIter: z.number().int().min(1).default(DEFAULT_GLASSO_MAX_ITER),
+  })
+  .strict()
+
+/** Validated hyper-parameters (all defaults filled in). */
+export type GgmHyper = z.infer<typeof ggmHyperSchema>
+/** What callers may pass: any subset; missing fields take the defaults above. */
+export type GgmHyperInput = z.input<typeof ggmHyperSchema>
+
+export class GgmHyperError extends Error {
+  override name = 'GgmHyperError'
+}
+
+/** Validate hyper-parameters, filling defaults; GgmHyperError lists every problem. */
+export function parseGgmHyper(input: unknown = {}): GgmHyper {
+  const r = ggmHyperSchema.safeParse(input ?? {})
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+    throw new GgmHyperError(`invalid GGM hyper-parameters: ${issues}`)
+  }
+  if (r.data.estimator === 'ml' && r.data.lambda0 !== 0) {
+    throw new GgmHyperError(`estimator 'ml' has no prior: set lambda0 to 0 (got ${r.data.lambda0}) or use estimator 'map'`)
+  }
+  return r.data
+}

@@ -1,0 +1,677 @@
+/**
+ * The sparse GGM mixture of CollabDict (eq. 7-20), one instance per node.
+ *
+ * Global part (identical on every node after each optimize): the pattern dictionary
+ * {mu_k, Lambda_k} with Nbar_k, the agreed preprocessing, and (weights = 'shared') pi.
+ * Private part: pi^s (weights = 'local'), the node's responsibilities.
+ *
+ * Statistics vector returned by localUpdate (and summed by the network), K current
+ * components, M features, all in model coordinates (standardised, clipped):
+ *
+ *   index 0                    sum_n ln sum_k pi_k N(x_n | mu_k, Lambda_k^-1)   (this node's log-likelihood)
+ *   index 1                    n                                               (this node's row count)
+ *   then per component k = 0..K-1, block of 1 + M + M*M values at 2 + k*(1 + M + M^2):
+ *     [0]                      N_k^s = sum_n r_k^(n)                           (eq. 13)
+ *     [1 .. M]                 m_k^s = sum_n r_k^(n) x_n                       (eq. 13)
+ *     [1+M .. M+M^2]           C_k^s = sum_n r_k^(n) x_n x_n^T, row-major      (eq. 13)
+ *
+ * The network sum of this vector is exactly what eq. 14 needs, and the first two entries
+ * give the network mean log-likelihood for the trace and the convergence test.
+ */
+import * as numeric from '../../numeric/index.js'
+import { buildId, cholesky, eStep, gaussianLogDensities, NotPositiveDefiniteError, Rng, spdInverse } from '../../numeric/index.js'
+import { mat, type Mat } from '../../numeric/matrix.js'
+import type { Aggregate, CollabModel, SavedModel, TraceEntry } from '../model.js'
+import {
+  networkMeanCovariance,
+  networkPreprocessing,
+  preprocessingFromJson,
+  preprocessingToJson,
+  preprocessTraining,
+  standardise,
+  type Preprocessing,
+  type PreprocessingJson,
+} from '../preprocess.js'
+import { parseGgmHyper, type GgmHyper } from './hyper.js'
+
+export class GgmError extends Error {
+  override name = 'GgmError'
+}
+
+/** Saved-model format version written by `save()` and accepted by `loadGgm`. */
+export const GGM_SAVE_VERSION = 1
+/** Version tag at the head of `exportGlobal().state`. */
+export const GGM_GLOBAL_VERSION = 1
+/** Entries before the first component block of the statistics vector. */
+export const STATS_HEADER = 2
+/** Floor on ln pi_k so a component a node never sees keeps a finite (negligible) weight. */
+export const LOG_WEIGHT_FLOOR = -700
+
+/** Length of the statistics vector for K components of dimension M. */
+export function statsLength(K: number, M: number): number {
+  return STATS_HEADER + K * (1 + M + M * M)
+}
+
+/** Why training stopped: relative change below tol, or the iteration cap. */
+export type StopReason = 'tol' | 'maxIter' | null
+
+/** An agreed start given explicitly (instead of the seeded draw), e.g. a published one. */
+export interface GgmStart {
+  /** K x M means in model coordinates. */
+  means: Mat
+  /** K precision matrices (M x M, SPD). */
+  precisions: Mat[]
+  /** Initial weights pi (length K, positive; default uniform). */
+  weights?: ArrayLike<number>
+}
+
+/** What the privacy release (Theorem 1) and monitors need, in model coordinates. */
+export interface GgmRelease {
+  K: number
+  dim: number
+  /** Posterior means w_k = mu_k (eq. 15), K x M. */
+  means: Mat
+  /** Lambda_k, M x M each. */
+  precisions: Mat[]
+  /** Nbar_k (network counts); the posterior precision scale is lambda_k = lambda0 + Nbar_k. */
+  nbar: Float64Array
+  lambda0: number
+  /** Prior mean and clip centre m0. */
+  m0: Float64Array
+  /** R (pairwise distance bound enforced by clipping), or null when not clipping. */
+  radius: number | null
+  /** Stable ids of the surviving components (index into the initial K). */
+  ids: Int32Array
+}
+
+/** The GGM model: the CollabModel contract plus GGM-specific views. */
+export interface GgmModel extends CollabModel {
+  readonly kind: 'ggm'
+  readonly hyper: GgmHyper
+  /** Current (surviving) number of components. */
+  readonly K: number
+  readonly stopReason: StopReason
+  /** This node's pi^s (or the shared pi), length K. */
+  readonly weights: Float64Array
+  /** Responsibilities r_k^(n) of this node's rows from the last localUpdate (N x K), for the l-diversity monitor. */
+  readonly responsibilities: Mat | null
+  /** Training rows of this node moved by clipping (from prepare). */
+  readonly clipped: number
+  readonly preprocessing: Preprocessing | null
+  /** Replace the seeded start by an explicit one (after prepare; all nodes must pass the same). */
+  setStart(start: GgmStart): void
+  /** Global part for the privacy release. */
+  release(): GgmRelease
+  /** Log-likelihood per sample ln sum_k pi^s_k N(x | mu_k, Lambda_k^-1), in model coordinates. */
+  logLikelihood(samples: Mat): Float64Array
+  /** Samples in model coordinates (standardised, not clipped). */
+  toModelSpace(samples: Mat): Mat
+}
+
+interface Params {
+  means: Mat
+  precisions: Mat[]
+  covariances: Mat[]
+  nbar: Float64Array
+  ids: Int32Array
+  logWeights: Float64Array
+}
+
+/** The numeric core's graphical lasso (Friedman et al. 2008), as src/numeric documents it. */
+type GraphicalLasso = (
+  S: Mat,
+  alpha: number,
+  opts?: { tol?: number; maxIter?: number; penalizeDiagonal?: boolean; warmStart?: { precision: Mat; covariance: Mat } },
+) => { precision: Mat; covariance: Mat; iterations: number; gap: number; converged: boolean; objective: number }
+
+/** Resolved at call time so a numeric build without the glasso kernel still fits rho = 0 models. */
+function graphicalLasso(...args: Parameters<GraphicalLasso>): ReturnType<GraphicalLasso> {
+  const fn = (numeric as Record<string, unknown>).graphicalLasso as GraphicalLasso | undefined
+  if (fn === undefined) throw new GgmError('this numeric build has no graphicalLasso kernel: rebuild the numeric core or set rho = 0')
+  return fn(...args)
+}
+
+class GgmMixture implements GgmModel {
+  readonly kind = 'ggm' as const
+  readonly hyper: GgmHyper
+  private M = 0
+  private pre: Preprocessing | null = null
+  private p: Params | null = null
+  private iter = 0
+  private done = false
+  private reason: StopReason = null
+  private prevObjective: number | null = null
+  private log: TraceEntry[] = []
+  private resp: Mat | null = null
+  private clipCount = 0
+  private cache = new WeakMap<Mat, Mat>()
+
+  constructor(hyper: GgmHyper) {
+    this.hyper = hyper
+  }
+
+  get dim(): number {
+    return this.M
+  }
+  get iteration(): number {
+    return this.iter
+  }
+  get converged(): boolean {
+    return this.done
+  }
+  get trace(): readonly TraceEntry[] {
+    return this.log
+  }
+  get K(): number {
+    return this.p?.nbar.length ?? 0
+  }
+  get stopReason(): StopReason {
+    return this.reason
+  }
+  get weights(): Float64Array {
+    return Float64Array.from(this.params().logWeights, Math.exp)
+  }
+  get responsibilities(): Mat | null {
+    return this.resp
+  }
+  get clipped(): number {
+    return this.clipCount
+  }
+  get preprocessing(): Preprocessing | null {
+    return this.pre
+  }
+
+  private params(): Params {
+    if (this.p === null || this.pre === null) {
+      throw new GgmError('the model has no parameters yet: call prepare(data, aggregate) (or importGlobal / loadModel) first')
+    }
+    return this.p
+  }
+
+  private checkDim(x: Mat): void {
+    if (x.cols !== this.M) throw new GgmError(`data has ${x.cols} columns, the model was prepared with ${this.M}`)
+  }
+
+  /** Training rows in model coordinates (standardised, clipped), cached per matrix object. */
+  private training(data: Mat): Mat {
+    const hit = this.cache.get(data)
+    if (hit !== undefined) return hit
+    const z = preprocessTraining(data, this.pre!).data
+    this.cache.set(data, z)
+    return z
+  }
+
+  toModelSpace(samples: Mat): Mat {
+    this.params()
+    this.checkDim(samples)
+    return standardise(samples, this.pre!)
+  }
+
+  async prepare(data: Mat, aggregate: Aggregate): Promise<void> {
+    const h = this.hyper
+    this.M = data.cols
+    // Consensus 1: network standardisation (and m0 = network mean in model coordinates).
+    this.pre = await networkPreprocessing(data, aggregate, { standardise: h.standardise, radius: h.radius, label: 'ggm/moments' })
+    const { data: z, clipped } = preprocessTraining(data, this.pre)
+    this.clipCount = clipped
+    this.cache = new WeakMap([[data, z]])
+    // Consensus 2: global mean and covariance of the (clipped) training rows.
+    const { mean, covariance } = await networkMeanCovariance(z, aggregate, 'ggm/init')
+    const M = this.M
+    const G = mat(M, M, Float64Array.from(covariance.data))
+    for (let a = 0; a < M; a++) G.data[a * M + a] += Math.max(h.ridge, 1e-12)
+    let L: Mat
+    let inv: Mat
+    try {
+      L = cholesky(G).L
+      inv = spdInverse(G).inverse
+    } catch (err) {
+      if (err instanceof NotPositiveDefiniteError) {
+        throw new GgmError('the network covariance is singular: some features are linear combinations of others; drop them or raise ridge')
+      }
+      throw err
+    }
+    // Initial mu_k ~ N(global mean, global covariance), drawn from the shared seed: the same on every node.
+    const rng = new Rng(h.seed).fork('ggm/init-means')
+    const K = h.K
+    const means = mat(K, M)
+    const e = new Float64Array(M)
+    for (let k = 0; k < K; k++) {
+      rng.fillNormal(e)
+      for (let a = 0; a < M; a++) {
+        let v = mean[a]
+        for (let b = 0; b <= a; b++) v += L.data[a * M + b] * e[b]
+        means.data[k * M + a] = v
+      }
+    }
+    this.p = {
+      means,
+      precisions: Array.from({ length: K }, () => mat(M, M, Float64Array.from(inv.data))),
+      covariances: Array.from({ length: K }, () => mat(M, M, Float64Array.from(G.data))),
+      nbar: new Float64Array(K),
+      ids: Int32Array.from({ length: K }, (_, k) => k),
+      logWeights: new Float64Array(K).fill(-Math.log(K)),
+    }
+    this.iter = 0
+    this.done = false
+    this.reason = null
+    this.prevObjective = null
+    this.log = []
+    this.resp = null
+  }
+
+  setStart(start: GgmStart): void {
+    const p = this.params()
+    const M = this.M
+    const K = start.means.rows
+    if (start.means.cols !== M) throw new GgmError(`start means have ${start.means.cols} columns, expected ${M}`)
+    if (start.precisions.length !== K) throw new GgmError(`${start.precisions.length} start precisions for ${K} means`)
+    const w = start.weights ?? new Float64Array(K).fill(1 / K)
+    if (w.length !== K) throw new GgmError(`${w.length} start weights for ${K} means`)
+    let wsum = 0
+    for (let k = 0; k < K; k++) {
+      if (!(w[k] > 0)) throw new GgmError(`start weight ${k} is ${w[k]}; weights must be positive`)
+      wsum += w[k]
+    }
+    const covariances = start.precisions.map((P, k) => {
+      if (P.rows !== M || P.cols !== M) throw new GgmError(`start precision ${k} is ${P.rows} x ${P.cols}, expected ${M} x ${M}`)
+      return spdInverse(P).inverse
+    })
+    p.means = mat(K, M, Float64Array.from(start.means.data))
+    p.precisions = start.precisions.map((P) => mat(M, M, Float64Array.from(P.data)))
+    p.covariances = covariances
+    p.nbar = new Float64Array(K)
+    p.ids = Int32Array.from({ length: K }, (_, k) => k)
+    p.logWeights = Float64Array.from({ length: K }, (_, k) => Math.log(w[k] / wsum))
+  }
+
+  // eq. 12-13: E-step in log space, then the node's sufficient statistics (layout above).
+  localUpdate(data: Mat): Float64Array {
+    const p = this.params()
+    this.checkDim(data)
+    const z = this.training(data)
+    const M = this.M
+    const K = this.K
+    const { resp, logLik, nk, sums, scatter } = eStep(z, p.logWeights, p.means, p.precisions)
+    const out = new Float64Array(statsLength(K, M))
+    let total = 0
+    for (let n = 0; n < logLik.length; n++) total += logLik[n]
+    out[0] = total
+    out[1] = z.rows
+    const block = 1 + M + M * M
+    for (let k = 0; k < K; k++) {
+      const at = STATS_HEADER + k * block
+      out[at] = nk[k]
+      out.set(sums.data.subarray(k * M, (k + 1) * M), at + 1)
+      out.set(scatter[k].data, at + 1 + M)
+    }
+    this.resp = resp
+    if (this.hyper.weights === 'local') {
+      // eq. 13: pi_k^s = N_k^s / sum_l N_l^s (private, used by this node's next E-step and score)
+      let n = 0
+      for (let k = 0; k < K; k++) n += nk[k]
+      if (n > 0) {
+        for (let k = 0; k < K; k++) p.logWeights[k] = Math.max(Math.log(nk[k] / n), LOG_WEIGHT_FLOOR)
+      }
+    }
+    return out
+  }
+
+  // eq. 14-16: network averages, MAP means and covariances, glasso precisions; drop Nbar_k < delta.
+  optimize(sums: Float64Array): void {
+    const p = this.params()
+    const h = this.hyper
+    const M = this.M
+    const K = this.K
+    if (sums.length !== statsLength(K, M)) {
+      throw new GgmError(`statistics vector has ${sums.length} values, expected ${statsLength(K, M)} for K = ${K}, M = ${M}`)
+    }
+    const totalLogLik = sums[0]
+    const rows = sums[1]
+    const objective = totalLogLik / rows
+    const block = 1 + M + M * M
+    const keep: number[] = []
+    for (let k = 0; k < K; k++) if (sums[STATS_HEADER + k * block] >= h.delta && sums[STATS_HEADER + k * block] > 0) keep.push(k)
+    if (keep.length === 0) {
+      throw new GgmError(`every component has Nbar_k < delta = ${h.delta}: lower delta or K, or check that the network holds rows`)
+    }
+    const K2 = keep.length
+    const next: Params = {
+      means: mat(K2, M),
+      precisions: [],
+      covariances: [],
+      nbar: new Float64Array(K2),
+      ids: new Int32Array(K2),
+      logWeights: new Float64Array(K2),
+    }
+    const m0 = this.pre!.m0
+    const mbar = new Float64Array(M)
+    let glassoIterations = 0
+    let glassoConverged = true
+    for (let j = 0; j < K2; j++) {
+      const k = keep[j]
+      const at = STATS_HEADER + k * block
+      const nb = sums[at] // eq. 14
+      for (let a = 0; a < M; a++) mbar[a] = sums[at + 1 + a] / nb
+      const sigma = new Float64Array(M * M)
+      const mu = next.means.data.subarray(j * M, (j + 1) * M)
+      const shrink = h.estimator === 'map' ? h.lambda0 / (h.lambda0 + nb) : 0
+      for (let a = 0; a < M; a++) {
+        // eq. 15: mu_k = (lambda0 m0 + Nbar_k mbar_k) / (lambda0 + Nbar_k)
+        mu[a] = h.estimator === 'map' ? (h.lambda0 * m0[a] + nb * mbar[a]) / (h.lambda0 + nb) : mbar[a]
+      }
+      for (let a = 0; a < M; a++) {
+        for (let b = a; b < M; b++) {
+          const c = 0.5 * (sums[at + 1 + M + a * M + b] + sums[at + 1 + M + b * M + a]) / nb
+          // eq. 15: Sigma_k = Cbar_k - mbar mbar^T + lambda0/(lambda0 + Nbar_k) (mbar - m0)(mbar - m0)^T
+          const v = c - mbar[a] * mbar[b] + shrink * (mbar[a] - m0[a]) * (mbar[b] - m0[b])
+          sigma[a * M + b] = v
+          sigma[b * M + a] = v
+        }
+        sigma[a * M + a] += h.ridge
+      }
+      // eq. 16 as a standard glasso: Lambda_k = glasso(Sigma_k / b, rho / (Nbar_k + 1)), b = (Nbar_k + 1) / Nbar_k;
+      // the 'ml' estimator has b = 1 and penalty rho / Nbar_k.
+      const b = h.estimator === 'map' ? (nb + 1) / nb : 1
+      const alpha = h.estimator === 'map' ? h.rho / (nb + 1) : h.rho / nb
+      for (let i = 0; i < M * M; i++) sigma[i] /= b
+      const S = mat(M, M, sigma)
+      try {
+        if (alpha === 0) {
+          next.precisions.push(spdInverse(S).inverse)
+          next.covariances.push(S)
+        } else {
+          const g = graphicalLasso(S, alpha, {
+            tol: h.glassoTol,
+            maxIter: h.glassoMaxIter,
+            penalizeDiagonal: h.penalizeDiagonal,
+          })
+          glassoIterations = Math.max(glassoIterations, g.iterations)
+          glassoConverged &&= g.converged
+          next.precisions.push(g.precision)
+          next.covariances.push(g.covariance)
+        }
+      } catch (err) {
+        if (err instanceof NotPositiveDefiniteError) {
+          throw new GgmError(
+            `component ${p.ids[k]} (Nbar_k = ${nb.toPrecision(4)}) has a singular covariance: raise ridge (now ${h.ridge}), rho or delta`,
+          )
+        }
+        throw err
+      }
+      next.nbar[j] = nb
+      next.ids[j] = p.ids[k]
+      next.logWeights[j] = p.logWeights[k]
+    }
+    if (h.weights === 'shared') {
+      let n = 0
+      for (let j = 0; j < K2; j++) n += next.nbar[j]
+      for (let j = 0; j < K2; j++) next.logWeights[j] = Math.log(next.nbar[j] / n)
+    } else if (K2 < K) {
+      renormaliseLog(next.logWeights)
+    }
+    this.p = next
+    this.iter++
+    const prev = this.prevObjective
+    this.prevObjective = objective
+    const entry: TraceEntry = {
+      iteration: this.iter,
+      objective,
+      K: K2,
+      dropped: K - K2,
+      rows,
+      glassoIterations,
+      glassoConverged,
+    }
+    this.log.push(entry)
+    if (prev !== null && Math.abs(objective - prev) <= h.tol * Math.abs(prev)) {
+      this.done = true
+      this.reason = 'tol'
+    } else if (this.iter >= h.maxIter) {
+      this.done = true
+      this.reason = 'maxIter'
+    }
+  }
+
+  logLikelihood(samples: Mat): Float64Array {
+    const p = this.params()
+    const z = this.toModelSpace(samples)
+    const dens = gaussianLogDensities(z, p.means, p.precisions)
+    const K = this.K
+    const out = new Float64Array(z.rows)
+    for (let n = 0; n < z.rows; n++) {
+      let mx = -Infinity
+      for (let k = 0; k < K; k++) mx = Math.max(mx, p.logWeights[k] + dens.data[n * K + k])
+      let s = 0
+      for (let k = 0; k < K; k++) s += Math.exp(p.logWeights[k] + dens.data[n * K + k] - mx)
+      out[n] = mx + Math.log(s)
+    }
+    return out
+  }
+
+  // eq. 20: a(x) = sum_k r_k(x) [M/2 ln 2pi - 1/2 ln|Lambda_k| + 1/2 (x - mu_k)^T Lambda_k (x - mu_k)] = -sum_k r_k(x) ln N(x | mu_k, Lambda_k^-1)
+  score(samples: Mat): Float64Array {
+    const p = this.params()
+    const z = this.toModelSpace(samples)
+    const dens = gaussianLogDensities(z, p.means, p.precisions)
+    const K = this.K
+    const out = new Float64Array(z.rows)
+    const r = new Float64Array(K)
+    for (let n = 0; n < z.rows; n++) {
+      let mx = -Infinity
+      for (let k = 0; k < K; k++) {
+        r[k] = p.logWeights[k] + dens.data[n * K + k]
+        mx = Math.max(mx, r[k])
+      }
+      let s = 0
+      for (let k = 0; k < K; k++) {
+        r[k] = Math.exp(r[k] - mx)
+        s += r[k]
+      }
+      let a = 0
+      for (let k = 0; k < K; k++) a -= (r[k] / s) * dens.data[n * K + k]
+      out[n] = a
+    }
+    return out
+  }
+
+  release(): GgmRelease {
+    const p = this.params()
+    return {
+      K: this.K,
+      dim: this.M,
+      means: mat(this.K, this.M, Float64Array.from(p.means.data)),
+      precisions: p.precisions.map((P) => mat(P.rows, P.cols, Float64Array.from(P.data))),
+      nbar: Float64Array.from(p.nbar),
+      lambda0: this.hyper.lambda0,
+      m0: Float64Array.from(this.pre!.m0),
+      radius: this.pre!.radius,
+      ids: Int32Array.from(p.ids),
+    }
+  }
+
+  save(): SavedModel {
+    const p = this.params()
+    const M = this.M
+    return {
+      format: 'collabdict-model',
+      version: GGM_SAVE_VERSION,
+      kind: 'ggm',
+      hyper: { ...this.hyper },
+      numericBuild: buildId(),
+      params: {
+        dim: M,
+        iteration: this.iter,
+        converged: this.done,
+        stopReason: this.reason,
+        prevObjective: this.prevObjective,
+        clipped: this.clipCount,
+        preprocessing: preprocessingToJson(this.pre!),
+        components: Array.from({ length: this.K }, (_, k) => ({
+          id: p.ids[k],
+          nbar: p.nbar[k],
+          logWeight: p.logWeights[k],
+          mean: Array.from(p.means.data.subarray(k * M, (k + 1) * M)),
+          precision: Array.from(p.precisions[k].data),
+          covariance: Array.from(p.covariances[k].data),
+        })),
+      },
+      trace: this.log.map((e) => ({ ...e })),
+    }
+  }
+
+  /** Restore from validated saved parameters (see loadGgm). */
+  restore(saved: GgmSavedParams, trace: TraceEntry[]): void {
+    const M = saved.dim
+    const K = saved.components.length
+    this.M = M
+    this.pre = preprocessingFromJson(saved.preprocessing)
+    if (this.pre.shift.length !== M) throw new GgmError(`saved preprocessing has ${this.pre.shift.length} features, the model ${M}`)
+    const means = mat(K, M)
+    const comps = saved.components
+    comps.forEach((c, k) => {
+      if (c.mean.length !== M || c.precision.length !== M * M || c.covariance.length !== M * M) {
+        throw new GgmError(`saved component ${k} does not have dimension ${M}`)
+      }
+      means.data.set(c.mean, k * M)
+    })
+    this.p = {
+      means,
+      precisions: comps.map((c) => mat(M, M, Float64Array.from(c.precision))),
+      covariances: comps.map((c) => mat(M, M, Float64Array.from(c.covariance))),
+      nbar: Float64Array.from(comps, (c) => c.nbar),
+      ids: Int32Array.from(comps, (c) => c.id),
+      logWeights: Float64Array.from(comps, (c) => c.logWeight),
+    }
+    this.iter = saved.iteration
+    this.done = saved.converged
+    this.reason = saved.stopReason
+    this.prevObjective = saved.prevObjective
+    this.clipCount = saved.clipped
+    this.log = trace.map((e) => ({ ...e }))
+  }
+
+  /**
+   * Global state layout (Float64Array):
+   *   [GGM_GLOBAL_VERSION, K, M, prevObjective (NaN if none), stopReason (0 none, 1 tol, 2 maxIter), radius (NaN if none), count,
+   *    shift (M), scale (M), m0 (M),
+   *    per component: id, Nbar_k, ln pi_k (shared weights; NaN for local), mu_k (M), Lambda_k (M^2), Sigma_k (M^2)]
+   */
+  exportGlobal(): { iteration: number; converged: boolean; state: Float64Array } {
+    const p = this.params()
+    const pre = this.pre!
+    const M = this.M
+    const K = this.K
+    const head = 7 + 3 * M
+    const block = 3 + M + 2 * M * M
+    const s = new Float64Array(head + K * block)
+    s[0] = GGM_GLOBAL_VERSION
+    s[1] = K
+    s[2] = M
+    s[3] = this.prevObjective ?? NaN
+    s[4] = this.reason === 'tol' ? 1 : this.reason === 'maxIter' ? 2 : 0
+    s[5] = pre.radius ?? NaN
+    s[6] = pre.count
+    s.set(pre.shift, 7)
+    s.set(pre.scale, 7 + M)
+    s.set(pre.m0, 7 + 2 * M)
+    for (let k = 0; k < K; k++) {
+      const at = head + k * block
+      s[at] = p.ids[k]
+      s[at + 1] = p.nbar[k]
+      s[at + 2] = this.hyper.weights === 'shared' ? p.logWeights[k] : NaN
+      s.set(p.means.data.subarray(k * M, (k + 1) * M), at + 3)
+      s.set(p.precisions[k].data, at + 3 + M)
+      s.set(p.covariances[k].data, at + 3 + M + M * M)
+    }
+    return { iteration: this.iter, converged: this.done, state: s }
+  }
+
+  importGlobal(global: { iteration: number; converged: boolean; state: Float64Array }): void {
+    const s = global.state
+    if (s.length < 7 || s[0] !== GGM_GLOBAL_VERSION) {
+      throw new GgmError(`global state is not a GGM state of version ${GGM_GLOBAL_VERSION}; both nodes must run the same release`)
+    }
+    const K = s[1]
+    const M = s[2]
+    const head = 7 + 3 * M
+    const block = 3 + M + 2 * M * M
+    if (!Number.isInteger(K) || !Number.isInteger(M) || K < 1 || M < 1 || s.length !== head + K * block) {
+      throw new GgmError(`global state has ${s.length} values, inconsistent with K = ${K}, M = ${M}`)
+    }
+    if (this.M !== 0 && this.M !== M) throw new GgmError(`global state has dimension ${M}, this node's data ${this.M}`)
+    const oldIds = this.p?.ids
+    const oldLog = this.p?.logWeights
+    this.M = M
+    this.pre = {
+      shift: s.slice(7, 7 + M),
+      scale: s.slice(7 + M, 7 + 2 * M),
+      m0: s.slice(7 + 2 * M, 7 + 3 * M),
+      radius: Number.isNaN(s[5]) ? null : s[5],
+      count: s[6],
+    }
+    const next: Params = {
+      means: mat(K, M),
+      precisions: [],
+      covariances: [],
+      nbar: new Float64Array(K),
+      ids: new Int32Array(K),
+      logWeights: new Float64Array(K),
+    }
+    for (let k = 0; k < K; k++) {
+      const at = head + k * block
+      next.ids[k] = s[at]
+      next.nbar[k] = s[at + 1]
+      next.means.data.set(s.subarray(at + 3, at + 3 + M), k * M)
+      next.precisions.push(mat(M, M, s.slice(at + 3 + M, at + 3 + M + M * M)))
+      next.covariances.push(mat(M, M, s.slice(at + 3 + M + M * M, at + 3 + M + 2 * M * M)))
+      if (this.hyper.weights === 'shared') {
+        next.logWeights[k] = s[at + 2]
+      } else {
+        // keep this node's private pi^s for components it already knew; uniform share otherwise
+        const old = oldIds === undefined ? -1 : oldIds.indexOf(next.ids[k])
+        next.logWeights[k] = old >= 0 ? oldLog![old] : -Math.log(K)
+      }
+    }
+    if (this.hyper.weights === 'local') renormaliseLog(next.logWeights)
+    this.p = next
+    this.iter = global.iteration
+    this.done = global.converged
+    this.reason = s[4] === 1 ? 'tol' : s[4] === 2 ? 'maxIter' : null
+    this.prevObjective = Number.isNaN(s[3]) ? null : s[3]
+    this.cache = new WeakMap()
+  }
+}
+
+function renormaliseLog(lw: Float64Array): void {
+  let mx = -Infinity
+  for (const v of lw) mx = Math.max(mx, v)
+  let s = 0
+  for (const v of lw) s += Math.exp(v - mx)
+  const lse = mx + Math.log(s)
+  for (let k = 0; k < lw.length; k++) lw[k] = Math.max(lw[k] - lse, LOG_WEIGHT_FLOOR)
+}
+
+/** Saved GGM parameters (the `params` of a SavedModel of kind 'ggm'). */
+export interface GgmSavedParams {
+  dim: number
+  iteration: number
+  converged: boolean
+  stopReason: StopReason
+  prevObjective: number | null
+  clipped: number
+  preprocessing: PreprocessingJson
+  components: { id: number; nbar: number; logWeight: number; mean: number[]; precision: number[]; covariance: number[] }[]
+}
+
+/** A new, unprepared GGM model with validated hyper-parameters. */
+export function createGgm(hyper: unknown = {}): GgmModel {
+  return new GgmMixture(parseGgmHyper(hyper))
+}
+
+/** Rebuild a model from validated saved parameters (used by loadGgm). */
+export function restoreGgm(hyper: GgmHyper, params: GgmSavedParams, trace: TraceEntry[]): GgmModel {
+  const m = new GgmMixture(hyper)
+  m.restore(params, trace)
+  return m
+}

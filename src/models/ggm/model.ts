@@ -18,8 +18,17 @@
  * The network sum of this vector is exactly what eq. 14 needs, and the first two entries
  * give the network mean log-likelihood for the trace and the convergence test.
  */
-import * as numeric from '../../numeric/index.js'
-import { buildId, cholesky, eStep, gaussianLogDensities, NotPositiveDefiniteError, Rng, spdInverse } from '../../numeric/index.js'
+import {
+  buildId,
+  cholesky,
+  eStep,
+  gaussianLogDensities,
+  GlassoError,
+  graphicalLasso,
+  NotPositiveDefiniteError,
+  Rng,
+  spdInverse,
+} from '../../numeric/index.js'
 import { mat, type Mat } from '../../numeric/matrix.js'
 import type { Aggregate, CollabModel, SavedModel, TraceEntry } from '../model.js'
 import {
@@ -115,20 +124,6 @@ interface Params {
   nbar: Float64Array
   ids: Int32Array
   logWeights: Float64Array
-}
-
-/** The numeric core's graphical lasso (Friedman et al. 2008), as src/numeric documents it. */
-type GraphicalLasso = (
-  S: Mat,
-  alpha: number,
-  opts?: { tol?: number; maxIter?: number; penalizeDiagonal?: boolean; warmStart?: { precision: Mat; covariance: Mat } },
-) => { precision: Mat; covariance: Mat; iterations: number; gap: number; converged: boolean; objective: number }
-
-/** Resolved at call time so a numeric build without the glasso kernel still fits rho = 0 models. */
-function graphicalLasso(...args: Parameters<GraphicalLasso>): ReturnType<GraphicalLasso> {
-  const fn = (numeric as Record<string, unknown>).graphicalLasso as GraphicalLasso | undefined
-  if (fn === undefined) throw new GgmError('this numeric build has no graphicalLasso kernel: rebuild the numeric core or set rho = 0')
-  return fn(...args)
 }
 
 class GgmMixture implements GgmModel {
@@ -392,9 +387,9 @@ class GgmMixture implements GgmModel {
           next.covariances.push(g.covariance)
         }
       } catch (err) {
-        if (err instanceof NotPositiveDefiniteError) {
+        if (err instanceof NotPositiveDefiniteError || err instanceof GlassoError) {
           throw new GgmError(
-            `component ${p.ids[k]} (Nbar_k = ${nb.toPrecision(4)}) has a singular covariance: raise ridge (now ${h.ridge}), rho or delta`,
+            `component ${p.ids[k]} (Nbar_k = ${nb.toPrecision(4)}) has an ill-conditioned covariance (${err.message}): raise ridge (now ${h.ridge}), rho or delta`,
           )
         }
         throw err

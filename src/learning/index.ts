@@ -216,14 +216,19 @@ export async function runTraining(ctx: LearningContext, opts: RunOptions): Promi
     let exposure: IterationRecord['exposure'] = null
     if (ctx.guard && config.privacy.monitor) {
       const out = ctx.guard.protect({ iteration: i, data, model, stats, rng: ctx.rng.fork(`protect:${i}`) })
-      stats = out.stats
-      exposure = { minEntropy: out.report.minEntropy, maxEntropy: out.report.maxEntropy, exposed: out.report.exposed, perturbed: out.perturbed }
-      minEntropy = minEntropy === null ? out.report.minEntropy : Math.min(minEntropy, out.report.minEntropy)
-      if (out.report.exposed) {
-        exposures++
-        if (out.perturbed) perturbations++
-        log?.warn({ nodeIndex, iteration: i, minEntropy: out.report.minEntropy, threshold: out.report.threshold, perturbed: out.perturbed }, 'l-diversity: contribution exposed')
-        emit({ type: 'exposure', nodeIndex, iteration: i, report: out.report, perturbed: out.perturbed })
+      if (out !== null) {
+        stats = out.stats
+        exposure = { minEntropy: out.report.minEntropy, maxEntropy: out.report.maxEntropy, exposed: out.report.exposed, perturbed: out.perturbed }
+        minEntropy = minEntropy === null ? out.report.minEntropy : Math.min(minEntropy, out.report.minEntropy)
+        if (out.report.exposed) {
+          exposures++
+          if (out.perturbed) perturbations++
+          log?.warn(
+            { nodeIndex, iteration: i, minEntropy: out.report.minEntropy, threshold: out.report.threshold, perturbed: out.perturbed },
+            'l-diversity: contribution exposed',
+          )
+          emit({ type: 'exposure', nodeIndex, iteration: i, report: out.report, perturbed: out.perturbed })
+        }
       }
     }
 

@@ -6,6 +6,7 @@ import type { Aggregate, CollabModel, SavedModel, TraceEntry } from '../models/m
 import type { Clock } from '../consensus/transport.js'
 import type { Mat } from '../numeric/matrix.js'
 import type { Rng } from '../numeric/rng.js'
+import type { ReleasedModel } from '../privacy/release.js'
 import type { TrainingConfig } from './config.js'
 
 export type { Rng }
@@ -53,7 +54,8 @@ export interface ProtectOutcome {
  * (DESIGN.md "Internal exposure"). Implemented over src/privacy by createPrivacyGuard().
  */
 export interface PrivacyGuard {
-  protect(input: { iteration: number; data: Mat; model: CollabModel; stats: Float64Array; rng: Rng }): ProtectOutcome
+  /** null: nothing to monitor for this model (e.g. the VAE has no per-sample component weights). */
+  protect(input: { iteration: number; data: Mat; model: CollabModel; stats: Float64Array; rng: Rng }): ProtectOutcome | null
 }
 
 /** What a release produced (DESIGN.md "External release", Theorem 1). */
@@ -63,7 +65,7 @@ export interface ReleaseOutcome {
   /** Total (epsilon, delta)-DP spent by this node after this release. */
   spent: { epsilon: number; delta: number }
   /** The released model, loadable and scoreable by third parties. */
-  released: SavedModel
+  released: ReleasedModel
 }
 
 /** Publishes the DP release of a trained model and records it in the ledger. */

@@ -1,0 +1,88 @@
+/**
+ * The simulated organisations' data: load the scenario's CSV, spread the normal rows over
+ * S nodes (iid, uneven, or non-iid by pattern), hold out a share of each node's normal
+ * rows for scoring, and keep every anomalous row for scoring only (never trained on).
+ */
+import { anomalySplit, loadCsv, splitIid, splitUneven, DataError } from '../src/data/index.js'
+import { selectRows, type Mat } from '../src/numeric/matrix.js'
+import type { Rng } from '../src/numeric/rng.js'
+import type { Scenario } from './scenario.js'
+
+export interface NodeData {
+  /** Rows the node trains on (normal only). */
+  train: Mat
+  /** The node's held-out normal rows. */
+  testNormal: Mat
+}
+
+export interface SimData {
+  source: string
+  columns: string[]
+  nodes: NodeData[]
+  /** Every anomalous row (scored by every node). */
+  anomalies: Mat
+  /** All training rows pooled (the centralised reference). */
+  trainAll: Mat
+  /** Rows in the file, normal rows, anomalous rows. */
+  counts: { rows: number; normal: number; anomalies: number }
+}
+
+/** Hold out `fraction` of each part (at least one row, keeping at least one for training). */
+function holdOut(parts: Int32Array[], fraction: number, rng: Rng): { train: Int32Array; testNormal: Int32Array }[] {
+  return parts.map((part) => {
+    const rows = Array.from(part)
+    rng.shuffle(rows)
+    const nTest = Math.min(rows.length - 1, Math.max(1, Math.round(fraction * rows.length)))
+    return { testNormal: Int32Array.from(rows.slice(0, nTest)), train: Int32Array.from(rows.slice(nTest)) }
+  })
+}
+
+export function loadSimData(sc: Scenario, rng: Rng): SimData {
+  const d = sc.dataset
+  const csv = loadCsv(d.path, { labelCol: d.labelCol, dropCols: d.dropCols })
+  const labels = csv.labels as Int8Array
+  // Anomaly = the scenario's positive class.
+  const y = Int8Array.from(labels, (v) => (v === d.positive ? 1 : 0))
+  const normal: number[] = []
+  const anomalous: number[] = []
+  for (let i = 0; i < y.length; i++) (y[i] === 1 ? anomalous : normal).push(i)
+  if (normal.length < sc.nodes * 2) {
+    throw new DataError(`${d.path}: ${normal.length} normal rows cannot give ${sc.nodes} nodes two rows each (one to train, one to test); use fewer nodes`)
+  }
+  let split: { train: Int32Array; testNormal: Int32Array }[]
+  const srng = rng.fork('split')
+  if (d.split.kind === 'non-iid') {
+    const s = anomalySplit(csv.features, y, sc.nodes, srng, {
+      patterns: d.split.patterns,
+      concentration: d.split.concentration,
+      sizeConcentration: d.split.sizeConcentration,
+      minRows: d.split.minRows,
+      testFraction: d.testFraction,
+    })
+    split = s.nodes
+  } else {
+    const idx = Int32Array.from(normal)
+    const parts =
+      d.split.kind === 'iid'
+        ? splitIid(idx.length, sc.nodes, srng)
+        : splitUneven(idx.length, sc.nodes, srng, { minRows: d.split.minRows, concentration: d.split.sizeConcentration })
+    split = holdOut(
+      parts.map((p) => Int32Array.from(p, (i) => idx[i])),
+      d.testFraction,
+      srng.fork('hold-out'),
+    )
+  }
+  const nodes = split.map((p) => ({ train: selectRows(csv.features, p.train), testNormal: selectRows(csv.features, p.testNormal) }))
+  const trainAll = selectRows(
+    csv.features,
+    split.flatMap((p) => Array.from(p.train)),
+  )
+  return {
+    source: d.path,
+    columns: csv.columns,
+    nodes,
+    anomalies: selectRows(csv.features, anomalous),
+    trainAll,
+    counts: { rows: y.length, normal: normal.length, anomalies: anomalous.length },
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The privacy collaborators of the learning loop, built over src/privacy from the agreed
+ * config: the ledger, the entropy l-diversity guard (monitor + perturbation of what a node
+ * shares, eq. 47-48) and the Rényi-DP release of the trained pattern dictionary
+ * (Theorem 1). node/ and sim/ both build them here, so they protect identically.
+ *
+ * Scope: both mechanisms are defined for the GGM mixture (its responsibilities and its
+ * posterior). For the VAE the guard reports nothing to monitor (there are no per-sample
+ * component weights; its shared gradients would need DP-SGD) and the release is refused
+ * with a named error that says to disable it.
+ */
+import type { CollabModel } from '../models/model.js'
+import type { GgmModel } from '../models/ggm/index.js'
+import { STATS_HEADER } from '../models/ggm/model.js'
+import { PrivacyLedger, type LedgerSettings } from '../privacy/ledger.js'
+import { protectContribution } from '../privacy/ldiversity.js'
+import { release } from '../privacy/release.js'
+import type { TrainingConfig } from './config.js'
+import type { PrivacyGuard, ReleaseOutcome, Releaser } from './types.js'
+
+/** The model kind has no release mechanism with a proven guarantee here. */
+export class ReleaseUnsupportedError extends Error {
+  override name = 'ReleaseUnsupportedError'
+}
+
+/** A per-node ledger from the config (budget and delta); in memory unless `path` is given (then persisted atomically). */
+export function createLedger(config: TrainingConfig, nodeId: string, opts: { path?: string; now?: () => Date } = {}): PrivacyLedger {
+  const settings: Partial<LedgerSettings> & { nodeId: string } = {
+    nodeId,
+    delta: config.privacy.ledgerDelta,
+    budget: config.privacy.budget,
+  }
+  return opts.path === undefined ? PrivacyLedger.inMemory(settings, opts.now) : PrivacyLedger.open(opts.path, settings, opts.now)
+}
+
+function asGgm(model: CollabModel): GgmModel | null {
+  return model.kind === 'ggm' && 'responsibilities' in model && 'release' in model ? (model as GgmModel) : null
+}
+
+/**
+ * The l-diversity guard (eq. 47-48): monitor min_k H_k of the node's contribution and,
+ * when below ln l0, perturb it with pseudo-samples from the current posterior and log the
+ * perturbation to the ledger (audience 'peers').
+ */
+export function createPrivacyGuard(config: TrainingConfig, ledger: PrivacyLedger | null): PrivacyGuard {
+  const l0 = config.privacy.l0
+  return {
+    protect({ iteration, model, stats, rng }) {
+      const ggm = asGgm(model)
+      if (ggm === null) return null
+      const resp = ggm.responsibilities
+      if (resp === null) return null
+      const rel = ggm.release()
+      const lambdas = Float64Array.from(rel.nbar, (n) => rel.lambda0 + n)
+      const out = protectContribution(
+        stats,
+        resp,
+        { header: STATS_HEADER, K: rel.K, M: rel.dim },
+        { means: rel.means, precisions: rel.precisions, lambdas },
+        rng,
+        ledger,
+        { l0, label: `l-diversity perturbation, iteration ${iteration}` },
+      )
+      const r = out.report
+      return {
+        stats: out.stats,
+        perturbed: out.perturbed.length > 0,
+        report: {
+          entropies: Array.from(r.entropies),
+          minEntropy: r.min,
+          maxEntropy: r.max,
+          threshold: r.threshold,
+          exposed: r.exposed,
+          effectiveL: Math.exp(r.min),
+        },
+      }
+    },
+  }
+}
+
+/** The DP release of the GGM pattern dictionary (Theorem 1), charged to `ledger` before any draw. */
+export function createReleaser(config: TrainingConfig, ledger: PrivacyLedger): Releaser {
+  const rel = config.privacy.release
+  return {
+    release(model, rng): ReleaseOutcome {
+      const ggm = asGgm(model)
+      if (ggm === null) {
+        throw new ReleaseUnsupportedError(
+          `no DP release is defined for the ${model.kind} model (Theorem 1 covers the GGM pattern dictionary); set privacy.release.enabled: false`,
+        )
+      }
+      const input = ggm.release()
+      const pre = ggm.preprocessing
+      const released = release(
+        { ...input, transform: pre ? { shift: pre.shift, scale: pre.scale } : undefined },
+        rng,
+        ledger,
+        { eigCap: rel.B, minNbar: rel.delta, label: 'posterior release' },
+      )
+      return { epsilon: released.privacy.kl, spent: ledger.spent('external'), released }
+    },
+  }
+}

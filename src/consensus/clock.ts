@@ -1,0 +1,127 @@
+/**
+ * Deterministic simulated time for the simulator: timers fire in (time, creation) order,
+ * and time jumps to the next timer once the process has nothing else to do (every
+ * microtask and pending immediate settled). Timers due at the same instant fire together
+ * before the next settle. A binary heap keeps set/clear O(log n).
+ */
+import type { Clock } from './transport.js'
+
+export interface VirtualClock extends Clock {
+  /**
+   * Drive time: settle, fire the earliest due timers, repeat, until `until` settles, no
+   * timer is left, or virtual time would pass `maxMs` (absolute clock time).
+   */
+  run(opts?: { until?: Promise<unknown>; maxMs?: number }): Promise<void>
+  /** Run every timer due within `ms` from now, then set now += ms. */
+  advance(ms: number): Promise<void>
+  /** Timers not yet fired or cleared. */
+  pending(): number
+}
+
+interface Timer {
+  at: number
+  seq: number
+  fn: () => void
+  live: boolean
+}
+
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r))
+
+export function createVirtualClock(start = 0): VirtualClock {
+  let now = start
+  let seq = 0
+  let live = 0
+  const heap: Timer[] = []
+  const less = (a: Timer, b: Timer): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq)
+  const push = (t: Timer): void => {
+    heap.push(t)
+    let i = heap.length - 1
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (!less(heap[i], heap[p])) break
+      ;[heap[i], heap[p]] = [heap[p], heap[i]]
+      i = p
+    }
+  }
+  const pop = (): Timer | undefined => {
+    const top = heap[0]
+    const last = heap.pop()
+    if (heap.length > 0 && last !== undefined) {
+      heap[0] = last
+      let i = 0
+      for (;;) {
+        const l = 2 * i + 1
+        const r = l + 1
+        let m = i
+        if (l < heap.length && less(heap[l], heap[m])) m = l
+        if (r < heap.length && less(heap[r], heap[m])) m = r
+        if (m === i) break
+        ;[heap[i], heap[m]] = [heap[m], heap[i]]
+        i = m
+      }
+    }
+    return top
+  }
+  const peekLive = (): Timer | undefined => {
+    while (heap.length > 0 && !heap[0].live) pop()
+    return heap[0]
+  }
+  /** Fire every live timer due at the earliest instant <= limit; false when none. */
+  const fireNext = (limit: number): boolean => {
+    const first = peekLive()
+    if (first === undefined || first.at > limit) return false
+    now = Math.max(now, first.at)
+    const at = first.at
+    for (let t = peekLive(); t !== undefined && t.at === at; t = peekLive()) {
+      pop()
+      t.live = false
+      live--
+      t.fn()
+    }
+    return true
+  }
+
+  return {
+    now: () => now,
+    setTimeout(fn, ms) {
+      const t: Timer = { at: now + Math.max(0, Number.isFinite(ms) ? ms : 0), seq: seq++, fn, live: true }
+      live++
+      push(t)
+      return t
+    },
+    clearTimeout(h) {
+      const t = h as Timer | null | undefined
+      if (t !== null && t !== undefined && t.live) {
+        t.live = false
+        live--
+      }
+    },
+    pending: () => live,
+    async run(opts = {}) {
+      let done = false
+      opts.until?.then(
+        () => {
+          done = true
+        },
+        () => {
+          done = true
+        },
+      )
+      const limit = opts.maxMs ?? Number.POSITIVE_INFINITY
+      for (;;) {
+        await settle()
+        if (done) return
+        if (!fireNext(limit)) return
+      }
+    },
+    async advance(ms) {
+      const target = now + ms
+      for (;;) {
+        await settle()
+        if (!fireNext(target)) break
+      }
+      now = Math.max(now, target)
+      await settle()
+    },
+  }
+}

@@ -1,0 +1,43 @@
+/** Named errors of the consensus engine; messages say what to do next. */
+
+/** A neighbour stayed silent past the timeout (and no rerun was allowed or possible). */
+export class NeighbourTimeoutError extends Error {
+  override name = 'NeighbourTimeoutError'
+  constructor(
+    readonly peer: number,
+    readonly session: number,
+    readonly round: number,
+    /** Every peer found silent at the same time (peer is the lowest). */
+    readonly silent: number[] = [peer],
+    detail = '',
+  ) {
+    super(
+      `neighbour ${peer} sent nothing for session ${session} round ${round}${detail}; ` +
+        'check that the node is running and reachable, raise timeoutMs, or set rerunOnTimeout to continue without it',
+    )
+  }
+}
+
+/** The other nodes excluded this node from a session (they timed out on it). */
+export class ExcludedError extends Error {
+  override name = 'ExcludedError'
+  constructor(
+    readonly session: number,
+    readonly excluded: number[],
+  ) {
+    super(
+      `this node was excluded from consensus session ${session} by its peers (excluded: ${excluded.join(', ')}); ` +
+        'its share is not in that sum; call sum() again for the next label to rejoin',
+    )
+  }
+}
+
+/** sum()/average() after close(), or pending when close() was called. */
+export class ConsensusClosedError extends Error {
+  override name = 'ConsensusClosedError'
+}
+
+/** Invalid input vector or option. */
+export class ConsensusInputError extends Error {
+  override name = 'ConsensusInputError'
+}

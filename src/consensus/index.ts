@@ -1,0 +1,40 @@
+/**
+ * Transport-agnostic dynamical average consensus (DESIGN.md eq. 3-6): weights and spectral
+ * round counts, the round engine with random chunking and relabelling, reruns without
+ * silent nodes, an in-memory transport, a virtual clock, and Shamir secret sharing.
+ * It averages Float64Arrays over a Transport and knows nothing of models or libp2p.
+ */
+export type { ConsensusFrame, FrameKind, FrameHandler, Transport, Clock } from './transport.js'
+export { systemClock } from './transport.js'
+export {
+  SCHEMES,
+  DEFAULT_TOL,
+  DisconnectedGraphError,
+  graphSpectrum,
+  planScheme,
+  roundsFor,
+  chebyshevRounds,
+  metropolisWeight,
+  type SchemeName,
+  type SchemePlan,
+  type GraphSpectrum,
+} from './weights.js'
+export {
+  createConsensusNode,
+  attemptId,
+  DEFAULT_SCHEME,
+  DEFAULT_CHUNKS,
+  DEFAULT_CHUNK_SCALE,
+  DEFAULT_RETRANSMIT_MS,
+  MAX_SESSIONS_AHEAD,
+  FRAME_HEADER_BYTES,
+  type ConsensusOptions,
+  type ConsensusNode,
+  type ConsensusStats,
+  type SessionRecord,
+} from './node.js'
+export { NeighbourTimeoutError, ExcludedError, ConsensusClosedError, ConsensusInputError } from './errors.js'
+export { createMemoryNetwork, MemoryNetworkError, type MemoryNetwork, type MemoryNetworkOptions, type MemoryNetworkStats } from './memory.js'
+export { createVirtualClock, type VirtualClock } from './clock.js'
+export { splitChunks, relabelling, memberGraph, type Relabelling, type MemberGraph } from './membership.js'
+export { ChunkRun, type RoundEvent } from './round.js'

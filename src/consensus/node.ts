@@ -1,0 +1,621 @@
+/**
+ * The async driver that hosts the round state machines (round.ts) on a Transport and a
+ * Clock: one sum() call is one session, split into C chunk runs (eq. 6) on relabelled
+ * graphs, with timeouts, retransmission, and reruns without silent nodes.
+ *
+ * Session ids are the sequence numbers of sum() calls (from `firstSession`), so nodes that
+ * call sum() in the same order agree without a coordinator.
+ *
+ * Exclusion protocol (reruns): a node whose neighbour stays silent for timeoutMs adds it
+ * to the session's excluded set E and floods an 'exclude' frame carrying E. Every node
+ * merges what it receives (E only grows), forwards a changed E, answers a peer whose E
+ * lacks something with its own, and restarts the session's chunks on the member graph
+ * without E; the attempt id on data frames names E, so frames of different attempts
+ * never mix (frames for an attempt not reached yet are queued). A data frame of an unknown
+ * attempt makes the receiver send its E to the sender, so lost control frames heal. The
+ * sum of a rerun is |members| times the members' average: the excluded shares are gone.
+ * Known limit: a node that crashes in the last rounds of a session (fewer rounds from the
+ * end than the graph's diameter) can leave nodes that already returned the full sum.
+ */
+import { Rng } from '../numeric/rng.js'
+import { adjacency } from '../../topologies/generators.js'
+import type { Topology } from '../../topologies/index.js'
+import { ConsensusClosedError, ConsensusInputError, ExcludedError, NeighbourTimeoutError } from './errors.js'
+import { memberGraph, relabelling, splitChunks } from './membership.js'
+import { ChunkRun, type RoundEvent } from './round.js'
+import { systemClock, type Clock, type ConsensusFrame, type Transport } from './transport.js'
+import { DEFAULT_TOL, SCHEMES, rowWeights, type SchemeName, type SchemePlan } from './weights.js'
+
+/** Default scheme: the accelerated one (fewest rounds; see spectralReport). */
+export const DEFAULT_SCHEME: SchemeName = 'chebyshev'
+/** Default number of chunks C (eq. 6; the CollabDict papers use a handful). */
+export const DEFAULT_CHUNKS = 3
+/** Default std of the random chunks, in the units of the summed values. */
+export const DEFAULT_CHUNK_SCALE = 1
+/** Default retransmission interval: a round stalled this long resends its frame (also a heartbeat). */
+export const DEFAULT_RETRANSMIT_MS = 250
+/** Sessions ahead of our own whose early frames we keep (peers may run ahead by a few calls). */
+export const MAX_SESSIONS_AHEAD = 8
+/** Finished sessions whose last frames are kept for late neighbours. */
+const LINGER_SESSIONS = 3
+/** Header bytes per frame on the wire (kind u8 + five u32), for byte counters. */
+export const FRAME_HEADER_BYTES = 21
+const HISTORY_LIMIT = 1000
+
+export interface ConsensusOptions {
+  topology: Topology
+  transport: Transport
+  clock?: Clock
+  /** Weighting scheme; default 'chebyshev'. */
+  scheme?: SchemeName
+  /** Relative tolerance ||x(R) - xbar|| <= tol ||x(0) - xbar|| (per chunk); default 1e-9. */
+  tol?: number
+  /** Number of chunks C (eq. 6); 1 disables chunking. Default 3. */
+  chunks?: number
+  /** Std of the random chunks (absolute, in the units of the values); default 1. */
+  chunkScale?: number
+  /** Relabel nodes per session by the shared permutation; default true. */
+  relabel?: boolean
+  /** Seed every node shares (relabelling). */
+  seed: number | string
+  /** This node's private seed (chunk noise); default derived from seed and index (simulation only). */
+  privateSeed?: number | string
+  /** A neighbour silent this long while we wait on it fails or reruns the session; default none. */
+  timeoutMs?: number
+  /** Rerun the session without silent nodes instead of failing; default false. */
+  rerunOnTimeout?: boolean
+  /** Resend a stalled round's frame after this long (heartbeat, loss repair); 0 = never. Default 250. */
+  retransmitMs?: number
+  /** Session id of the first sum() call (a restarted node resumes the sequence); default 0. */
+  firstSession?: number
+  /** Called after every round of every chunk (analysis, tests). */
+  onRound?: (e: RoundEvent) => void
+}
+
+export interface SessionRecord {
+  session: number
+  label: string
+  /** Rounds run per chunk (of the final attempt). */
+  rounds: number[]
+  /** Attempts (1 = no rerun). */
+  attempts: number
+  members: number
+  scheme: SchemeName
+  /** Spectral bound on the relative error of each chunk (rho^R, Chebyshev 1/T_R). */
+  errorBound: number
+  durationMs: number
+}
+
+export interface ConsensusStats {
+  /** Completed sum()/average() calls. */
+  sessions: number
+  failed: number
+  history: SessionRecord[]
+  framesSent: number
+  bytesSent: number
+  framesReceived: number
+  bytesReceived: number
+  retransmits: number
+  /** Frames dropped by reason (duplicate, old, not-neighbour, round-ahead, bad-length, bad-frame, stale, too-early). */
+  rejected: Record<string, number>
+  reruns: Array<{ session: number; attempt: number; excluded: number[] }>
+}
+
+export interface ConsensusNode {
+  /** Network-wide sum of `vec` over the session's members (the `Aggregate` of src/models/model.ts). */
+  sum(vec: Float64Array, label: string): Promise<Float64Array>
+  /** Network-wide average of `vec` over the session's members. */
+  average(vec: Float64Array, label: string): Promise<Float64Array>
+  /** Id the next sum() call will use. */
+  readonly nextSession: number
+  readonly stats: ConsensusStats
+  /** Stop timers, reject pending calls with ConsensusClosedError; idempotent. */
+  close(): void
+}
+
+/** Id of a member set: 0 for nobody excluded, else FNV-1a of the sorted indices (never 0). */
+export function attemptId(excluded: ReadonlyArray<number>): number {
+  if (excluded.length === 0) return 0
+  let h = 0x811c9dc5
+  for (const v of excluded) {
+    for (let s = 0; s < 32; s += 8) {
+      h ^= (v >>> s) & 0xff
+      h = Math.imul(h, 0x01000193) >>> 0
+    }
+  }
+  return h === 0 ? 1 : h
+}
+
+interface SessionRun {
+  session: number
+  label: string
+  len: number
+  mode: 'sum' | 'average'
+  x0: Float64Array[]
+  excluded: number[]
+  attempt: number
+  attempts: number
+  pastAttempts: Set<number>
+  chunkRuns: ChunkRun[]
+  members: number
+  plan: SchemePlan | null
+  done: number
+  pending: Map<number, Array<[number, ConsensusFrame]>>
+  nudged: Set<string>
+  resendAt: Float64Array
+  startedAt: number
+  resolve: (v: Float64Array) => void
+  reject: (e: Error) => void
+}
+
+class ConsensusNodeImpl implements ConsensusNode {
+  readonly stats: ConsensusStats = {
+    sessions: 0,
+    failed: 0,
+    history: [],
+    framesSent: 0,
+    bytesSent: 0,
+    framesReceived: 0,
+    bytesReceived: 0,
+    retransmits: 0,
+    rejected: {},
+    reruns: [],
+  }
+  private readonly S: number
+  private readonly self: number
+  private readonly topology: Topology
+  private readonly baseAdj: number[][]
+  private readonly transport: Transport
+  private readonly clock: Clock
+  private readonly scheme: SchemeName
+  private readonly tol: number
+  private readonly chunks: number
+  private readonly chunkScale: number
+  private readonly relabel: boolean
+  private readonly seed: number | string
+  private readonly rng: Rng
+  private readonly timeoutMs: number
+  private readonly rerun: boolean
+  private readonly retransmitMs: number
+  private readonly tickMs: number
+  private readonly onRound: ConsensusOptions['onRound']
+  private session: number
+  private readonly runs = new Map<number, SessionRun>()
+  private readonly finished = new Map<number, SessionRun>()
+  private readonly early = new Map<number, Array<[number, ConsensusFrame]>>()
+  private readonly earlyExcluded = new Map<number, Set<number>>()
+  private readonly lastHeard: Float64Array
+  private tickHandle: unknown = null
+  private closed = false
+
+  constructor(o: ConsensusOptions) {
+    this.topology = o.topology
+    this.S = o.topology.nodes.length
+    this.self = o.transport.self
+    if (!Number.isInteger(this.self) || this.self < 0 || this.self >= this.S) {
+      throw new ConsensusInputError(`transport.self is ${this.self}, not a node of the ${this.S}-node topology`)
+    }
+    this.baseAdj = adjacency(this.S, o.topology.edges)
+    this.transport = o.transport
+    this.clock = o.clock ?? systemClock
+    this.scheme = o.scheme ?? DEFAULT_SCHEME
+    if (!SCHEMES.includes(this.scheme)) throw new ConsensusInputError(`unknown scheme '${this.scheme}'; use one of ${SCHEMES.join(', ')}`)
+    this.tol = o.tol ?? DEFAULT_TOL
+    if (!(this.tol > 0 && this.tol < 1)) throw new ConsensusInputError(`tol must be in (0, 1), got ${this.tol}`)
+    this.chunks = o.chunks ?? DEFAULT_CHUNKS
+    if (!Number.isInteger(this.chunks) || this.chunks < 1) throw new ConsensusInputError(`chunks must be a positive integer, got ${this.chunks}`)
+    this.chunkScale = o.chunkScale ?? DEFAULT_CHUNK_SCALE
+    if (!(this.chunkScale >= 0 && Number.isFinite(this.chunkScale))) throw new ConsensusInputError(`chunkScale must be finite and >= 0, got ${this.chunkScale}`)
+    this.relabel = o.relabel ?? true
+    this.seed = o.seed
+    this.rng = new Rng(o.privateSeed ?? `${String(o.seed)}/consensus-private/${this.self}`)
+    this.timeoutMs = o.timeoutMs ?? Number.POSITIVE_INFINITY
+    if (!(this.timeoutMs > 0)) throw new ConsensusInputError(`timeoutMs must be > 0, got ${this.timeoutMs}`)
+    this.rerun = o.rerunOnTimeout ?? false
+    this.retransmitMs = o.retransmitMs ?? DEFAULT_RETRANSMIT_MS
+    if (!(this.retransmitMs >= 0)) throw new ConsensusInputError(`retransmitMs must be >= 0, got ${this.retransmitMs}`)
+    const fromTimeout = Number.isFinite(this.timeoutMs) ? this.timeoutMs / 4 : Number.POSITIVE_INFINITY
+    this.tickMs = Math.min(this.retransmitMs > 0 ? this.retransmitMs : Number.POSITIVE_INFINITY, fromTimeout)
+    this.onRound = o.onRound
+    this.session = o.firstSession ?? 0
+    this.lastHeard = new Float64Array(this.S).fill(Number.NEGATIVE_INFINITY)
+    this.transport.onFrame((from, frame) => this.onFrame(from, frame))
+  }
+
+  get nextSession(): number {
+    return this.session
+  }
+
+  sum(vec: Float64Array, label: string): Promise<Float64Array> {
+    return this.begin(vec, label, 'sum')
+  }
+
+  average(vec: Float64Array, label: string): Promise<Float64Array> {
+    return this.begin(vec, label, 'average')
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    if (this.tickHandle !== null) this.clock.clearTimeout(this.tickHandle)
+    this.tickHandle = null
+    for (const run of [...this.runs.values()]) this.fail(run, new ConsensusClosedError('consensus node closed while a sum was running'))
+    this.early.clear()
+    this.finished.clear()
+  }
+
+  private begin(vec: Float64Array, label: string, mode: 'sum' | 'average'): Promise<Float64Array> {
+    if (this.closed) return Promise.reject(new ConsensusClosedError('consensus node is closed; create a new one'))
+    if (!(vec instanceof Float64Array)) return Promise.reject(new ConsensusInputError('sum() takes a Float64Array'))
+    for (let i = 0; i < vec.length; i++) {
+      if (!Number.isFinite(vec[i])) {
+        return Promise.reject(new ConsensusInputError(`entry ${i} of the '${label}' vector is ${vec[i]}; only finite values can be summed`))
+      }
+    }
+    const session = this.session++
+    return new Promise<Float64Array>((resolve, reject) => {
+      const excluded = [...(this.earlyExcluded.get(session) ?? [])].sort((a, b) => a - b)
+      this.earlyExcluded.delete(session)
+      const run: SessionRun = {
+        session,
+        label,
+        len: vec.length,
+        mode,
+        x0: splitChunks(vec, this.chunks, this.chunkScale, this.rng),
+        excluded,
+        attempt: attemptId(excluded),
+        attempts: 0,
+        pastAttempts: new Set(),
+        chunkRuns: [],
+        members: this.S - excluded.length,
+        plan: null,
+        done: 0,
+        pending: new Map(),
+        nudged: new Set(),
+        resendAt: new Float64Array(this.chunks),
+        startedAt: this.clock.now(),
+        resolve,
+        reject,
+      }
+      this.runs.set(session, run)
+      if (excluded.includes(this.self)) {
+        this.fail(run, new ExcludedError(session, excluded))
+        return
+      }
+      if (excluded.length > 0 && !this.rerun) {
+        this.fail(run, new NeighbourTimeoutError(excluded[0], session, 0, excluded, ' (reported by another node)'))
+        return
+      }
+      this.startAttempt(run)
+      const queued = this.early.get(session)
+      this.early.delete(session)
+      if (queued !== undefined) for (const [from, f] of queued) this.onData(from, f)
+      this.armTick()
+    })
+  }
+
+  /** (Re)build the chunk runs of `run` for its current member set and announce x(0). */
+  private startAttempt(run: SessionRun): void {
+    run.attempts++
+    run.done = 0
+    const g = memberGraph(this.topology, run.excluded, this.baseAdj)
+    let plan: SchemePlan
+    try {
+      plan = g.plan(this.scheme, this.tol)
+    } catch (e) {
+      this.fail(run, e as Error)
+      return
+    }
+    run.plan = plan
+    run.members = g.members
+    const now = this.clock.now()
+    const runs: ChunkRun[] = []
+    for (let c = 0; c < this.chunks; c++) {
+      const lab = relabelling(this.seed, this.S, run.session, c, run.excluded, this.relabel)
+      const u = g.compactOf[lab.pos[this.self]]
+      const nbCompact = g.adj[u]
+      const peers = new Int32Array(nbCompact.length)
+      for (let k = 0; k < nbCompact.length; k++) peers[k] = lab.node[g.positionOf[nbCompact[k]]]
+      const base = plan.kind === 'chebyshev' ? plan.base : plan.kind === 'step' ? { kind: 'step' as const, step: plan.step } : { kind: 'metropolis' as const }
+      const w = rowWeights(base, g.adj, u)
+      const cr: ChunkRun = new ChunkRun({
+        session: run.session,
+        chunk: c,
+        attempt: run.attempt,
+        peers,
+        selfWeight: w.self,
+        peerWeights: w.neighbours,
+        plan,
+        x0: run.x0[c],
+        emit: (to, frame) => {
+          cr.roundStartedAt = this.clock.now()
+          for (let k = 0; k < to.length; k++) this.send(to[k], frame)
+        },
+        onDone: () => this.chunkDone(run),
+        onRound: this.onRound,
+      })
+      cr.roundStartedAt = now
+      runs.push(cr)
+    }
+    run.chunkRuns = runs
+    run.resendAt.fill(now)
+    for (const cr of runs) {
+      if (this.runs.get(run.session) !== run || run.chunkRuns !== runs) return
+      cr.start()
+    }
+    const queued = run.pending.get(run.attempt)
+    run.pending.delete(run.attempt)
+    if (queued !== undefined) for (const [from, f] of queued) this.onData(from, f)
+  }
+
+  private chunkDone(run: SessionRun): void {
+    run.done++
+    if (run.done < this.chunks || this.runs.get(run.session) !== run) return
+    const avg = new Float64Array(run.len)
+    for (const cr of run.chunkRuns) {
+      const v = cr.value
+      for (let i = 0; i < avg.length; i++) avg[i] += v[i]
+    }
+    if (run.mode === 'sum') for (let i = 0; i < avg.length; i++) avg[i] *= run.members
+    this.runs.delete(run.session)
+    this.finished.set(run.session, run)
+    if (this.finished.size > LINGER_SESSIONS) this.finished.delete(this.finished.keys().next().value as number)
+    run.x0 = []
+    run.pending.clear()
+    this.stats.sessions++
+    const plan = run.plan as SchemePlan
+    this.record({
+      session: run.session,
+      label: run.label,
+      rounds: run.chunkRuns.map((c) => c.rounds),
+      attempts: run.attempts,
+      members: run.members,
+      scheme: this.scheme,
+      errorBound: plan.kind === 'chebyshev' ? 1 / Math.cosh(-plan.rounds * Math.log(plan.rho)) : plan.rho ** plan.rounds,
+      durationMs: this.clock.now() - run.startedAt,
+    })
+    run.resolve(avg)
+  }
+
+  private record(r: SessionRecord): void {
+    this.stats.history.push(r)
+    if (this.stats.history.length > HISTORY_LIMIT) this.stats.history.shift()
+  }
+
+  private fail(run: SessionRun, e: Error): void {
+    if (this.runs.get(run.session) !== run) return
+    this.runs.delete(run.session)
+    run.chunkRuns = []
+    run.pending.clear()
+    this.stats.failed++
+    run.reject(e)
+  }
+
+  // ---------------------------------------------------------------- frames in
+
+  private reject(from: number, reason: string, report: boolean): void {
+    this.stats.rejected[reason] = (this.stats.rejected[reason] ?? 0) + 1
+    if (report) this.transport.reportPeer?.(from, reason)
+  }
+
+  private onFrame(from: number, f: ConsensusFrame): void {
+    if (this.closed) return
+    if (!Number.isInteger(from) || from < 0 || from >= this.S || from === this.self) {
+      this.reject(from, 'bad-frame', false)
+      return
+    }
+    this.stats.framesReceived++
+    this.stats.bytesReceived += FRAME_HEADER_BYTES + 8 * (f.payload?.length ?? 0)
+    this.lastHeard[from] = this.clock.now()
+    if (
+      !(f.payload instanceof Float64Array) ||
+      !Number.isInteger(f.session) ||
+      f.session < 0 ||
+      !Number.isInteger(f.chunk) ||
+      !Number.isInteger(f.round) ||
+      f.round < 0
+    ) {
+      this.reject(from, 'bad-frame', true)
+      return
+    }
+    if (f.kind === 'exclude') this.onExclude(from, f)
+    else if (f.kind === undefined || f.kind === 'data') this.onData(from, f)
+    else this.reject(from, 'bad-frame', true)
+  }
+
+  private onData(from: number, f: ConsensusFrame): void {
+    const run = this.runs.get(f.session)
+    if (run === undefined) {
+      const fin = this.finished.get(f.session)
+      if (fin !== undefined) {
+        this.lateNeighbour(fin, from, f)
+        return
+      }
+      if (f.session >= this.session && f.session < this.session + MAX_SESSIONS_AHEAD) {
+        let q = this.early.get(f.session)
+        if (q === undefined) {
+          q = []
+          this.early.set(f.session, q)
+        }
+        if (q.length < 4 * this.chunks * this.S) q.push([from, f])
+        else this.reject(from, 'too-early', false)
+        return
+      }
+      this.reject(from, f.session < this.session ? 'stale' : 'too-early', f.session >= this.session)
+      return
+    }
+    const attempt = f.attempt ?? 0
+    if (attempt !== run.attempt) {
+      if (run.pastAttempts.has(attempt)) {
+        this.reject(from, 'stale', false)
+        return
+      }
+      let q = run.pending.get(attempt)
+      if (q === undefined) {
+        if (run.pending.size >= 8) {
+          this.reject(from, 'too-early', false)
+          return
+        }
+        q = []
+        run.pending.set(attempt, q)
+      }
+      if (q.length < 4 * this.chunks * this.S) q.push([from, f])
+      // The sender is in another attempt: tell it our excluded set so the two merge.
+      const key = `${from}/${attempt}`
+      if (!run.nudged.has(key)) {
+        run.nudged.add(key)
+        this.sendExclude(run, from, f.round)
+      }
+      return
+    }
+    const cr = run.chunkRuns[f.chunk]
+    if (cr === undefined) {
+      this.reject(from, 'bad-frame', true)
+      return
+    }
+    const r = cr.receive(from, f.round, f.payload)
+    if (r === 'ok') return
+    if (r === 'duplicate' || r === 'old') {
+      // A peer resending an earlier round misses a frame, maybe ours: resend it.
+      if (r === 'old' && this.retransmitMs > 0) {
+        const mine = cr.frameOf(f.round)
+        if (mine !== null) this.send(from, mine)
+      }
+      this.reject(from, r, this.retransmitMs === 0 && r === 'duplicate')
+      return
+    }
+    this.reject(from, r, true)
+  }
+
+  /** A neighbour still in a session we finished: give it our last frame if it asks for it. */
+  private lateNeighbour(fin: SessionRun, from: number, f: ConsensusFrame): void {
+    const cr = fin.chunkRuns[f.chunk]
+    if ((f.attempt ?? 0) === fin.attempt && cr !== undefined && cr.isPeer(from) && this.retransmitMs > 0) {
+      const mine = cr.frameOf(f.round)
+      if (mine !== null) this.send(from, mine)
+    }
+    this.reject(from, 'old', false)
+  }
+
+  private onExclude(from: number, f: ConsensusFrame): void {
+    const ids: number[] = []
+    for (const v of f.payload) {
+      if (!Number.isInteger(v) || v < 0 || v >= this.S) {
+        this.reject(from, 'bad-frame', true)
+        return
+      }
+      ids.push(v)
+    }
+    const run = this.runs.get(f.session)
+    if (run === undefined) {
+      if (f.session >= this.session && f.session < this.session + MAX_SESSIONS_AHEAD) {
+        let set = this.earlyExcluded.get(f.session)
+        if (set === undefined) {
+          set = new Set()
+          this.earlyExcluded.set(f.session, set)
+        }
+        for (const v of ids) set.add(v)
+      } else {
+        this.reject(from, 'stale', false)
+      }
+      return
+    }
+    const merged = new Set(run.excluded)
+    for (const v of ids) merged.add(v)
+    const theirs = new Set(ids)
+    const grew = merged.size > run.excluded.length
+    if (grew) this.exclude(run, [...merged].sort((a, b) => a - b), f.round, null)
+    else if (run.excluded.some((v) => !theirs.has(v))) this.sendExclude(run, from, f.round)
+  }
+
+  // ---------------------------------------------------------------- exclusion
+
+  /** Adopt the larger excluded set E: flood it, then rerun (or fail). `silent` = peers we detected. */
+  private exclude(run: SessionRun, excluded: number[], round: number, silent: number[] | null): void {
+    const old = new Set(run.excluded)
+    const added = excluded.filter((v) => !old.has(v))
+    const targets = new Set<number>(this.baseAdj[this.self])
+    for (const cr of run.chunkRuns) for (const p of cr.peers) targets.add(p)
+    for (const v of added) targets.add(v)
+    run.excluded = excluded
+    run.pastAttempts.add(run.attempt)
+    run.attempt = attemptId(excluded)
+    run.nudged.clear()
+    for (const p of targets) if (p !== this.self) this.sendExclude(run, p, round)
+    if (excluded.includes(this.self)) {
+      this.fail(run, new ExcludedError(run.session, excluded))
+      return
+    }
+    if (!this.rerun) {
+      const who = silent ?? added
+      this.fail(run, new NeighbourTimeoutError(Math.min(...who), run.session, round, who, silent === null ? ' (reported by another node)' : ''))
+      return
+    }
+    this.stats.reruns.push({ session: run.session, attempt: run.attempt, excluded: [...excluded] })
+    this.startAttempt(run)
+  }
+
+  private sendExclude(run: SessionRun, to: number, round: number): void {
+    this.send(to, { kind: 'exclude', session: run.session, chunk: 0, round, attempt: run.attempt, payload: Float64Array.from(run.excluded) })
+  }
+
+  // ---------------------------------------------------------------- frames out, timers
+
+  private send(to: number, frame: ConsensusFrame): void {
+    this.stats.framesSent++
+    this.stats.bytesSent += FRAME_HEADER_BYTES + 8 * frame.payload.length
+    let r: void | Promise<void>
+    try {
+      r = this.transport.send(to, frame)
+    } catch {
+      return // an undeliverable frame is a silent peer: the timeout handles it
+    }
+    if (r !== undefined) r.then(undefined, () => undefined)
+  }
+
+  private armTick(): void {
+    if (this.tickHandle !== null || !Number.isFinite(this.tickMs) || this.closed) return
+    this.tickHandle = this.clock.setTimeout(() => this.tick(), this.tickMs)
+  }
+
+  private tick(): void {
+    this.tickHandle = null
+    if (this.closed) return
+    const now = this.clock.now()
+    for (const run of [...this.runs.values()]) {
+      if (this.runs.get(run.session) !== run) continue
+      const silent = new Set<number>()
+      let round = 0
+      run.nudged.clear()
+      for (let c = 0; c < run.chunkRuns.length; c++) {
+        const cr = run.chunkRuns[c]
+        if (cr.done) continue
+        const frame = cr.currentFrame()
+        if (this.retransmitMs > 0 && frame !== null && now - Math.max(cr.roundStartedAt, run.resendAt[c]) >= this.retransmitMs) {
+          run.resendAt[c] = now
+          this.stats.retransmits++
+          for (const p of cr.peers) this.send(p, frame)
+        }
+        if (Number.isFinite(this.timeoutMs)) {
+          for (const p of cr.missing()) {
+            if (now - Math.max(this.lastHeard[p], cr.roundStartedAt) >= this.timeoutMs) {
+              silent.add(p)
+              round = cr.t
+            }
+          }
+        }
+      }
+      if (silent.size > 0) {
+        const s = [...silent].sort((a, b) => a - b)
+        const merged = [...new Set([...run.excluded, ...s])].sort((a, b) => a - b)
+        this.exclude(run, merged, round, s)
+      }
+    }
+    if (this.runs.size > 0) this.armTick()
+  }
+}
+
+/** A consensus node on `opts.transport` (see ConsensusOptions for defaults). */
+export function createConsensusNode(opts: ConsensusOptions): ConsensusNode {
+  return new ConsensusNodeImpl(opts)
+}

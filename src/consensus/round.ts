@@ -1,0 +1,253 @@
+/**
+ * The round state machine of one node in one consensus session chunk (sans-IO: frames in,
+ * frames out through `emit`, no transport, no clock). Rounds are strict: round t completes
+ * when every current neighbour's round-t frame is in; a neighbour can be at most one round
+ * ahead (it needs our frame to go further), so round t+1 frames are kept, anything later is
+ * a protocol violation. Linear schemes compute x(t+1) = w_self x(t) + sum_j w_j x_j(t)
+ * (eq. 3-4); Chebyshev adds a - beta_t y(t-1) term (semi-iteration on the same W).
+ *
+ * Buffers: two per run. x(t+1) is written over x(t-1): by the time every neighbour's x(t)
+ * is in, every neighbour has consumed our x(t-1), so no recipient still reads it (see the
+ * payload ownership note in transport.ts).
+ */
+import type { ConsensusFrame } from './transport.js'
+import type { SchemePlan } from './weights.js'
+
+export type Receive = 'ok' | 'duplicate' | 'old' | 'not-neighbour' | 'round-ahead' | 'bad-length'
+
+export interface RoundEvent {
+  session: number
+  chunk: number
+  attempt: number
+  round: number
+  /** This node's estimate after `round` rounds (read-only; valid during the callback). */
+  value: Float64Array
+}
+
+export interface ChunkRunInit {
+  session: number
+  chunk: number
+  attempt: number
+  /** Node indices of this node's neighbours in the session's (relabelled, member) graph. */
+  peers: Int32Array
+  /** Base W row: self weight and one weight per peer. */
+  selfWeight: number
+  peerWeights: Float64Array
+  plan: SchemePlan
+  /** Initial value x(0); copied. */
+  x0: Float64Array
+  /** Send one frame to several peers (the same object to all). */
+  emit: (to: Int32Array, frame: ConsensusFrame) => void
+  /** Called once when the last round is done. */
+  onDone: (run: ChunkRun) => void
+  onRound?: (e: RoundEvent) => void
+}
+
+export class ChunkRun {
+  readonly session: number
+  readonly chunk: number
+  readonly attempt: number
+  readonly peers: Int32Array
+  readonly rounds: number
+  readonly len: number
+  /** Current round: we hold x(t), have sent it, and wait for the neighbours' x(t). */
+  t = 0
+  done = false
+  private started = false
+  /** Time (any unit the host uses) at which round t started waiting; set by the host. */
+  roundStartedAt = 0
+  private cur: Float64Array
+  private prev: Float64Array | null = null
+  private readonly slotOf: Map<number, number>
+  private recv: Array<Float64Array | null>
+  private recvNext: Array<Float64Array | null>
+  private count = 0
+  private countNext = 0
+  private readonly selfWeight: number
+  private readonly peerWeights: Float64Array
+  private readonly cheb: { a: number; b: number; z0: number } | null
+  /** Chebyshev ratio c_{t-1} / c_t. */
+  private ratio = 0
+  private readonly emit: ChunkRunInit['emit']
+  private readonly onDone: ChunkRunInit['onDone']
+  private readonly onRound: ChunkRunInit['onRound']
+  private lastFrame: ConsensusFrame | null = null
+  private prevFrame: ConsensusFrame | null = null
+
+  constructor(init: ChunkRunInit) {
+    this.session = init.session
+    this.chunk = init.chunk
+    this.attempt = init.attempt
+    this.peers = init.peers
+    this.rounds = init.plan.rounds
+    this.len = init.x0.length
+    this.selfWeight = init.selfWeight
+    this.peerWeights = init.peerWeights
+    this.emit = init.emit
+    this.onDone = init.onDone
+    this.onRound = init.onRound
+    this.slotOf = new Map()
+    for (let k = 0; k < init.peers.length; k++) this.slotOf.set(init.peers[k], k)
+    this.recv = new Array<Float64Array | null>(init.peers.length).fill(null)
+    this.recvNext = new Array<Float64Array | null>(init.peers.length).fill(null)
+    this.cheb =
+      init.plan.kind === 'chebyshev' ? { a: init.plan.a, b: init.plan.b, z0: (2 - init.plan.a - init.plan.b) / (init.plan.b - init.plan.a) } : null
+    this.cur = Float64Array.from(init.x0)
+  }
+
+  /** Announce x(0) (or finish at once when there are no rounds to run). */
+  start(): void {
+    if (this.started) return
+    this.started = true
+    this.onRound?.({ session: this.session, chunk: this.chunk, attempt: this.attempt, round: 0, value: this.cur })
+    if (this.rounds === 0 || this.peers.length === 0) {
+      this.finish()
+      return
+    }
+    this.send()
+    // Frames that arrived before we started may already complete round 0.
+    if (!this.done && this.count === this.peers.length) this.advance()
+  }
+
+  /** The estimate x(R) once done (the chunk's network average). */
+  get value(): Float64Array {
+    return this.cur
+  }
+
+  isPeer(node: number): boolean {
+    return this.slotOf.has(node)
+  }
+
+  /** Peers whose frame for the current round is still missing. */
+  missing(): number[] {
+    const out: number[] = []
+    if (this.done) return out
+    for (let k = 0; k < this.peers.length; k++) if (this.recv[k] === null) out.push(this.peers[k])
+    return out
+  }
+
+  /** The frame we last sent (for retransmission), or null. */
+  currentFrame(): ConsensusFrame | null {
+    return this.done ? null : this.lastFrame
+  }
+
+  /** Our frame of round `round` if we still hold it (the current or the previous round). */
+  frameOf(round: number): ConsensusFrame | null {
+    if (this.lastFrame !== null && this.lastFrame.round === round) return this.lastFrame
+    if (this.prevFrame !== null && this.prevFrame.round === round) return this.prevFrame
+    return null
+  }
+
+  receive(from: number, round: number, payload: Float64Array): Receive {
+    const slot = this.slotOf.get(from)
+    if (slot === undefined) return 'not-neighbour'
+    if (payload.length !== this.len) return 'bad-length'
+    if (round < this.t || this.done) return round >= this.rounds ? 'round-ahead' : 'old'
+    if (round === this.t) {
+      if (this.recv[slot] !== null) return 'duplicate'
+      this.recv[slot] = payload
+      this.count++
+      if (this.started && this.count === this.peers.length) this.advance()
+      return 'ok'
+    }
+    if (round === this.t + 1 && round < this.rounds) {
+      if (this.recvNext[slot] !== null) return 'duplicate'
+      this.recvNext[slot] = payload
+      this.countNext++
+      return 'ok'
+    }
+    return 'round-ahead'
+  }
+
+  private advance(): void {
+    while (!this.done && this.count === this.peers.length) {
+      this.step()
+      // Rotate the receive slots: round t+1 frames become current.
+      const r = this.recv
+      r.fill(null)
+      this.recv = this.recvNext
+      this.recvNext = r
+      this.count = this.countNext
+      this.countNext = 0
+      this.t++
+      this.onRound?.({ session: this.session, chunk: this.chunk, attempt: this.attempt, round: this.t, value: this.cur })
+      if (this.t >= this.rounds) {
+        this.finish()
+        return
+      }
+      this.send()
+    }
+  }
+
+  /** x(t+1) from x(t), the neighbours' x(t) and (Chebyshev) x(t-1). */
+  private step(): void {
+    const n = this.len
+    let cSelf: number
+    let cPeer: number // multiplier applied to every peer weight
+    let beta = 0
+    if (this.cheb === null) {
+      cSelf = this.selfWeight
+      cPeer = 1
+    } else {
+      const { a, b, z0 } = this.cheb
+      // y(t+1) = alpha_t M y(t) - beta_t y(t-1), M = (2W - (a+b)I)/(b-a); alpha_0 = 1/z0, beta_0 = 0.
+      let alpha: number
+      if (this.t === 0) {
+        alpha = 1 / z0
+        this.ratio = 1 / z0
+      } else {
+        const d = 2 * z0 - this.ratio
+        alpha = 2 / d
+        beta = this.ratio / d
+        this.ratio = 1 / d
+      }
+      cSelf = (alpha * (2 * this.selfWeight - (a + b))) / (b - a)
+      cPeer = (2 * alpha) / (b - a)
+    }
+    const cur = this.cur
+    const prev = this.prev
+    const out = prev ?? new Float64Array(n)
+    const b = prev !== null ? beta : 0
+    const x = this.recv as Float64Array[]
+    const w = this.peerWeights
+    const d = this.peers.length
+    // One pass over memory for the usual sparse degrees; a generic pass otherwise.
+    if (d === 3) {
+      const x0 = x[0], x1 = x[1], x2 = x[2]
+      const w0 = cPeer * w[0], w1 = cPeer * w[1], w2 = cPeer * w[2]
+      if (b !== 0) for (let i = 0; i < n; i++) out[i] = cSelf * cur[i] - b * out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i]
+      else for (let i = 0; i < n; i++) out[i] = cSelf * cur[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i]
+    } else if (d === 2) {
+      const x0 = x[0], x1 = x[1]
+      const w0 = cPeer * w[0], w1 = cPeer * w[1]
+      if (b !== 0) for (let i = 0; i < n; i++) out[i] = cSelf * cur[i] - b * out[i] + w0 * x0[i] + w1 * x1[i]
+      else for (let i = 0; i < n; i++) out[i] = cSelf * cur[i] + w0 * x0[i] + w1 * x1[i]
+    } else {
+      if (b !== 0) for (let i = 0; i < n; i++) out[i] = cSelf * cur[i] - b * out[i]
+      else for (let i = 0; i < n; i++) out[i] = cSelf * cur[i]
+      for (let k = 0; k < d; k++) {
+        const wk = cPeer * w[k]
+        const xk = x[k]
+        for (let i = 0; i < n; i++) out[i] += wk * xk[i]
+      }
+    }
+    this.prev = cur
+    this.cur = out
+  }
+
+  private send(): void {
+    const frame: ConsensusFrame = { session: this.session, chunk: this.chunk, round: this.t, attempt: this.attempt, payload: this.cur }
+    this.prevFrame = this.lastFrame
+    this.lastFrame = frame
+    this.emit(this.peers, frame)
+  }
+
+  private finish(): void {
+    this.done = true
+    // x(R) was written over x(R-2): that frame is gone; x(R-1) stays for late neighbours.
+    this.prevFrame = null
+    this.recv = []
+    this.recvNext = []
+    this.onDone(this)
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Consensus weights and the spectral round count (DESIGN.md eq. 3-5).
+ *
+ * One round is x(t+1) = W x(t) with W = I - A-weighted Laplacian step. Every scheme here has
+ * a symmetric, doubly stochastic W on a connected graph, so the error after t rounds obeys
+ * ||x(t) - xbar 1|| <= rho^t ||x(0) - xbar 1|| with rho the second-largest |eigenvalue| of W,
+ * and rounds = ceil(ln tol / ln rho) gives a relative tolerance tol (2-norm over all nodes
+ * and vector entries). The Chebyshev scheme runs the semi-iteration
+ * y(t) = P_t(W) y(0), P_t(mu) = T_t(z(mu)) / T_t(z(1)), z(mu) = (2 mu - a - b) / (b - a),
+ * on the interval [a, b] holding W's other eigenvalues; its error bound is 1 / T_t(z(1)).
+ */
+import { eigvalsh } from '../numeric/index.js'
+import { mat } from '../numeric/matrix.js'
+
+export type SchemeName = 'paper' | 'max-degree' | 'metropolis' | 'best-constant' | 'chebyshev'
+export const SCHEMES: readonly SchemeName[] = ['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev']
+
+/** Default relative tolerance (the issue's `--tol` default). */
+export const DEFAULT_TOL = 1e-9
+
+export class DisconnectedGraphError extends Error {
+  override name = 'DisconnectedGraphError'
+}
+
+/** Spectral facts of one (member) graph that every node computes identically. */
+export interface GraphSpectrum {
+  nodes: number
+  edges: number
+  maxDegree: number
+  /** Second-smallest eigenvalue of the Laplacian L = D - A (algebraic connectivity). */
+  lambda2: number
+  /** Largest eigenvalue of L. */
+  lambdaMax: number
+  /** Second-largest eigenvalue of the Metropolis W (the largest is 1). */
+  metropolisMu2: number
+  /** Smallest eigenvalue of the Metropolis W. */
+  metropolisMuMin: number
+}
+
+/** Laplacian spectrum and Metropolis spectrum of the graph `adj` (sorted adjacency lists, 0..n-1). */
+export function graphSpectrum(adj: ReadonlyArray<ReadonlyArray<number>>): GraphSpectrum {
+  const n = adj.length
+  let edges = 0
+  let maxDegree = 0
+  for (const a of adj) {
+    edges += a.length
+    if (a.length > maxDegree) maxDegree = a.length
+  }
+  edges /= 2
+  if (n <= 1) {
+    return { nodes: n, edges, maxDegree, lambda2: 0, lambdaMax: 0, metropolisMu2: 0, metropolisMuMin: 1 }
+  }
+  const lap = new Float64Array(n * n)
+  const w = new Float64Array(n * n)
+  for (let i = 0; i < n; i++) {
+    lap[i * n + i] = adj[i].length
+    let rowSum = 0
+    for (const j of adj[i]) {
+      lap[i * n + j] = -1
+      const wij = metropolisWeight(adj[i].length, adj[j].length)
+      w[i * n + j] = wij
+      rowSum += wij
+    }
+    w[i * n + i] = 1 - rowSum
+  }
+  const lev = eigvalsh(mat(n, n, lap))
+  const mev = eigvalsh(mat(n, n, w))
+  return {
+    nodes: n,
+    edges,
+    maxDegree,
+    lambda2: Math.max(0, lev[1]),
+    lambdaMax: lev[n - 1],
+    metropolisMu2: mev[n - 2],
+    metropolisMuMin: mev[0],
+  }
+}
+
+/** W_ij = 1 / (1 + max(d_i, d_j)) (Xiao & Boyd's Metropolis-Hastings weights). */
+export function metropolisWeight(di: number, dj: number): number {
+  return 1 / (1 + Math.max(di, dj))
+}
+
+/**
+ * How one scheme runs on one graph: a constant step `step` (W = I - step L), Metropolis
+ * weights, or the Chebyshev semi-iteration on a base W with eigenvalue interval [a, b].
+ */
+export type SchemePlan =
+  | { scheme: SchemeName; kind: 'step'; step: number; rho: number; rounds: number }
+  | { scheme: SchemeName; kind: 'metropolis'; rho: number; rounds: number }
+  | {
+      scheme: 'chebyshev'
+      kind: 'chebyshev'
+      /** Base iteration the polynomial is built on. */
+      base: { kind: 'step'; step: number } | { kind: 'metropolis' }
+      a: number
+      b: number
+      /** Effective per-round rate exp(-acosh(z(1))). */
+      rho: number
+      rounds: number
+    }
+
+/** ceil(ln tol / ln rho): rounds of a linear scheme for relative tolerance tol (eq. 5). */
+export function roundsFor(rho: number, tol: number): number {
+  if (!(tol > 0 && tol < 1)) throw new RangeError(`tolerance must be in (0, 1), got ${tol}`)
+  if (rho >= 1 - 1e-15) return Number.POSITIVE_INFINITY
+  if (rho <= 1e-15) return 1
+  return Math.max(1, Math.ceil(Math.log(tol) / Math.log(rho)))
+}
+
+/** Rounds of the Chebyshev semi-iteration: smallest t with 1 / T_t(z0) <= tol. */
+export function chebyshevRounds(z0: number, tol: number): number {
+  if (!(tol > 0 && tol < 1)) throw new RangeError(`tolerance must be in (0, 1), got ${tol}`)
+  if (!(z0 > 1)) return Number.POSITIVE_INFINITY
+  return Math.max(1, Math.ceil(Math.acosh(1 / tol) / Math.acosh(z0) - 1e-12))
+}
+
+/** The plan (weights, rate, rounds) of `scheme` on a connected graph with spectrum `spec`. */
+export function planScheme(scheme: SchemeName, spec: GraphSpectrum, tol: number): SchemePlan {
+  const { nodes: n, lambda2, lambdaMax } = spec
+  if (n <= 1) return { scheme, kind: 'step', step: 0, rho: 0, rounds: 0 }
+  if (lambda2 <= 1e-12 * Math.max(1, lambdaMax)) {
+    throw new DisconnectedGraphError(
+      `the consensus graph on ${n} nodes is disconnected (lambda_2 = ${lambda2}); use a connected topology or fewer exclusions`,
+    )
+  }
+  const stepPlan = (step: number): SchemePlan => {
+    const rho = Math.max(Math.abs(1 - step * lambda2), Math.abs(1 - step * lambdaMax))
+    return { scheme, kind: 'step', step, rho, rounds: roundsFor(rho, tol) }
+  }
+  switch (scheme) {
+    case 'paper':
+      return stepPlan(1 / n) // eq. 4 with a = 1/S
+    case 'max-degree':
+      return stepPlan(1 / (spec.maxDegree + 1))
+    case 'best-constant':
+      return stepPlan(2 / (lambda2 + lambdaMax))
+    case 'metropolis': {
+      const rho = Math.max(Math.abs(spec.metropolisMu2), Math.abs(spec.metropolisMuMin))
+      return { scheme, kind: 'metropolis', rho, rounds: roundsFor(rho, tol) }
+    }
+    case 'chebyshev': {
+      // Two candidate bases, both known to every node: pick the one with fewer rounds.
+      const bc = 2 / (lambda2 + lambdaMax)
+      const rBc = (lambdaMax - lambda2) / (lambdaMax + lambda2)
+      const candidates: Array<{ base: { kind: 'step'; step: number } | { kind: 'metropolis' }; a: number; b: number }> = [
+        { base: { kind: 'step', step: bc }, a: -rBc, b: rBc },
+        { base: { kind: 'metropolis' }, a: spec.metropolisMuMin, b: spec.metropolisMu2 },
+      ]
+      let best: SchemePlan | null = null
+      for (const c of candidates) {
+        if (c.b - c.a < 1e-9) {
+          // All other eigenvalues coincide (complete graph): one best-constant step is exact.
+          const p = stepPlan(bc)
+          if (best === null || p.rounds < best.rounds) best = { ...p, scheme: 'chebyshev' }
+          continue
+        }
+        const z0 = (2 - c.a - c.b) / (c.b - c.a)
+        const rounds = chebyshevRounds(z0, tol)
+        const rho = Math.exp(-Math.acosh(z0))
+        if (best === null || rounds < best.rounds) {
+          best = { scheme: 'chebyshev', kind: 'chebyshev', base: c.base, a: c.a, b: c.b, rho, rounds }
+        }
+      }
+      return best as SchemePlan
+    }
+  }
+}
+
+/**
+ * Row `u` of the base W as (self weight, neighbour weights) for plan kinds 'step' and
+ * 'metropolis'; `adj` are the member graph's adjacency lists.
+ */
+export function rowWeights(
+  base: { kind: 'step'; step: number } | { kind: 'metropolis' },
+  adj: ReadonlyArray<ReadonlyArray<number>>,
+  u: number,
+): { self: number; neighbours: Float64Array } {
+  const nb = adj[u]
+  const w = new Float64Array(nb.length)
+  let sum = 0
+  for (let k = 0; k < nb.length; k++) {
+    w[k] = base.kind === 'step' ? base.step : metropolisWeight(nb.length, adj[nb[k]].length)
+    sum += w[k]
+  }
+  return { self: 1 - sum, neighbours: w }
+}

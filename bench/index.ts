@@ -7,6 +7,7 @@ import '../src/polyfills.js'
 type Bench = () => Promise<void>
 const benches: Record<string, () => Promise<{ run: Bench }>> = {
   // area: () => import('./area.js'),
+  numeric: () => import('./numeric.js'),
   vae: () => import('./vae.js'),
 }
 

@@ -5,6 +5,7 @@
  */
 import '../src/polyfills.js'
 import { Command } from 'commander'
+import { registerGlassoCommand } from './glasso.js'
 import { registerPrivacyCommands } from './privacy.js'
 
 const program = new Command()
@@ -15,6 +16,7 @@ program
   .showHelpAfterError()
 
 // One line per command group (keep sorted by area).
+registerGlassoCommand(program)
 registerPrivacyCommands(program)
 
 await program.parseAsync(process.argv)

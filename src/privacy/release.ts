@@ -295,6 +295,19 @@ export function loadReleasedModel(json: unknown): ReleasedModel {
   return m
 }
 
+/**
+ * Plain mixture parameters for scoring (what a released model holds): K means (M each),
+ * K precisions (M x M), weights, and an optional standardisation z = (x - shift) / scale.
+ */
+export interface MixtureParams {
+  dim: number
+  K: number
+  means: ArrayLike<number>[]
+  precisions: ArrayLike<number>[][] | Mat[]
+  weights: ArrayLike<number>
+  transform: { shift: ArrayLike<number>; scale: ArrayLike<number> } | null
+}
+
 interface Compiled {
   M: number
   K: number
@@ -306,20 +319,31 @@ interface Compiled {
   scale: Float64Array | null
 }
 
-const compiledCache = new WeakMap<ReleasedModel, Compiled>()
+const compiledCache = new WeakMap<object, Compiled>()
 
-function compile(model: ReleasedModel): Compiled {
+function flatPrecision(P: ArrayLike<number>[] | Mat, M: number): Float64Array {
+  if ('data' in P && 'rows' in P) return Float64Array.from((P as Mat).data)
+  const rows = P as ArrayLike<number>[]
+  const out = new Float64Array(M * M)
+  rows.forEach((r, i) => out.set(Array.from(r), i * M))
+  return out
+}
+
+function compile(model: MixtureParams): Compiled {
   const hit = compiledCache.get(model)
   if (hit) return hit
   const M = model.dim
   const K = model.K
+  const precs = (model.precisions as (ArrayLike<number>[] | Mat)[]).map((P) => flatPrecision(P, M))
+  const mus = new Float64Array(K * M)
+  model.means.forEach((m, k) => mus.set(Array.from(m), k * M))
   const c: Compiled = {
     M,
     K,
-    logW: Float64Array.from(model.weights, (w) => (w > 0 ? Math.log(w) : -Infinity)),
-    mus: Float64Array.from(model.means.flat()),
-    precs: model.precisions.map((P) => Float64Array.from(P.flat())),
-    halfLogdet: Float64Array.from(model.precisions, (P) => 0.5 * cholesky(mat(M, M, Float64Array.from(P.flat()))).logdet),
+    logW: Float64Array.from(Array.from(model.weights), (w) => (w > 0 ? Math.log(w) : -Infinity)),
+    mus,
+    precs,
+    halfLogdet: Float64Array.from(precs, (P) => 0.5 * cholesky(mat(M, M, P)).logdet),
     shift: model.transform ? Float64Array.from(model.transform.shift) : null,
     scale: model.transform ? Float64Array.from(model.transform.scale) : null,
   }
@@ -357,6 +381,11 @@ function componentLogDensities(c: Compiled, X: Mat): Float64Array {
 
 /** ln p(x) = ln sum_k pi_k N(x | mu_k, Lambda_k^-1) under the released model (model coordinates after transform). */
 export function logDensityReleased(model: ReleasedModel, X: Mat): Float64Array {
+  return logDensityMixture(model, X)
+}
+
+/** ln sum_k pi_k N(z | mu_k, Lambda_k^-1) for any mixture parameters (z the transformed row). */
+export function logDensityMixture(model: MixtureParams, X: Mat): Float64Array {
   const c = compile(model)
   const lp = componentLogDensities(c, X)
   const out = new Float64Array(X.rows)
@@ -377,6 +406,11 @@ export function logDensityReleased(model: ReleasedModel, X: Mat): Float64Array {
  * when the model carries a transform. Higher = more anomalous.
  */
 export function scoreReleased(model: ReleasedModel, X: Mat): Float64Array {
+  return scoreMixture(model, X)
+}
+
+/** eq. 20 for any mixture parameters (see scoreReleased). */
+export function scoreMixture(model: MixtureParams, X: Mat): Float64Array {
   const c = compile(model)
   const lp = componentLogDensities(c, X)
   const out = new Float64Array(X.rows)

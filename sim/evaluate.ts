@@ -34,8 +34,11 @@ export interface Summary {
   accuracy?: number
 }
 
+/** Anything that scores rows (higher = more anomalous): a node's model, a released model. */
+export type Scorer = Pick<CollabModel, 'score'>
+
 /** Scores of [testNormal; anomalies] and their 0/1 labels. */
-function scoreTest(model: CollabModel, node: NodeData, anomalies: Mat): { scores: Float64Array; labels: Int8Array } {
+function scoreTest(model: Scorer, node: NodeData, anomalies: Mat): { scores: Float64Array; labels: Int8Array } {
   const a = model.score(node.testNormal)
   const b = model.score(anomalies)
   const scores = new Float64Array(a.length + b.length)
@@ -47,7 +50,7 @@ function scoreTest(model: CollabModel, node: NodeData, anomalies: Mat): { scores
 }
 
 /** Evaluate one node's model on its test set; `threshold` (the node's own) enables per-class metrics. */
-export function evaluateNode(node: number, model: CollabModel, data: NodeData, anomalies: Mat, threshold: number | null): NodeScore {
+export function evaluateNode(node: number, model: Scorer, data: NodeData, anomalies: Mat, threshold: number | null): NodeScore {
   const { scores, labels } = scoreTest(model, data, anomalies)
   const out: NodeScore = { node, rocAuc: rocAuc(scores, labels), prAuc: prAuc(scores, labels) }
   if (threshold !== null) {

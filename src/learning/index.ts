@@ -215,7 +215,9 @@ export async function runTraining(ctx: LearningContext, opts: RunOptions): Promi
     let stats = model.localUpdate(data)
     let exposure: IterationRecord['exposure'] = null
     if (ctx.guard && config.privacy.monitor) {
-      const out = ctx.guard.protect({ iteration: i, data, model, stats, rng: ctx.rng.fork(`protect:${i}`) })
+      // The same noise stream every iteration: the pseudo-samples move with the posterior
+      // instead of being redrawn, so a perturbed network still converges (see privacy.ts).
+      const out = ctx.guard.protect({ iteration: i, data, model, stats, rng: ctx.rng.fork('protect') })
       if (out !== null) {
         stats = out.stats
         exposure = { minEntropy: out.report.minEntropy, maxEntropy: out.report.maxEntropy, exposed: out.report.exposed, perturbed: out.perturbed }

@@ -41,6 +41,12 @@ function asGgm(model: CollabModel): GgmModel | null {
  * The l-diversity guard (eq. 47-48): monitor min_k H_k of the node's contribution and,
  * when below ln l0, perturb it with pseudo-samples from the current posterior and log the
  * perturbation to the ledger (audience 'peers').
+ *
+ * The loop hands the guard the same noise stream at every iteration, so a node's
+ * pseudo-samples are fixed standard-normal draws mapped through the current posterior:
+ * they behave like L extra samples per exposed component that follow the model, rather
+ * than fresh noise each round, which would keep EM from converging. The perturbation is
+ * an l-diversity measure, not a DP mechanism (its ledger entry claims no RDP cost).
  */
 export function createPrivacyGuard(config: TrainingConfig, ledger: PrivacyLedger | null): PrivacyGuard {
   const l0 = config.privacy.l0

@@ -1,0 +1,786 @@
+/**
+ * One simulated network: S nodes in this process, each running runTraining (the code a
+ * peer node runs) on its own slice, over exact sums, the in-memory transport (virtual
+ * clock, seeded latency/loss/crashes) or real libp2p on loopback. Produces the report's
+ * figures: per-iteration objective, consensus rounds, bytes and error, AUCs of local /
+ * CollabDict / centralised models, privacy ledger and l-diversity per node, faults.
+ *
+ * Determinism: on the exact and in-memory transports everything (split, chunks,
+ * relabelling, latency, loss, crashes, noise) comes from seeded generators and the virtual
+ * clock, and the report holds no wall-clock figure, so the same scenario and seed give
+ * the same report bytes. Wall time is returned beside the report, not inside it.
+ */
+import { performance } from 'node:perf_hooks'
+import {
+  createConsensusNode,
+  createMemoryNetwork,
+  createVirtualClock,
+  type ConsensusNode,
+  type MemoryNetwork,
+  type RoundEvent,
+  type VirtualClock,
+} from '../src/consensus/index.js'
+import type { Clock } from '../src/consensus/transport.js'
+import { createExactAggregator } from '../src/learning/exact.js'
+import {
+  runTraining,
+  type Checkpoint,
+  type LearningContext,
+  type TrainingConfig,
+  type TrainingEvent,
+  type TrainingResult,
+} from '../src/learning/index.js'
+import { createNodeModel, loadNodeModel } from '../src/learning/models.js'
+import { createLedger, createPrivacyGuard, createReleaser } from '../src/learning/privacy.js'
+import type { Aggregate, CollabModel } from '../src/models/model.js'
+import type { Mat } from '../src/numeric/matrix.js'
+import { Rng } from '../src/numeric/rng.js'
+import type { PrivacyLedger } from '../src/privacy/ledger.js'
+import { scoreReleased } from '../src/privacy/release.js'
+import { generateTopology, loadTopology, spectralReport, type Topology } from '../topologies/index.js'
+import { loadSimData, type SimData } from './data.js'
+import { evaluateNode, evaluatedNodes, summarise, trainingThreshold, type NodeScore, type Summary } from './evaluate.js'
+import type { Latency, Scenario } from './scenario.js'
+
+export const REPORT_FORMAT = 'collabdict-sim-report'
+export const REPORT_VERSION = 1
+
+/** Virtual-time ceiling of one run: a network still busy after this long has stalled. */
+export const DEFAULT_VIRTUAL_LIMIT_MS = 24 * 3600 * 1000
+
+export class SimulationError extends Error {
+  override name = 'SimulationError'
+}
+
+/** A node crashed by the fault schedule (its training is aborted; it may restart). */
+export class NodeCrashedError extends Error {
+  override name = 'NodeCrashedError'
+}
+
+export interface Progress {
+  iteration: number
+  maxIterations: number
+  objective: number | null
+  phase: 'train' | 'evaluate' | 'done'
+}
+
+export interface RunHooks {
+  onProgress?: (p: Progress) => void
+  /** Per-node events (large networks: called often). */
+  onEvent?: (e: TrainingEvent) => void
+}
+
+export interface IterationRow {
+  iteration: number
+  /** Objective per node: mean, min, max (they differ by the consensus error and private parts). */
+  objective: number
+  objectiveMin: number
+  objectiveMax: number
+  participants: number
+  /** Consensus rounds of this iteration's statistics session (max over chunks, first live node). */
+  rounds: number
+  attempts: number
+  /** max_s ||sum_s - exact sum|| / ||exact sum|| over the nodes that received a sum. */
+  consensusError: number | null
+  exposedNodes: number
+  perturbedNodes: number
+  /** Virtual ms spent in this iteration's aggregate (max over nodes). */
+  aggregateMs: number
+}
+
+export interface NodeRow {
+  node: number
+  trainRows: number
+  testRows: number
+  status: 'finished' | 'crashed' | 'failed'
+  iterations: number
+  framesSent: number
+  bytesSent: number
+  /** Rounds summed over every session this node ran. */
+  rounds: number
+  threshold: number | null
+  minEntropy: number | null
+  effectiveL: number | null
+  exposures: number
+  perturbations: number
+  epsilon: number | null
+  spentEpsilon: number | null
+  release: 'released' | 'refused' | 'disabled' | 'none'
+  releaseRefused?: string
+  rocAuc: number | null
+  prAuc: number | null
+  localRocAuc: number | null
+  centralRocAuc: number | null
+}
+
+export interface SessionRow {
+  session: number
+  label: string
+  rounds: number
+  attempts: number
+  members: number
+  excluded: number[]
+}
+
+export interface SimReport {
+  format: typeof REPORT_FORMAT
+  version: typeof REPORT_VERSION
+  scenario: Scenario
+  data: { source: string; columns: number; rows: number; normal: number; anomalies: number; trainRows: number[] }
+  topology: {
+    nodes: number
+    edges: number
+    maxDegree: number
+    lambda2: number
+    lambdaMax: number
+    scheme: string
+    rho: number
+    predictedRounds: number
+  }
+  outcome: {
+    status: 'completed' | 'stopped'
+    /** Named reason when stopped (error name and message). */
+    reason: string | null
+    converged: boolean
+    stopReason: string | null
+    iterations: number
+    /** Virtual time of the training (ms; 0 for exact sums). */
+    virtualMs: number
+  }
+  iterations: IterationRow[]
+  consensus: {
+    sessions: number
+    roundsTotal: number
+    bytesPerNode: { mean: number; max: number }
+    framesPerNode: { mean: number; max: number }
+    network: { sent: number; delivered: number; lost: number; dropped: number } | null
+    /** Relative disagreement per round in the traced session (max_s |u.x_s(t) - mean| / same at t = 0). */
+    errorPerRound: { label: string; chunk: number; errors: number[] } | null
+    reruns: SessionRow[]
+  }
+  /** released: the DP-released models (Theorem 1), scored as a third party would. */
+  auc: { collab: Summary; local: Summary | null; centralised: Summary | null; released: Summary | null }
+  privacy: {
+    monitor: boolean
+    l0: number
+    exposedNodes: number
+    perturbations: number
+    minEntropy: number | null
+    release: boolean
+    epsilonPerRelease: number | null
+    spent: { epsilon: number; delta: number } | null
+    ledgers: { node: number; entries: { kind: string; label: string; audience: string; epsilon: number }[] }[]
+  }
+  faults: {
+    loss: number
+    latency: Latency | null
+    crashes: { node: number; atIteration: number; restartAtIteration: number | null; rejoinedAt: number | null; adoptedIteration: number | null }[]
+  }
+  nodes: NodeRow[]
+}
+
+export interface RunOutcome {
+  report: SimReport
+  /** Wall time of the run (not in the report, which must be deterministic). */
+  wallMs: number
+  /** Trained models of the nodes that finished (index = node; null otherwise). */
+  models: (CollabModel | null)[]
+}
+
+function latencyFn(l: Latency | undefined): ((rng: Rng) => number) | undefined {
+  if (l === undefined) return undefined
+  switch (l.kind) {
+    case 'fixed':
+      return () => l.ms
+    case 'uniform':
+      return (r) => l.minMs + (l.maxMs - l.minMs) * r.uniform()
+    case 'exponential':
+      return (r) => -l.meanMs * Math.log(1 - r.uniform())
+    case 'lognormal':
+      return (r) => l.medianMs * Math.exp(l.sigma * r.normal())
+  }
+}
+
+/** The scenario's topology (generated or loaded), checked against the node count. */
+export function scenarioTopology(sc: Scenario): Topology {
+  const t = 'file' in sc.topology ? loadTopology(sc.topology.file) : generateTopology(sc.topology.kind, sc.nodes, { degree: sc.topology.degree, seed: sc.topology.seed })
+  if (t.nodes.length !== sc.nodes) {
+    throw new SimulationError(`topology has ${t.nodes.length} nodes but the scenario has nodes: ${sc.nodes}; make them equal`)
+  }
+  return t
+}
+
+/** Config for the single-node reference runs (local-only and centralised): same model, no network privacy. */
+function referenceConfig(config: TrainingConfig): TrainingConfig {
+  return { ...config, privacy: { ...config.privacy, monitor: false, release: { ...config.privacy.release, enabled: false } } }
+}
+
+/** Algorithm 1 on one node holding `data` with exact sums (the local-only and centralised baselines). */
+export async function trainAlone(config: TrainingConfig, data: Mat, rng: Rng): Promise<TrainingResult> {
+  const agg = createExactAggregator(1)
+  return runTraining({ nodeIndex: 0, data, model: createNodeModel(config), aggregate: agg.forNode(0), rng }, { config })
+}
+
+function relNorm(a: Float64Array, ref: Float64Array): number {
+  let d = 0
+  let n = 0
+  for (let i = 0; i < ref.length; i++) {
+    d += (a[i] - ref[i]) ** 2
+    n += ref[i] ** 2
+  }
+  return n > 0 ? Math.sqrt(d / n) : Math.sqrt(d)
+}
+
+/** Tracks the first statistics session's per-round disagreement via a fixed random projection. */
+class RoundProbe {
+  /** session -> chunk 0, attempt -> round -> values by node */
+  private readonly data = new Map<number, Map<number, Float64Array[]>>()
+  private readonly dirs = new Map<number, Float64Array>()
+  constructor(
+    private readonly S: number,
+    private readonly maxSessions: number,
+    private readonly rng: Rng,
+  ) {}
+  private dir(len: number): Float64Array {
+    let u = this.dirs.get(len)
+    if (u === undefined) {
+      u = this.rng.fork(`probe/${len}`).fillNormal(new Float64Array(len))
+      this.dirs.set(len, u)
+    }
+    return u
+  }
+  onRound(node: number, e: RoundEvent): void {
+    if (e.chunk !== 0 || e.session >= this.maxSessions) return
+    let byAttempt = this.data.get(e.session)
+    if (byAttempt === undefined) {
+      byAttempt = new Map()
+      this.data.set(e.session, byAttempt)
+    }
+    let rounds = byAttempt.get(e.attempt)
+    if (rounds === undefined) {
+      rounds = []
+      byAttempt.set(e.attempt, rounds)
+    }
+    while (rounds.length <= e.round) rounds.push(new Float64Array(this.S).fill(Number.NaN))
+    const u = this.dir(e.value.length)
+    let p = 0
+    for (let i = 0; i < u.length; i++) p += u[i] * e.value[i]
+    rounds[e.round][node] = p
+  }
+  /** Relative disagreement per round of `session` (attempt 0), or null if not traced. */
+  errors(session: number): number[] | null {
+    const rounds = this.data.get(session)?.get(0)
+    if (rounds === undefined || rounds.length === 0) return null
+    const spread = (v: Float64Array): number => {
+      let s = 0
+      let n = 0
+      for (const x of v) if (!Number.isNaN(x)) {
+        s += x
+        n++
+      }
+      const mean = s / n
+      let m = 0
+      for (const x of v) if (!Number.isNaN(x)) m = Math.max(m, Math.abs(x - mean))
+      return m
+    }
+    const e0 = spread(rounds[0])
+    return rounds.map((r) => (e0 > 0 ? spread(r) / e0 : 0))
+  }
+}
+
+interface NodeState {
+  model: CollabModel
+  ledger: PrivacyLedger | null
+  consensus: ConsensusNode | null
+  controller: AbortController
+  checkpoint: Checkpoint | null
+  result: TrainingResult | null
+  status: 'running' | 'finished' | 'crashed' | 'failed'
+  error: Error | null
+  /** Consensus counters of earlier incarnations (before a crash). */
+  carried: { framesSent: number; bytesSent: number; rounds: number }
+}
+
+/** Run one scenario (no sweep) and build its report. */
+export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<RunOutcome> {
+  if (sc.sweep !== undefined) throw new SimulationError('runScenario runs one variant; use runSweep for a scenario with a sweep')
+  const wall0 = performance.now()
+  const root = new Rng(sc.seed)
+  const data: SimData = loadSimData(sc, root.fork('data'))
+  const topology = scenarioTopology(sc)
+  const config = sc.training
+  const trainingRng = new Rng(config.seed)
+  const S = sc.nodes
+  const spec = spectralReport(topology, config.consensus.tol)
+  const schemeInfo = spec.schemes[config.consensus.scheme]
+
+  // Transport.
+  const virtual: VirtualClock | null = sc.transport === 'memory' ? createVirtualClock() : null
+  const clock: Clock | undefined = virtual ?? undefined
+  let net: MemoryNetwork | null = null
+  const exact = sc.transport === 'exact' ? createExactAggregator(S) : null
+  if (sc.transport === 'libp2p') {
+    throw new SimulationError('the libp2p transport is not wired into the simulator in this build; use transport: memory')
+  }
+  const probe = new RoundProbe(S, 8, root.fork('probe'))
+  if (virtual) {
+    net = createMemoryNetwork(topology, {
+      clock: virtual,
+      latencyMs: latencyFn(sc.faults.latency),
+      loss: sc.faults.loss,
+      seed: `${sc.seed}/network`,
+    })
+  }
+  const memNet = net
+  const makeConsensus = (s: number, firstSession: number): ConsensusNode | null => {
+    if (memNet === null || virtual === null) return null
+    return createConsensusNode({
+      topology,
+      transport: memNet.transports[s],
+      clock: virtual,
+      scheme: config.consensus.scheme,
+      tol: config.consensus.tol,
+      chunks: config.consensus.chunks,
+      chunkScale: config.consensus.chunkScale,
+      seed: config.seed,
+      timeoutMs: config.consensus.timeoutMs,
+      rerunOnTimeout: config.consensus.rerunOnTimeout,
+      firstSession,
+      onRound: (e) => probe.onRound(s, e),
+    })
+  }
+
+  // Nodes.
+  const crashOf = new Map(sc.faults.crashes.map((c) => [c.node, c]))
+  const vnow = (): Date => new Date(virtual ? virtual.now() : 0)
+  const states: NodeState[] = data.nodes.map((_, s) => {
+    const ledger = config.privacy.monitor || config.privacy.release.enabled ? createLedger(config, `node-${s}`, { now: vnow }) : null
+    return {
+      model: createNodeModel(config),
+      ledger,
+      consensus: makeConsensus(s, 0),
+      controller: new AbortController(),
+      checkpoint: null,
+      result: null,
+      status: 'running',
+      error: null,
+      carried: { framesSent: 0, bytesSent: 0, rounds: 0 },
+    }
+  })
+
+  // Exact sum of each statistics session's inputs, for the consensus error of what nodes received.
+  // Results that arrive before every input is in wait in `pending` (rare: rounds >= diameter).
+  interface SessionInputs {
+    sum: Float64Array
+    inputs: number
+    pending: Float64Array[]
+    maxErr: number
+  }
+  const sessionInputs = new Map<string, SessionInputs>()
+  const liveCount = (): number => states.filter((x) => x.status === 'running').length
+  const settleErrors = (e: SessionInputs): void => {
+    if (e.inputs < liveCount()) return
+    for (const v of e.pending) e.maxErr = Math.max(e.maxErr, relNorm(v, e.sum))
+    e.pending = []
+  }
+  const crashRecords = sc.faults.crashes.map((c) => ({
+    node: c.node,
+    atIteration: c.atIteration,
+    restartAtIteration: c.restartAtIteration ?? null,
+    rejoinedAt: null as number | null,
+    adoptedIteration: null as number | null,
+  }))
+  let firstFailure: Error | null = null
+  let failedNode = -1
+
+  const aggregateFor = (s: number): Aggregate => {
+    return async (vec, label) => {
+      const st = states[s]
+      const crash = crashOf.get(s)
+      if (crash && label === `iter:${crash.atIteration}:stats` && st.status === 'running') {
+        // Scheduled crash: the node goes silent at the start of this session.
+        if (!crashDone.has(s)) {
+          crashDone.add(s)
+          memNet?.crash(s)
+          st.status = 'crashed'
+          st.controller.abort()
+          const cs = st.consensus?.stats
+          if (cs) st.carried = { framesSent: st.carried.framesSent + cs.framesSent, bytesSent: st.carried.bytesSent + cs.bytesSent, rounds: st.carried.rounds + cs.history.reduce((a, h) => a + Math.max(...h.rounds), 0) }
+          st.consensus?.close()
+          throw new NodeCrashedError(`node ${s} crashed by the fault schedule at iteration ${crash.atIteration}`)
+        }
+      }
+      const isStats = label.startsWith('iter:') && exact === null
+      if (isStats) {
+        let e = sessionInputs.get(label)
+        if (e === undefined) {
+          e = { sum: new Float64Array(vec.length), inputs: 0, pending: [], maxErr: 0 }
+          sessionInputs.set(label, e)
+        }
+        for (let i = 0; i < vec.length; i++) e.sum[i] += vec[i]
+        e.inputs++
+        settleErrors(e)
+      }
+      const out = exact ? await exact.forNode(s)(vec, label) : await (st.consensus as ConsensusNode).sum(vec, label)
+      if (isStats) {
+        const e = sessionInputs.get(label) as SessionInputs
+        e.pending.push(Float64Array.from(out))
+        settleErrors(e)
+      }
+      return out
+    }
+  }
+  const crashDone = new Set<number>()
+
+  const maxIter = config.maxIterations
+  let shownIteration = -1
+  const onEvent = (e: TrainingEvent): void => {
+    hooks.onEvent?.(e)
+    if (e.type === 'iteration' && e.record.iteration > shownIteration) {
+      shownIteration = e.record.iteration
+      hooks.onProgress?.({ iteration: e.record.iteration + 1, maxIterations: maxIter, objective: e.record.objective, phase: 'train' })
+      // Scheduled restarts: the network has finished iteration r-1, node rejoins for r.
+      for (const c of sc.faults.crashes) {
+        if (c.restartAtIteration !== undefined && c.restartAtIteration === e.record.iteration + 1 && states[c.node].status === 'crashed') {
+          restart(c.node, e.nodeIndex)
+        }
+      }
+    }
+  }
+
+  const runNode = (s: number, resume: Checkpoint | null, fetchFrom: number | null): Promise<void> => {
+    const st = states[s]
+    const ctx: LearningContext = {
+      nodeIndex: s,
+      data: data.nodes[s].train,
+      model: st.model,
+      aggregate: aggregateFor(s),
+      // The stream a peer node gives itself (node/peer.ts): Rng(training seed).fork(`node:${s}`).
+      rng: trainingRng.fork(`node:${s}`),
+      ledger: st.ledger ?? undefined,
+      guard: config.privacy.monitor ? createPrivacyGuard(config, st.ledger) : undefined,
+      releaser: config.privacy.release.enabled && st.ledger ? createReleaser(config, st.ledger) : undefined,
+      clock,
+      fetchGlobal: fetchFrom === null ? undefined : async () => states[fetchFrom].model.exportGlobal(),
+    }
+    // Only nodes the fault schedule restarts need checkpoints (kept in memory, as a disk would).
+    const restarts = crashOf.get(s)?.restartAtIteration !== undefined
+    return runTraining(ctx, {
+      config,
+      resume: resume ?? undefined,
+      signal: st.controller.signal,
+      onEvent,
+      checkpoint: restarts
+        ? async (cp) => {
+            st.checkpoint = cp
+          }
+        : undefined,
+    }).then(
+      (r) => {
+        st.result = r
+        st.status = 'finished'
+      },
+      (e: unknown) => {
+        if (st.status === 'crashed') return
+        st.status = 'failed'
+        st.error = e instanceof Error ? e : new Error(String(e))
+        if (firstFailure === null) {
+          firstFailure = st.error
+          failedNode = s
+        }
+        // One node failed for good: stop the others rather than let them wait.
+        for (const o of states) if (o.status === 'running') o.controller.abort()
+        exact?.fail(st.error)
+        for (const o of states) o.consensus?.close()
+      },
+    )
+  }
+
+  const running: Promise<void>[] = []
+  const restart = (s: number, from: number): void => {
+    const st = states[s]
+    const cp = st.checkpoint
+    if (cp === null) return
+    const peerCn = states[from].consensus
+    // The session id of the next statistics session: the peer's last one + 1.
+    const last = peerCn?.stats.history.filter((h) => h.label.startsWith('iter:')).at(-1)
+    const firstSession = last ? last.session + 1 : 0
+    memNet?.restart(s)
+    st.model = loadNodeModel(config, cp.model)
+    st.consensus = makeConsensus(s, firstSession)
+    st.controller = new AbortController()
+    st.status = 'running'
+    const rec = crashRecords.find((c) => c.node === s)
+    running.push(
+      runNode(s, cp, from).then(() => {
+        if (rec) {
+          rec.rejoinedAt = st.result?.resumedFrom ?? null
+          rec.adoptedIteration = st.result?.adoptedIteration ?? null
+        }
+      }),
+    )
+  }
+
+  for (let s = 0; s < S; s++) running.push(runNode(s, null, null))
+  const all = (async (): Promise<void> => {
+    // Restarts push new promises while we wait.
+    for (let i = 0; i < running.length; i++) await running[i]
+  })()
+  if (virtual) {
+    await virtual.run({ until: all, maxMs: DEFAULT_VIRTUAL_LIMIT_MS })
+  }
+  let stalled = false
+  if (virtual && states.some((x) => x.status === 'running')) {
+    stalled = true
+    for (const x of states) if (x.status === 'running') x.controller.abort()
+    for (const x of states) x.consensus?.close()
+  }
+  await all
+  for (const e of sessionInputs.values()) {
+    for (const v of e.pending) e.maxErr = Math.max(e.maxErr, relNorm(v, e.sum))
+    e.pending = []
+  }
+  net?.close()
+  for (const x of states) x.consensus?.close()
+  const virtualMs = virtual ? virtual.now() : 0
+
+  // Evaluation.
+  hooks.onProgress?.({ iteration: shownIteration + 1, maxIterations: maxIter, objective: null, phase: 'evaluate' })
+  const finished = states.map((x, s) => (x.status === 'finished' && x.result ? s : -1)).filter((s) => s >= 0)
+  const evalSet = new Set(evaluatedNodes(S, sc.evaluate.maxNodes).filter((s) => states[s].status === 'finished'))
+  const collabScores: NodeScore[] = []
+  const scoreByNode = new Map<number, NodeScore>()
+  let collabFailed = 0
+  for (const s of evalSet) {
+    const r = states[s].result as TrainingResult
+    try {
+      const ns = evaluateNode(s, r.model, data.nodes[s], data.anomalies, sc.evaluate.perClass ? r.threshold : null)
+      collabScores.push(ns)
+      scoreByNode.set(s, ns)
+    } catch {
+      collabFailed++
+    }
+  }
+  // The DP releases, scored by a third party (what leaves the network).
+  let released: Summary | null = null
+  if (config.privacy.release.enabled) {
+    const scores: NodeScore[] = []
+    let failed = 0
+    for (const s of evalSet) {
+      const rel = (states[s].result as TrainingResult).release
+      if (rel === null || 'refused' in rel) {
+        failed++
+        continue
+      }
+      try {
+        scores.push(evaluateNode(s, { score: (X: Mat) => scoreReleased(rel.released, X) }, data.nodes[s], data.anomalies, null))
+      } catch {
+        failed++
+      }
+    }
+    released = summarise(scores, failed)
+  }
+  let local: Summary | null = null
+  const localByNode = new Map<number, number>()
+  const refConfig = referenceConfig(config)
+  if (sc.evaluate.local) {
+    const scores: NodeScore[] = []
+    let failed = 0
+    for (const s of evaluatedNodes(S, sc.evaluate.maxNodes)) {
+      try {
+        const r = await trainAlone(refConfig, data.nodes[s].train, root.fork(`local:${s}`))
+        const thr = sc.evaluate.perClass ? trainingThreshold(r.model, data.nodes[s].train, config.thresholdQuantile) : null
+        const ns = evaluateNode(s, r.model, data.nodes[s], data.anomalies, thr)
+        scores.push(ns)
+        localByNode.set(s, ns.rocAuc)
+      } catch {
+        failed++
+      }
+    }
+    local = summarise(scores, failed)
+  }
+  let centralised: Summary | null = null
+  const centralByNode = new Map<number, number>()
+  if (sc.evaluate.centralised) {
+    const scores: NodeScore[] = []
+    let failed = 0
+    try {
+      const r = await trainAlone(refConfig, data.trainAll, root.fork('centralised'))
+      for (const s of evaluatedNodes(S, sc.evaluate.maxNodes)) {
+        try {
+          const ns = evaluateNode(s, r.model, data.nodes[s], data.anomalies, sc.evaluate.perClass ? r.threshold : null)
+          scores.push(ns)
+          centralByNode.set(s, ns.rocAuc)
+        } catch {
+          failed++
+        }
+      }
+    } catch {
+      failed = S
+    }
+    centralised = summarise(scores, failed)
+  }
+
+  // Iteration rows (from the finished nodes' records).
+  const iterRows: IterationRow[] = []
+  const refNode = finished.length > 0 ? finished[0] : 0
+  const refHistory = states[refNode].consensus?.stats.history ?? []
+  const labelToSession = new Map<string, (typeof refHistory)[number]>()
+  for (const x of states) for (const h of x.consensus?.stats.history ?? []) if (!labelToSession.has(h.label)) labelToSession.set(h.label, h)
+  const nIter = Math.max(0, ...states.map((x) => x.result?.records.length ?? x.checkpoint?.iteration ?? 0))
+  for (let i = 0; i < nIter; i++) {
+    const recs = states.map((x) => x.result?.records.find((r) => r.iteration === i)).filter((r): r is NonNullable<typeof r> => r !== undefined)
+    if (recs.length === 0) continue
+    const objs = recs.map((r) => r.objective)
+    const label = `iter:${i}:stats`
+    const hist = labelToSession.get(label)
+    // Against the exact sum of all inputs; a rerun leaves shares out on purpose, so no error is reported for it.
+    const err = exact ? 0 : hist && hist.attempts > 1 ? null : (sessionInputs.get(label)?.maxErr ?? null)
+    iterRows.push({
+      iteration: i,
+      objective: objs.reduce((a, b) => a + b, 0) / objs.length,
+      objectiveMin: Math.min(...objs),
+      objectiveMax: Math.max(...objs),
+      participants: recs[0].participants,
+      rounds: hist ? Math.max(...hist.rounds) : 0,
+      attempts: hist ? hist.attempts : 1,
+      consensusError: err,
+      exposedNodes: recs.filter((r) => r.exposure?.exposed).length,
+      perturbedNodes: recs.filter((r) => r.exposure?.perturbed).length,
+      aggregateMs: Math.max(...recs.map((r) => r.aggregateMs)),
+    })
+  }
+
+  // Consensus figures.
+  const nodeRows: NodeRow[] = states.map((x, s) => {
+    const cs = x.consensus?.stats
+    const r = x.result
+    const rel = r?.release ?? null
+    const ledgerSpent = x.ledger ? x.ledger.spent('external').epsilon : null
+    return {
+      node: s,
+      trainRows: data.nodes[s].train.rows,
+      testRows: data.nodes[s].testNormal.rows,
+      status: x.status === 'running' ? 'failed' : x.status,
+      iterations: r?.iterations ?? x.checkpoint?.iteration ?? 0,
+      framesSent: x.carried.framesSent + (cs?.framesSent ?? 0),
+      bytesSent: x.carried.bytesSent + (cs?.bytesSent ?? 0),
+      rounds: x.carried.rounds + (cs ? cs.history.reduce((a, h) => a + Math.max(...h.rounds), 0) : 0),
+      threshold: r?.threshold ?? null,
+      minEntropy: r?.minEntropy ?? null,
+      effectiveL: r?.minEntropy === null || r?.minEntropy === undefined ? null : Math.exp(r.minEntropy),
+      exposures: r?.exposures ?? 0,
+      perturbations: r?.perturbations ?? 0,
+      epsilon: rel && 'epsilon' in rel ? rel.epsilon : null,
+      spentEpsilon: ledgerSpent,
+      release: !config.privacy.release.enabled ? 'disabled' : rel === null ? 'none' : 'refused' in rel ? 'refused' : 'released',
+      ...(rel && 'refused' in rel ? { releaseRefused: rel.refused } : {}),
+      rocAuc: scoreByNode.get(s)?.rocAuc ?? null,
+      prAuc: scoreByNode.get(s)?.prAuc ?? null,
+      localRocAuc: localByNode.get(s) ?? null,
+      centralRocAuc: centralByNode.get(s) ?? null,
+    }
+  })
+  const reruns = new Map<string, SessionRow>()
+  for (const x of states) {
+    const cs = x.consensus?.stats
+    if (!cs) continue
+    for (const rr of cs.reruns) {
+      const h = cs.history.find((q) => q.session === rr.session) ?? labelToSession.get(`session:${rr.session}`)
+      const key = `${rr.session}:${rr.excluded.join(',')}`
+      if (!reruns.has(key)) {
+        reruns.set(key, {
+          session: rr.session,
+          label: h?.label ?? [...labelToSession.values()].find((q) => q.session === rr.session)?.label ?? `session ${rr.session}`,
+          rounds: h ? Math.max(...h.rounds) : 0,
+          attempts: h?.attempts ?? 0,
+          members: h?.members ?? S - rr.excluded.length,
+          excluded: [...rr.excluded],
+        })
+      }
+    }
+  }
+  const bytes = nodeRows.map((n) => n.bytesSent)
+  const frames = nodeRows.map((n) => n.framesSent)
+  const mean = (a: number[]): number => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : 0)
+  const tracedLabel = 'iter:0:stats'
+  const tracedSession = labelToSession.get(tracedLabel)
+  const errs = tracedSession ? probe.errors(tracedSession.session) : null
+
+  // Outcome.
+  const results = finished.map((s) => states[s].result as TrainingResult)
+  const fail = firstFailure as Error | null
+  const outcome: SimReport['outcome'] = {
+    status: fail === null && !stalled ? 'completed' : 'stopped',
+    reason:
+      fail !== null
+        ? `node ${failedNode}: ${fail.name}: ${fail.message}`
+        : stalled
+          ? `SimulationStalled: nodes ${states.map((x, s) => (x.status === 'running' ? s : -1)).filter((s) => s >= 0).join(', ')} still waiting after ${DEFAULT_VIRTUAL_LIMIT_MS} virtual ms`
+          : null,
+    converged: results.length > 0 && results.every((r) => r.converged),
+    stopReason: results[0]?.stopReason ?? null,
+    iterations: Math.max(0, ...results.map((r) => r.iterations)),
+    virtualMs,
+  }
+
+  const ledgers = states
+    .map((x, s) => ({
+      node: s,
+      entries: x.ledger ? x.ledger.entries.map((e) => ({ kind: e.kind, label: e.label, audience: e.audience, epsilon: e.epsilon })) : [],
+    }))
+    .filter((l) => l.entries.length > 0)
+  const releases = results.map((r) => r.release).filter((r): r is Exclude<typeof r, null | { refused: string }> => r !== null && !('refused' in r))
+  const minEnt = results.map((r) => r.minEntropy).filter((v): v is number => v !== null)
+
+  const report: SimReport = {
+    format: REPORT_FORMAT,
+    version: REPORT_VERSION,
+    scenario: sc,
+    data: {
+      source: data.source,
+      columns: data.columns.length,
+      rows: data.counts.rows,
+      normal: data.counts.normal,
+      anomalies: data.counts.anomalies,
+      trainRows: data.nodes.map((n) => n.train.rows),
+    },
+    topology: {
+      nodes: S,
+      edges: topology.edges.length,
+      maxDegree: spec.maxDegree,
+      lambda2: spec.lambda2,
+      lambdaMax: spec.lambdaMax,
+      scheme: config.consensus.scheme,
+      rho: schemeInfo.rho,
+      predictedRounds: schemeInfo.rounds,
+    },
+    outcome,
+    iterations: iterRows,
+    consensus: {
+      sessions: Math.max(0, ...states.map((x) => x.consensus?.stats.sessions ?? 0)),
+      roundsTotal: Math.max(0, ...nodeRows.map((n) => n.rounds)),
+      bytesPerNode: { mean: mean(bytes), max: Math.max(0, ...bytes) },
+      framesPerNode: { mean: mean(frames), max: Math.max(0, ...frames) },
+      network: net ? { sent: net.stats.sent, delivered: net.stats.delivered, lost: net.stats.lost, dropped: net.stats.dropped } : null,
+      errorPerRound: errs ? { label: tracedLabel, chunk: 0, errors: errs } : null,
+      reruns: [...reruns.values()].sort((a, b) => a.session - b.session),
+    },
+    auc: { collab: summarise(collabScores, collabFailed), local, centralised, released },
+    privacy: {
+      monitor: config.privacy.monitor,
+      l0: config.privacy.l0,
+      exposedNodes: results.filter((r) => r.exposures > 0).length,
+      perturbations: results.reduce((a, r) => a + r.perturbations, 0),
+      minEntropy: minEnt.length ? Math.min(...minEnt) : null,
+      release: config.privacy.release.enabled,
+      epsilonPerRelease: releases.length ? releases[0].epsilon : null,
+      spent: releases.length ? { epsilon: Math.max(...releases.map((r) => r.spent.epsilon)), delta: releases[0].spent.delta } : null,
+      ledgers,
+    },
+    faults: { loss: sc.faults.loss, latency: sc.faults.latency ?? null, crashes: crashRecords },
+    nodes: nodeRows,
+  }
+  hooks.onProgress?.({ iteration: outcome.iterations, maxIterations: maxIter, objective: iterRows.at(-1)?.objective ?? null, phase: 'done' })
+  return { report, wallMs: performance.now() - wall0, models: states.map((x) => (x.status === 'finished' && x.result ? x.result.model : null)) }
+}

@@ -48,12 +48,13 @@ export interface PreprocessOptions {
 
 /**
  * Network-wide column moments by one aggregate of [n, sum x, sum x^2] (length 1 + 2M).
- * Throws PreprocessError when the network holds no rows or a feature is constant.
+ * Throws PreprocessError when the network holds no rows, or (requireVariance) a feature is constant.
  */
 export async function networkMoments(
   data: Mat,
   aggregate: Aggregate,
   label = 'preprocess/moments',
+  requireVariance = true,
 ): Promise<{ count: number; mean: Float64Array; std: Float64Array }> {
   const { rows: n, cols: m, data: x } = data
   const v = new Float64Array(1 + 2 * m)
@@ -74,12 +75,12 @@ export async function networkMoments(
   for (let j = 0; j < m; j++) {
     mean[j] = s[1 + j] / count
     const variance = s[1 + m + j] / count - mean[j] * mean[j]
-    if (!(variance > MIN_RELATIVE_VARIANCE * Math.max(mean[j] * mean[j], 1))) {
+    if (requireVariance && !(variance > MIN_RELATIVE_VARIANCE * Math.max(mean[j] * mean[j], 1))) {
       throw new PreprocessError(
         `feature ${j + 1} is constant across the network (variance ${variance}); drop that column on every node`,
       )
     }
-    std[j] = Math.sqrt(variance)
+    std[j] = Math.sqrt(Math.max(variance, 0))
   }
   return { count, mean, std }
 }
@@ -90,9 +91,9 @@ export async function networkPreprocessing(data: Mat, aggregate: Aggregate, opts
   if (radius !== null && !(radius > 0 && Number.isFinite(radius))) {
     throw new PreprocessError(`clip radius R must be a positive finite number or null, got ${radius}`)
   }
-  const { count, mean, std } = await networkMoments(data, aggregate, opts.label)
-  const m = data.cols
   const standardise = opts.standardise ?? true
+  const { count, mean, std } = await networkMoments(data, aggregate, opts.label, standardise)
+  const m = data.cols
   const shift = standardise ? mean : new Float64Array(m)
   const scale = standardise ? std : new Float64Array(m).fill(1)
   const m0 = new Float64Array(m)

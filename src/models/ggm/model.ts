@@ -343,6 +343,7 @@ class GgmMixture implements GgmModel {
     const mbar = new Float64Array(M)
     let glassoIterations = 0
     let glassoConverged = true
+    let ridgeUsed = 0
     for (let j = 0; j < K2; j++) {
       const k = keep[j]
       const at = STATS_HEADER + k * block
@@ -363,37 +364,42 @@ class GgmMixture implements GgmModel {
           sigma[a * M + b] = v
           sigma[b * M + a] = v
         }
-        sigma[a * M + a] += h.ridge
       }
       // eq. 16 as a standard glasso: Lambda_k = glasso(Sigma_k / b, rho / (Nbar_k + 1)), b = (Nbar_k + 1) / Nbar_k;
       // the 'ml' estimator has b = 1 and penalty rho / Nbar_k.
       const b = h.estimator === 'map' ? (nb + 1) / nb : 1
       const alpha = h.estimator === 'map' ? h.rho / (nb + 1) : h.rho / nb
-      for (let i = 0; i < M * M; i++) sigma[i] /= b
-      const S = mat(M, M, sigma)
-      try {
-        if (alpha === 0) {
-          next.precisions.push(spdInverse(S).inverse)
-          next.covariances.push(S)
-        } else {
-          const g = graphicalLasso(S, alpha, {
-            tol: h.glassoTol,
-            maxIter: h.glassoMaxIter,
-            penalizeDiagonal: h.penalizeDiagonal,
-          })
-          glassoIterations = Math.max(glassoIterations, g.iterations)
-          glassoConverged &&= g.converged
-          next.precisions.push(g.precision)
-          next.covariances.push(g.covariance)
+      // The ridge floor: h.ridge first; if Sigma_k is too ill-conditioned for the solver (exact
+      // linear relations between features inside a component), retry with a 10x larger ridge,
+      // up to RIDGE_RETRY_CAP. Every node sees the same sums, so every node takes the same path.
+      let solved: { precision: Mat; covariance: Mat; iterations: number; converged: boolean } | null = null
+      let lastErr: Error | null = null
+      for (const ridge of ridgeLadder(h.ridge)) {
+        const S = mat(M, M, new Float64Array(M * M))
+        for (let i = 0; i < M * M; i++) S.data[i] = sigma[i] / b
+        for (let a = 0; a < M; a++) S.data[a * M + a] += ridge / b
+        try {
+          if (alpha === 0) {
+            solved = { precision: spdInverse(S).inverse, covariance: S, iterations: 0, converged: true }
+          } else {
+            solved = graphicalLasso(S, alpha, { tol: h.glassoTol, maxIter: h.glassoMaxIter, penalizeDiagonal: h.penalizeDiagonal })
+          }
+          ridgeUsed = Math.max(ridgeUsed, ridge)
+          break
+        } catch (err) {
+          if (!(err instanceof NotPositiveDefiniteError || err instanceof GlassoError)) throw err
+          lastErr = err
         }
-      } catch (err) {
-        if (err instanceof NotPositiveDefiniteError || err instanceof GlassoError) {
-          throw new GgmError(
-            `component ${p.ids[k]} (Nbar_k = ${nb.toPrecision(4)}) has an ill-conditioned covariance (${err.message}): raise ridge (now ${h.ridge}), rho or delta`,
-          )
-        }
-        throw err
       }
+      if (solved === null) {
+        throw new GgmError(
+          `component ${p.ids[k]} (Nbar_k = ${nb.toPrecision(4)}) has a covariance too ill-conditioned even with ridge ${RIDGE_RETRY_CAP} (${lastErr?.message}): raise rho or delta, or drop collinear features`,
+        )
+      }
+      glassoIterations = Math.max(glassoIterations, solved.iterations)
+      glassoConverged &&= solved.converged
+      next.precisions.push(solved.precision)
+      next.covariances.push(solved.covariance)
       next.nbar[j] = nb
       next.ids[j] = p.ids[k]
       next.logWeights[j] = p.logWeights[k]
@@ -417,6 +423,7 @@ class GgmMixture implements GgmModel {
       rows,
       glassoIterations,
       glassoConverged,
+      ridge: ridgeUsed,
     }
     this.log.push(entry)
     if (prev !== null && Math.abs(objective - prev) <= h.tol * Math.abs(prev)) {
@@ -636,6 +643,16 @@ class GgmMixture implements GgmModel {
     this.prevObjective = Number.isNaN(s[3]) ? null : s[3]
     this.cache = new WeakMap()
   }
+}
+
+/** Largest ridge the optimize step falls back to (standardised units: 1% of a unit variance). */
+export const RIDGE_RETRY_CAP = 1e-2
+
+/** The configured ridge, then 10x steps from max(ridge, 1e-6) up to RIDGE_RETRY_CAP. */
+function ridgeLadder(ridge: number): number[] {
+  const out = [ridge]
+  for (let r = Math.max(ridge, 1e-6) * 10; r <= RIDGE_RETRY_CAP * (1 + 1e-9); r *= 10) out.push(r)
+  return out
 }
 
 function renormaliseLog(lw: Float64Array): void {

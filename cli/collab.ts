@@ -5,11 +5,9 @@
  */
 import '../src/polyfills.js'
 import { Command } from 'commander'
-import { registerNodeCommands } from '../node/cli.js'
 import { registerGlassoCommand } from './glasso.js'
 import { registerPrivacyCommands } from './privacy.js'
 import { registerSimCommands } from '../sim/cli.js'
-import { registerTopologyCommands } from '../topologies/cli.js'
 
 const program = new Command()
 program
@@ -19,10 +17,8 @@ program
   .showHelpAfterError()
 
 // One line per command group (keep sorted by area).
-registerNodeCommands(program)
 registerGlassoCommand(program)
 registerPrivacyCommands(program)
 registerSimCommands(program)
-registerTopologyCommands(program)
 
 await program.parseAsync(process.argv)

@@ -2,10 +2,19 @@
  * `collab privacy ...`: privacy accounting from the command line.
  *   collab privacy epsilon --sigma 1.1 --q 0.01 --steps 1000 --delta 1e-5 --json
  * prints {"epsilon", "order", "conversion": "improved", "classic": {"epsilon", "order"}}.
+ *   collab privacy score --model released.json --data rows.csv [--label-col anomaly] [--out scores.json] [--json]
+ * scores rows with a released model (what a third party does; eq. 20).
+ *   collab privacy ledger --path ledger.json [--json]
+ * validates a node's ledger and prints its entries and running (epsilon, delta).
  */
+import { readFileSync, writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { z } from 'zod'
+import { loadCsv } from '../src/data/index.js'
+import { prAuc, rocAuc } from '../src/eval/metrics.js'
+import { PrivacyLedger } from '../src/privacy/ledger.js'
 import { DEFAULT_ORDERS, rdpToDp, subsampledGaussianRdp } from '../src/privacy/rdp.js'
+import { loadReleasedModel, scoreReleased } from '../src/privacy/release.js'
 
 const EpsilonArgs = z.object({
   sigma: z.coerce.number().positive().finite(),
@@ -80,5 +89,54 @@ export function registerPrivacyCommands(program: Command): void {
             `for sigma = ${r.sigma}, q = ${r.q}, steps = ${r.steps}, delta = ${r.delta}\n`,
         )
       }
+    })
+
+  privacy
+    .command('score')
+    .description('score rows with a released (DP) model file, as a third party would (eq. 20)')
+    .requiredOption('--model <file>', 'released model JSON (format collabdict-released-model)')
+    .requiredOption('--data <file>', 'CSV of rows with the model\'s feature columns (header row)')
+    .option('--label-col <name>', '0/1 label column to exclude (and report ROC-AUC / PR-AUC against)')
+    .option('--out <file>', 'write the scores as a JSON array')
+    .option('--json', 'print JSON')
+    .action(function (this: Command, opts: { model: string; data: string; labelCol?: string; out?: string; json?: boolean }) {
+      let model
+      try {
+        model = loadReleasedModel(JSON.parse(readFileSync(opts.model, 'utf8')))
+      } catch (e) {
+        this.error(`${(e as Error).name}: cannot load ${opts.model}: ${(e as Error).message}`, { exitCode: 2 })
+      }
+      const csv = loadCsv(opts.data, opts.labelCol ? { labelCol: opts.labelCol } : {})
+      const scores = scoreReleased(model, csv.features)
+      const summary: Record<string, unknown> = { rows: scores.length, K: model.K, epsilon: model.privacy.ledger.epsilon, delta: model.privacy.ledger.delta }
+      if (csv.labels) {
+        summary.rocAuc = rocAuc(scores, csv.labels)
+        summary.prAuc = prAuc(scores, csv.labels)
+      }
+      if (opts.out) writeFileSync(opts.out, JSON.stringify(Array.from(scores)) + '\n')
+      if (opts.json) process.stdout.write(JSON.stringify({ ...summary, scores: opts.out ? undefined : Array.from(scores) }) + '\n')
+      else process.stdout.write(Object.entries(summary).map(([k, v]) => `${k}: ${String(v)}`).join('\n') + '\n')
+    })
+  privacy
+    .command('ledger')
+    .description('validate a node\'s privacy ledger and print its entries and running (epsilon, delta)')
+    .requiredOption('--path <file>', 'ledger JSON')
+    .option('--json', 'print JSON')
+    .action(function (this: Command, opts: { path: string; json?: boolean }) {
+      let ledger: PrivacyLedger
+      try {
+        ledger = PrivacyLedger.load(opts.path)
+      } catch (e) {
+        this.error(`${(e as Error).name}: ${(e as Error).message}`, { exitCode: 2 })
+      }
+      const ext = ledger.spent('external')
+      const peers = ledger.spent('peers')
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ nodeId: ledger.settings.nodeId, external: ext, peers, remaining: ledger.remaining(), entries: ledger.entries.map((e) => ({ ...e, rdp: undefined })) }) + '\n')
+        return
+      }
+      process.stdout.write(`node ${ledger.settings.nodeId}: external (epsilon, delta) = (${ext.epsilon.toFixed(4)}, ${ext.delta}) at order ${ext.order}; budget ${ledger.settings.budget ?? 'none'}\n`)
+      process.stdout.write(`peers (epsilon, delta) = (${peers.epsilon.toFixed(4)}, ${peers.delta})\n`)
+      for (const e of ledger.entries) process.stdout.write(`#${e.seq} ${e.time} ${e.kind} [${e.audience}] ${e.label}: running epsilon ${e.epsilon.toFixed(4)}\n`)
     })
 }

@@ -108,9 +108,14 @@ export function vaeElboGrad(shape: VaeShape, encoder: Float64Array, decoder: Flo
   })
 }
 
-/** Per-row anomaly score a(x) = -(1/J) sum_j ln N(x | mu(z_j), diag sigma(z_j)^2) (eq. 39). */
-export function vaeScore(shape: VaeShape, encoder: Float64Array, decoder: Float64Array, x: Mat, draws: Float64Array, floors: VaeFloors): Float64Array {
+/**
+ * Per-row anomaly score a(x) = -(1/J) sum_j ln N(x | mu(z_j), diag sigma(z_j)^2) (eq. 39),
+ * plus `klWeight` x KL(q(z | x) || N(0, I)) of the row (0, the default: eq. 39 exactly;
+ * 1: the row's negative ELBO).
+ */
+export function vaeScore(shape: VaeShape, encoder: Float64Array, decoder: Float64Array, x: Mat, draws: Float64Array, floors: VaeFloors, klWeight = 0): Float64Array {
   const j = check(shape, encoder, decoder, x, draws, floors)
+  if (!(klWeight >= 0 && Number.isFinite(klWeight))) throw new ShapeError(`klWeight must be a finite number >= 0, got ${klWeight}`)
   const { features: m, hidden, latent: d } = shape
   return withScratch((s, k) => {
     const pPhi = s.put(encoder)
@@ -118,7 +123,7 @@ export function vaeScore(shape: VaeShape, encoder: Float64Array, decoder: Float6
     const px = s.put(x.data)
     const pv = s.put(draws)
     const pOut = s.f64(x.rows)
-    ;(k.cd_vae_score as Kernel)(m, hidden, d, x.rows, j, pPhi, pTheta, px, pv, floors.latentFloor, floors.scaleFloor, pOut)
+    ;(k.cd_vae_score as Kernel)(m, hidden, d, x.rows, j, pPhi, pTheta, px, pv, floors.latentFloor, floors.scaleFloor, klWeight, pOut)
     return f64view(pOut, x.rows).slice()
   })
 }

@@ -237,11 +237,19 @@ pub fn elbo_grad(
 }
 
 /// Anomaly score of eq. 39 per row: -(1/J) sum_j ln N(x | mu(z_j), diag sigma(z_j)^2),
-/// z_j = h(x) (.) v_j + m(x) from this node's encoder.
-pub fn score(dims: VaeDims, phi: &[f64], theta: &[f64], x: &[f64], v: &[f64], h_floor: f64, s_floor: f64, out: &mut [f64]) {
+/// z_j = h(x) (.) v_j + m(x) from this node's encoder, plus `kl_weight` times the row's
+/// KL(q(z | x) || N(0, I)) (0: eq. 39 exactly; 1: the negative ELBO of the row).
+pub fn score(dims: VaeDims, phi: &[f64], theta: &[f64], x: &[f64], v: &[f64], h_floor: f64, s_floor: f64, kl_weight: f64, out: &mut [f64]) {
     let VaeDims { m, d, b, j, .. } = dims;
     let enc = forward(phi, dims.encoder(), x, b, h_floor);
-    out.iter_mut().for_each(|o| *o = 0.0);
+    for n in 0..b {
+        let mut kl = 0.0;
+        for k in n * d..(n + 1) * d {
+            let (mi, hi) = (enc.loc[k], enc.scale[k]);
+            kl -= 0.5 * (2.0 * hi.ln() + 1.0 - hi * hi - mi * mi);
+        }
+        out[n] = kl_weight * kl;
+    }
     let wj = 1.0 / j as f64;
     let mut z = vec![0.0; b * d];
     for jj in 0..j {
@@ -315,7 +323,7 @@ pub unsafe extern "C" fn cd_vae_elbo_grad(
     s[2] = r.recon;
 }
 
-/// Per-row anomaly score (eq. 39) into `out` (b).
+/// Per-row anomaly score (eq. 39, plus kl_weight x KL of the row) into `out` (b).
 #[no_mangle]
 pub unsafe extern "C" fn cd_vae_score(
     m: usize,
@@ -329,6 +337,7 @@ pub unsafe extern "C" fn cd_vae_score(
     v: *const f64,
     h_floor: f64,
     s_floor: f64,
+    kl_weight: f64,
     out: *mut f64,
 ) {
     let dims = VaeDims { m, hid, d, b, j };
@@ -340,6 +349,7 @@ pub unsafe extern "C" fn cd_vae_score(
         core::slice::from_raw_parts(v, j * b * d),
         h_floor,
         s_floor,
+        kl_weight,
         core::slice::from_raw_parts_mut(out, b),
     );
 }

@@ -38,6 +38,12 @@ export const VaeHyperSchema = z
     latent: z.number().int().min(1).max(1024).default(DEFAULT_LATENT),
     /** Monte-Carlo draws J per sample in training (eq. 28). */
     draws: z.number().int().min(1).max(1024).default(1),
+    /**
+     * Weight of the row's KL(q(z | x) || N(0, I)) added to the eq. 39 score: 0 (default)
+     * is eq. 39 exactly; 1 scores by the row's negative ELBO, which also penalises an
+     * input the encoder maps far from the prior.
+     */
+    scoreKlWeight: z.number().nonnegative().max(1e6).default(0),
     /** Draws J per sample for the anomaly score (eq. 39). */
     scoreDraws: z.number().int().min(1).max(4096).default(32),
     /**
@@ -53,6 +59,12 @@ export const VaeHyperSchema = z
     adamBeta1: z.number().min(0).max(0.9999).default(0.9),
     adamBeta2: z.number().min(0).max(0.999999).default(0.999),
     adamEpsilon: z.number().positive().default(1e-8),
+    /**
+     * Clip each mean gradient (encoder step, and the decoder's network-mean gradient) to
+     * this L2 norm before the step; off by default. Keeps the plain step stable when a
+     * scale head shrinks towards its floor (the gradient grows like 1/sigma).
+     */
+    maxGradNorm: z.number().positive().optional(),
     /**
      * Encoder ascent steps per consensus round. Each step evaluates the ELBO at the
      * current (fixed) decoder with fresh draws and moves phi^s; the decoder gradients of

@@ -72,6 +72,15 @@ function initNetwork(rng: Rng, din: number, hid: number, dout: number): Float64A
   return p
 }
 
+/** Scale `g` in place so that its L2 norm is at most `max` (no-op when max is undefined). */
+function clipNorm(g: Float64Array, max: number | undefined): void {
+  if (max === undefined) return
+  let s = 0
+  for (let i = 0; i < g.length; i++) s += g[i] * g[i]
+  const norm = Math.sqrt(s)
+  if (norm > max) for (let i = 0; i < g.length; i++) g[i] *= max / norm
+}
+
 export class VaeModelImpl {
   readonly kind = 'vae' as const
   private pre: Preprocessing | undefined
@@ -160,12 +169,26 @@ export class VaeModelImpl {
     this.cache = undefined
   }
 
+  /**
+   * Agreed start: the network standardisation of src/models/preprocess.ts (one aggregate
+   * of [n, sum x, sum x^2]); with standardise = false and no clipping the data are used
+   * as given, and only the row count is summed (so a caller that already transformed its
+   * rows, e.g. a local-only baseline with a constant column, needs no moments). Then theta
+   * from the shared seed, phi^s from the seed forked by node.
+   */
   async prepare(data: Mat, aggregate: Aggregate): Promise<void> {
-    const pre = await networkPreprocessing(data, aggregate, {
-      standardise: this.hyper.standardise,
-      radius: this.hyper.clipRadius,
-      label: 'vae/preprocess',
-    })
+    let pre: Preprocessing
+    if (this.hyper.standardise || this.hyper.clipRadius !== null) {
+      pre = await networkPreprocessing(data, aggregate, {
+        standardise: this.hyper.standardise,
+        radius: this.hyper.clipRadius,
+        label: 'vae/preprocess',
+      })
+    } else {
+      const count = (await aggregate(Float64Array.of(data.rows), 'vae/preprocess/count'))[0]
+      const m = data.cols
+      pre = { shift: new Float64Array(m), scale: new Float64Array(m).fill(1), m0: new Float64Array(m), radius: null, count }
+    }
     this.initialise(data.cols)
     this.pre = pre
   }
@@ -207,6 +230,7 @@ export class VaeModelImpl {
       const r = vaeElboGrad(shape, phi, theta, batch, draws, this.floors())
       const g = r.gradEncoder
       for (let i = 0; i < g.length; i++) g[i] /= batch.rows
+      clipNorm(g, this.hyper.maxGradNorm)
       encOpt.apply(phi, g, lrEnc) // eq. 34
       for (let i = 0; i < P; i++) out[i] += r.gradDecoder[i] / steps
       out[P] += r.elbo / steps
@@ -224,9 +248,13 @@ export class VaeModelImpl {
     const P = theta.length
     if (sums.length !== P + 2) throw new VaeStateError(`optimize got ${sums.length} values, expected ${P + 2} (the sum of localUpdate vectors)`)
     const n = sums[P + 1]
-    if (!(n > 0) || !Number.isFinite(sums[P])) throw new VaeStateError(`network sums are not usable (rows ${n}, ELBO ${sums[P]}): check the aggregation`)
+    if (!(n > 0)) throw new VaeStateError(`network sums carry ${n} rows: pass the sum of localUpdate() vectors`)
+    if (!Number.isFinite(sums[P])) {
+      throw new VaeStateError(`the network ELBO is ${sums[P]}: training diverged; lower learningRate, use optimizer 'adam' or set maxGradNorm`)
+    }
     const g = new Float64Array(P)
     for (let i = 0; i < P; i++) g[i] = sums[i] / n
+    clipNorm(g, this.hyper.maxGradNorm)
     decOpt.apply(theta, g, this.hyper.learningRate)
     this.iter++
     const objective = sums[P] / n
@@ -273,7 +301,7 @@ export class VaeModelImpl {
       const chunk = { rows: hi - lo, cols: x.cols, data: x.data.subarray(lo * x.cols, hi * x.cols) }
       const draws = new Float64Array(J * chunk.rows * shape.latent)
       rng.fillNormal(draws)
-      out.set(vaeScore(shape, phi, theta, chunk, draws, this.floors()), lo)
+      out.set(vaeScore(shape, phi, theta, chunk, draws, this.floors(), this.hyper.scoreKlWeight), lo)
     }
     return out
   }

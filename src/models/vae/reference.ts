@@ -157,8 +157,8 @@ export function referenceElboGrad(shape: VaeShape, encoder: Float64Array, decode
   return { elbo: recon - kl, kl, recon, gradEncoder, gradDecoder, klPerDim }
 }
 
-/** Per-row anomaly score -(1/J) sum_j ln N(x | mu(z_j), diag sigma(z_j)^2) (eq. 39). */
-export function referenceScore(shape: VaeShape, encoder: Float64Array, decoder: Float64Array, x: Mat, draws: Float64Array, floors: VaeFloors): Float64Array {
+/** Per-row anomaly score -(1/J) sum_j ln N(x | mu(z_j), diag sigma(z_j)^2) (eq. 39), plus klWeight x KL of the row. */
+export function referenceScore(shape: VaeShape, encoder: Float64Array, decoder: Float64Array, x: Mat, draws: Float64Array, floors: VaeFloors, klWeight = 0): Float64Array {
   const { features: M, hidden: H, latent: d } = shape
   const J = check(shape, x, draws)
   const B = x.rows
@@ -168,6 +168,7 @@ export function referenceScore(shape: VaeShape, encoder: Float64Array, decoder: 
   for (let n = 0; n < B; n++) {
     const xn = x.data.subarray(n * M, (n + 1) * M)
     const e = forward(enc, xn, floors.latentFloor)
+    for (let i = 0; i < d; i++) out[n] -= klWeight * 0.5 * (Math.log(e.scale[i] ** 2) + 1 - e.scale[i] ** 2 - e.loc[i] ** 2)
     for (let j = 0; j < J; j++) {
       const v = draws.subarray((j * B + n) * d, (j * B + n + 1) * d)
       const z = new Float64Array(d)

@@ -220,6 +220,7 @@ describe('fused VAE kernel (wasm/src/vae.rs)', () => {
       expect(worstRel(a.gradDecoder, b.gradDecoder, 1e-12)).toBeLessThan(1e-9)
       expect(worstRel(a.klPerDim, b.klPerDim)).toBeLessThan(1e-12)
       expect(worstRel(vaeScore(shape, enc, dec, x, v, floors), referenceScore(shape, enc, dec, x, v, floors))).toBeLessThan(1e-12)
+      expect(worstRel(vaeScore(shape, enc, dec, x, v, floors, 1), referenceScore(shape, enc, dec, x, v, floors, 1))).toBeLessThan(1e-12)
     }
   })
 
@@ -230,6 +231,9 @@ describe('fused VAE kernel (wasm/src/vae.rs)', () => {
     const block = x.rows * shape.latent
     const perDraw = [0, 1, 2].map((j) => vaeScore(shape, enc, dec, x, v.slice(j * block, (j + 1) * block), floors))
     for (let n = 0; n < x.rows; n++) expect(all[n]).toBeCloseTo((perDraw[0][n] + perDraw[1][n] + perDraw[2][n]) / 3, 12)
+    // with klWeight 1 the score is the row's negative ELBO: summed, minus the batch ELBO
+    const negElbo = vaeScore(shape, enc, dec, x, v, floors, 1).reduce((s, a) => s + a, 0)
+    expect(negElbo).toBeCloseTo(-vaeElboGrad(shape, enc, dec, x, v, floors).elbo, 9)
   })
 
   it('rejects mismatched sizes and non-finite parameters with ShapeError', () => {

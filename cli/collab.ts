@@ -8,6 +8,7 @@ import { Command } from 'commander'
 import { registerGlassoCommand } from './glasso.js'
 import { registerPrivacyCommands } from './privacy.js'
 import { registerSimCommands } from '../sim/cli.js'
+import { registerTopologyCommands } from '../topologies/cli.js'
 
 const program = new Command()
 program
@@ -20,5 +21,6 @@ program
 registerGlassoCommand(program)
 registerPrivacyCommands(program)
 registerSimCommands(program)
+registerTopologyCommands(program)
 
 await program.parseAsync(process.argv)

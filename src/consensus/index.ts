@@ -38,3 +38,16 @@ export { createMemoryNetwork, MemoryNetworkError, type MemoryNetwork, type Memor
 export { createVirtualClock, type VirtualClock } from './clock.js'
 export { splitChunks, relabelling, memberGraph, type Relabelling, type MemberGraph } from './membership.js'
 export { ChunkRun, type RoundEvent } from './round.js'
+export {
+  SHAMIR_PRIME,
+  DEFAULT_FRACTION_BITS,
+  ShamirRangeError,
+  ShamirInputError,
+  shamirEncode,
+  shamirDecode,
+  shamirSplit,
+  shamirAdd,
+  shamirReconstruct,
+  type ShamirShare,
+  type ShamirOptions,
+} from './shamir.js'

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest'
+import { generateTopology } from '../../topologies/index.js'
+import { createVirtualClock, DisconnectedGraphError, ExcludedError, NeighbourTimeoutError, type ConsensusNode } from '../../src/consensus/index.js'
+import { deviation, directMean, network, randomVectors } from './helpers.js'
+
+const t31 = generateTopology('cwic', 31)
+
+/** Start sum() on every node; settle each into value or error, with the virtual time it settled. */
+function startAll(nodes: ConsensusNode[], xs: Float64Array[], now: () => number, label = 'x') {
+  return nodes.map((n, i) =>
+    n.average(xs[i], label).then(
+      (v) => ({ ok: true as const, v, at: now() }),
+      (e: Error) => ({ ok: false as const, e, at: now() }),
+    ),
+  )
+}
+
+describe('faults', () => {
+  it('a node crashed mid-session gives its neighbours NeighbourTimeoutError naming it within the timeout', async () => {
+    const clock = createVirtualClock()
+    const timeoutMs = 40
+    const crashAt = 12
+    const { nodes, net } = network(
+      t31,
+      { clock, timeoutMs, retransmitMs: 10, chunks: 1, relabel: false },
+      { clock, latencyMs: () => 1, crashes: [{ node: 5, atMs: crashAt }] },
+    )
+    const xs = randomVectors(31, 4, 'crash')
+    const all = startAll(nodes, xs, clock.now)
+    await clock.run({ until: Promise.all(all.filter((_, i) => i !== 5)) })
+    const res = await Promise.all(all.filter((_, i) => i !== 5))
+    const nb = new Set(t31.edges.filter((e) => e.includes(5)).map((e) => (e[0] === 5 ? e[1] : e[0])))
+    for (const [k, r] of res.entries()) {
+      const i = k < 5 ? k : k + 1
+      expect(r.ok).toBe(false)
+      if (r.ok) continue
+      expect(r.e).toBeInstanceOf(NeighbourTimeoutError)
+      const err = r.e as NeighbourTimeoutError
+      expect(err.name).toBe('NeighbourTimeoutError')
+      expect(err.peer).toBe(5)
+      expect(err.session).toBe(0)
+      expect(err.round).toBeGreaterThan(0)
+      // Neighbours detect it themselves, within the timeout plus one check interval.
+      if (nb.has(i)) expect(r.at - crashAt).toBeLessThanOrEqual(timeoutMs * 1.25 + 2)
+    }
+    nodes[5].close()
+    net.close()
+  })
+
+  it('with rerunOnTimeout the survivors rerun without the crashed node and return their own average', async () => {
+    const clock = createVirtualClock()
+    const { nodes, net } = network(
+      t31,
+      { clock, timeoutMs: 40, retransmitMs: 10, rerunOnTimeout: true, chunks: 3, chunkScale: 5 },
+      { clock, latencyMs: () => 1, crashes: [{ node: 5, atMs: 12 }] },
+    )
+    const xs = randomVectors(31, 6, 'rerun')
+    const survivors = xs.filter((_, i) => i !== 5)
+    const all = startAll(nodes, xs, clock.now)
+    const live = all.filter((_, i) => i !== 5)
+    await clock.run({ until: Promise.all(live) })
+    const res = await Promise.all(live)
+    const mean = directMean(survivors)
+    const values: Float64Array[] = []
+    for (const r of res) {
+      expect(r.ok).toBe(true)
+      if (r.ok) values.push(r.v)
+    }
+    expect(deviation(values, mean)).toBeLessThan(1e-7 * deviation(survivors, mean) * 10)
+    for (const n of nodes.filter((_, i) => i !== 5)) {
+      expect(n.stats.reruns.at(-1)?.excluded).toEqual([5])
+      expect(n.stats.history[0].members).toBe(30)
+    }
+    // The crashed node itself never finishes; closing it rejects its pending call.
+    nodes[5].close()
+    const r5 = await all[5]
+    expect(r5.ok).toBe(false)
+    net.close()
+  })
+
+  it('an excluded node that is alive learns it (ExcludedError) and rejoins at the next call', async () => {
+    const clock = createVirtualClock()
+    // Node 7 is cut off for a while (frames dropped both ways), then comes back.
+    const { nodes, net } = network(
+      t31,
+      { clock, timeoutMs: 30, retransmitMs: 5, rerunOnTimeout: true, chunks: 2 },
+      { clock, latencyMs: () => 1, crashes: [{ node: 7, atMs: 3, restartAtMs: 80 }] },
+    )
+    const xs = randomVectors(31, 3, 'rejoin')
+    const first = startAll(nodes, xs, clock.now, 'a')
+    await clock.run({ until: Promise.all(first) })
+    const r1 = await Promise.all(first)
+    const r7 = r1[7]
+    expect(r7.ok).toBe(false)
+    // Cut off, it either hears of its exclusion or finds all its neighbours silent.
+    if (!r7.ok) expect([ExcludedError, DisconnectedGraphError].some((c) => r7.e instanceof c), r7.e.message).toBe(true)
+    const mean1 = directMean(xs.filter((_, i) => i !== 7))
+    for (const [i, r] of r1.entries()) if (i !== 7) expect(r.ok && Math.abs(r.v[0] - mean1[0]) < 1e-6).toBe(true)
+    await clock.advance(100)
+    // Second call: everyone, node 7 included.
+    const second = startAll(nodes, xs, clock.now, 'b')
+    await clock.run({ until: Promise.all(second) })
+    const r2 = await Promise.all(second)
+    const mean2 = directMean(xs)
+    for (const r of r2) expect(r.ok && Math.abs(r.v[1] - mean2[1]) < 1e-6).toBe(true)
+    net.close()
+  })
+
+  it('10% message loss still completes, by retransmission', async () => {
+    const clock = createVirtualClock()
+    const { nodes, net } = network(t31, { clock, retransmitMs: 5, chunks: 3 }, { clock, loss: 0.1, seed: 3 })
+    const xs = randomVectors(31, 5, 'loss')
+    const all = startAll(nodes, xs, clock.now)
+    await clock.run({ until: Promise.all(all) })
+    const res = await Promise.all(all)
+    const mean = directMean(xs)
+    const values = res.map((r) => (r.ok ? r.v : new Float64Array(5).fill(Number.NaN)))
+    expect(deviation(values, mean)).toBeLessThan(1e-6)
+    expect(net.stats.lost).toBeGreaterThan(100)
+    expect(nodes.reduce((a, n) => a + n.stats.retransmits, 0)).toBeGreaterThan(0)
+    net.close()
+  })
+})

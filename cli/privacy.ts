@@ -4,6 +4,8 @@
  * prints {"epsilon", "order", "conversion": "improved", "classic": {"epsilon", "order"}}.
  *   collab privacy score --model released.json --data rows.csv [--label-col anomaly] [--out scores.json] [--json]
  * scores rows with a released model (what a third party does; eq. 20).
+ *   collab privacy release --model model.json --ledger ledger.json --node-id ID --eig-cap B --min-nbar D --out released.json
+ * releases a saved GGM model under Theorem 1 (charged to the ledger first).
  *   collab privacy ledger --path ledger.json [--json]
  * validates a node's ledger and prints its entries and running (epsilon, delta).
  */
@@ -11,10 +13,14 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { z } from 'zod'
 import { loadCsv } from '../src/data/index.js'
+import { loadGgm } from '../src/models/ggm/index.js'
+import { Rng } from '../src/numeric/rng.js'
+import { SecureNoiseRng } from '../src/privacy/secure.js'
+import type { NoiseRng } from '../src/privacy/mechanisms.js'
 import { prAuc, rocAuc } from '../src/eval/metrics.js'
 import { PrivacyLedger } from '../src/privacy/ledger.js'
 import { DEFAULT_ORDERS, rdpToDp, subsampledGaussianRdp } from '../src/privacy/rdp.js'
-import { loadReleasedModel, scoreReleased } from '../src/privacy/release.js'
+import { loadReleasedModel, release, scoreReleased } from '../src/privacy/release.js'
 
 const EpsilonArgs = z.object({
   sigma: z.coerce.number().positive().finite(),
@@ -138,5 +144,46 @@ export function registerPrivacyCommands(program: Command): void {
       process.stdout.write(`node ${ledger.settings.nodeId}: external (epsilon, delta) = (${ext.epsilon.toFixed(4)}, ${ext.delta}) at order ${ext.order}; budget ${ledger.settings.budget ?? 'none'}\n`)
       process.stdout.write(`peers (epsilon, delta) = (${peers.epsilon.toFixed(4)}, ${peers.delta})\n`)
       for (const e of ledger.entries) process.stdout.write(`#${e.seq} ${e.time} ${e.kind} [${e.audience}] ${e.label}: running epsilon ${e.epsilon.toFixed(4)}\n`)
+    })
+
+  privacy
+    .command('release')
+    .description('release a saved GGM model under Theorem 1: means drawn from the posterior, cost charged to the ledger first')
+    .requiredOption('--model <file>', 'saved GGM model JSON (collab fit --out); needs lambda0 > 0 and a radius R')
+    .requiredOption('--ledger <file>', 'this node\'s ledger JSON (created if missing)')
+    .requiredOption('--node-id <id>', 'node the ledger belongs to')
+    .requiredOption('--eig-cap <B>', 'B: cap on the eigenvalues of every Lambda_k')
+    .requiredOption('--min-nbar <delta>', 'drop components with Nbar_k below this (the paper\'s delta)')
+    .requiredOption('--out <file>', 'where to write the released model')
+    .option('--delta <d>', 'delta of the ledger\'s (epsilon, delta) report', '1e-5')
+    .option('--budget <eps>', 'external epsilon budget of a new ledger (default none)')
+    .option('--seed <s>', 'seeded noise for reproducible experiments only: anyone who knows the seed can remove the noise')
+    .option('--json', 'print JSON')
+    .action(function (this: Command, opts: { model: string; ledger: string; nodeId: string; eigCap: string; minNbar: string; out: string; delta: string; budget?: string; seed?: string; json?: boolean }) {
+      try {
+        const model = loadGgm(JSON.parse(readFileSync(opts.model, 'utf8')))
+        const ledger = PrivacyLedger.open(opts.ledger, {
+          nodeId: opts.nodeId,
+          delta: Number(opts.delta),
+          budget: opts.budget === undefined ? null : Number(opts.budget),
+        })
+        const rng: NoiseRng = opts.seed === undefined ? new SecureNoiseRng() : new Rng(opts.seed)
+        const pre = model.preprocessing
+        const released = release(
+          { ...model.release(), transform: pre ? { shift: pre.shift, scale: pre.scale } : undefined },
+          rng,
+          ledger,
+          { eigCap: Number(opts.eigCap), minNbar: Number(opts.minNbar) },
+        )
+        writeFileSync(opts.out, JSON.stringify(released) + '\n')
+        const summary = { out: opts.out, K: released.K, kl: released.privacy.kl, epsilon: released.privacy.ledger.epsilon, delta: released.privacy.ledger.delta, seq: released.privacy.ledger.seq }
+        process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : `released ${released.K} components to ${opts.out}; epsilon(1) = ${summary.kl.toFixed(4)}; node's external (epsilon, delta) now (${summary.epsilon.toFixed(4)}, ${summary.delta})\n`)
+      } catch (e) {
+        const err = e as Error
+        if (['PrivacySettingsError', 'PrivacyBudgetExceededError', 'LedgerCorruptError', 'GgmError', 'GgmHyperError', 'SyntaxError'].includes(err.name)) {
+          this.error(`${err.name}: ${err.message}`, { exitCode: 2 })
+        }
+        throw e
+      }
     })
 }

@@ -21,6 +21,10 @@
  * Lambda_k, the mixture weights (derived from Nbar_k), the number of surviving components,
  * the standardisation (shift, scale), and the way one sample changes the responsibilities
  * of the EM fixed point. The released file says so in `privacy.covers` / `privacy.notCovered`.
+ *
+ * The noise must be unpredictable to everyone else: pass a `SecureNoiseRng` (./secure.ts)
+ * for a real release. A seeded `Rng` whose seed others know (e.g. forked from the network's
+ * agreed seed) lets them recompute and subtract the noise; use one only in simulations.
  */
 import { z } from 'zod'
 import { cholesky, clipEigenvalues, eigvalsh, solveTriangular } from '../numeric/linalg.js'

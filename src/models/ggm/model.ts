@@ -17,6 +17,14 @@
  *
  * The network sum of this vector is exactly what eq. 14 needs, and the first two entries
  * give the network mean log-likelihood for the trace and the convergence test.
+ *
+ * Trace entry t (written by the t-th optimize): objective = network mean log-likelihood
+ * per row under the parameters the t-th E-step used (as scikit-learn's lower_bound_), K
+ * after dropping, dropped, rows, glassoIterations (max over components), glassoConverged,
+ * ridge (largest ridge the step needed). Converged when |objective_t - objective_{t-1}| <=
+ * tol |objective_{t-1}| (stopReason 'tol') or after maxIter optimizes ('maxIter').
+ *
+ * localUpdate caches the preprocessed rows per Mat object: pass a new matrix when the data change.
  */
 import {
   buildId,

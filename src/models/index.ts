@@ -3,6 +3,7 @@
  * learning loop, the node, the simulator and the CLI create and reload models by kind.
  */
 import { createGgm, loadGgm } from './ggm/index.js'
+import { createVaeModel, loadVaeModel } from './vae/index.js'
 import type { CollabModel, ModelKind } from './model.js'
 
 export type { Aggregate, CollabModel, ModelKind, SavedModel, TraceEntry } from './model.js'
@@ -20,7 +21,7 @@ export interface ModelEntry {
 
 const registry: Partial<Record<ModelKind, ModelEntry>> = {
   ggm: { create: (hyper) => createGgm(hyper), load: (saved) => loadGgm(saved) },
-  // vae: the multi-task VAE registers here (src/models/vae).
+  vae: { create: (hyper) => createVaeModel(hyper as Record<string, unknown>), load: (saved) => loadVaeModel(saved) },
 }
 
 /** Model kinds this build can create. */

@@ -11,6 +11,7 @@ import { Rng } from '../../../src/numeric/rng.js'
 import { vaeElboGrad } from '../../../src/numeric/vae.js'
 import { buildId } from '../../../src/numeric/wasm.js'
 import { exactNetwork, runExact } from '../../../src/models/ggm/exact.js'
+import { createModel, loadModel } from '../../../src/models/index.js'
 import { createVaeModel, loadVaeModel, parseVaeHyper, referenceElboGrad, type VaeHyperInput, type VaeModel } from '../../../src/models/vae/index.js'
 
 const wdbc = loadCsv('data/wdbc_sklearn.csv', { dropCols: ['target', 'diagnosis'] }).features
@@ -224,6 +225,15 @@ describe('multi-task VAE: state, monitor and misuse', () => {
     expect(() => m.localUpdate(wdbc)).toThrow(expect.objectContaining({ name: 'VaeStateError' }))
     expect(() => m.score(wdbc)).toThrow(/prepare/)
     expect(() => loadVaeModel({ format: 'collabdict-model', version: 1, kind: 'ggm' })).toThrow(expect.objectContaining({ name: 'VaeConfigError' }))
+  })
+
+  it('is registered: createModel("vae") and loadModel(saved) build VAEs', async () => {
+    const m = createModel('vae', { ...small, maxIter: 2 })
+    expect(m.kind).toBe('vae')
+    const [trained] = await runExact([m], [wdbc])
+    const back = loadModel(JSON.parse(JSON.stringify(trained.save())))
+    expect(back.kind).toBe('vae')
+    expect(Array.from(back.score(wdbc))).toEqual(Array.from(trained.score(wdbc)))
   })
 
   it('optimize rejects a vector that is not a sum of localUpdate vectors', async () => {

@@ -89,12 +89,13 @@ export interface Charge {
 
 /** Validate ledger settings (edge check); fills defaults. Throws PrivacySettingsError. */
 export function ledgerSettings(input: Partial<LedgerSettings> & { nodeId: string }): LedgerSettings {
+  // Explicit `undefined` fields take the defaults too (configs often carry optional keys).
   const s = {
-    delta: DEFAULT_LEDGER_DELTA,
-    budget: null,
-    orders: [...DEFAULT_ORDERS],
-    conversion: 'improved' as const,
-    ...input,
+    nodeId: input.nodeId,
+    delta: input.delta ?? DEFAULT_LEDGER_DELTA,
+    budget: input.budget ?? null,
+    orders: input.orders ?? [...DEFAULT_ORDERS],
+    conversion: input.conversion ?? ('improved' as const),
   }
   if (!(s.delta > 0 && s.delta < 1)) throw new PrivacySettingsError(`ledger delta must be in (0, 1), got ${s.delta}; typical values are 1e-5 or 1/(10 N)`)
   if (s.budget !== null && !(s.budget >= 0 && Number.isFinite(s.budget))) {

@@ -111,3 +111,12 @@ describe('PrivacyLedger', () => {
     expect(() => led.charge({ kind: 'x', label: 'x', audience: 'external', rdp: [1, 2] })).toThrow(PrivacySettingsError)
   })
 })
+
+describe('ledgerSettings defaults', () => {
+  it('fills explicit undefined fields with the defaults', () => {
+    const led = PrivacyLedger.inMemory({ nodeId: 'n', budget: undefined, delta: undefined })
+    expect(led.settings.budget).toBeNull()
+    expect(led.settings.delta).toBe(1e-5)
+    expect(led.settings.orders).toEqual([...DEFAULT_ORDERS])
+  })
+})

@@ -378,7 +378,7 @@ class GgmMixture implements GgmModel {
       const b = h.estimator === 'map' ? (nb + 1) / nb : 1
       const alpha = h.estimator === 'map' ? h.rho / (nb + 1) : h.rho / nb
       // The ridge floor: h.ridge first; if Sigma_k is too ill-conditioned for the solver (exact
-      // linear relations between features inside a component), retry with a 10x larger ridge,
+      // linear relations between features inside a component), retry with ridges 1e-6, 1e-5, ...
       // up to RIDGE_RETRY_CAP. Every node sees the same sums, so every node takes the same path.
       let solved: { precision: Mat; covariance: Mat; iterations: number; converged: boolean } | null = null
       let lastErr: Error | null = null
@@ -656,10 +656,10 @@ class GgmMixture implements GgmModel {
 /** Largest ridge the optimize step falls back to (standardised units: 1% of a unit variance). */
 export const RIDGE_RETRY_CAP = 1e-2
 
-/** The configured ridge, then 10x steps from max(ridge, 1e-6) up to RIDGE_RETRY_CAP. */
+/** The configured ridge, then 1e-6, 1e-5, ... up to RIDGE_RETRY_CAP (the steps above it). */
 function ridgeLadder(ridge: number): number[] {
   const out = [ridge]
-  for (let r = Math.max(ridge, 1e-6) * 10; r <= RIDGE_RETRY_CAP * (1 + 1e-9); r *= 10) out.push(r)
+  for (let r = 1e-6; r <= RIDGE_RETRY_CAP * (1 + 1e-9); r *= 10) if (r > ridge * (1 + 1e-9)) out.push(r)
   return out
 }
 

@@ -69,3 +69,21 @@ describe('dropping components with Nbar_k < delta', () => {
     expect(() => step(again)).toThrow(/lower delta or K/)
   })
 })
+
+describe('ridge floor', () => {
+  it('an exactly collinear feature makes Sigma_k singular: the step retries with ridge 1e-6 on every node and reports it', async () => {
+    const M = 6
+    const y = mat(x.rows, M)
+    for (let i = 0; i < x.rows; i++) {
+      for (let j = 0; j < 5; j++) y.data[i * M + j] = x.data[i * 5 + j]
+      y.data[i * M + 5] = x.data[i * 5] + 2 * x.data[i * 5 + 1]
+    }
+    const yParts = [0, 1].map((s) => ({ rows: s === 0 ? 80 : x.rows - 80, cols: M, data: y.data.slice(s === 0 ? 0 : 80 * M, s === 0 ? 80 * M : x.rows * M) }))
+    const nodes = await fitExact(yParts, { K: 1, rho: 0, ridge: 0, maxIter: 3 })
+    for (const n of nodes) {
+      expect(n.trace.map((e) => e.ridge)).toEqual([1e-6, 1e-6, 1e-6])
+      expect(n.release().precisions[0].data.every(Number.isFinite)).toBe(true)
+    }
+    expect(Array.from(nodes[0].release().precisions[0].data)).toEqual(Array.from(nodes[1].release().precisions[0].data))
+  })
+})

@@ -30,13 +30,14 @@ import {
   distributedGaussianShare,
   gaussianSigma,
   linearRdp,
+  logDensityMixture,
   membershipAttackCurve,
+  membershipAuc,
   PrivacyLedger,
   protectContribution,
   rdpToDp,
   release,
   scoreMixture,
-  scoreReleased,
   subsampledGaussianRdp,
   theorem1MonteCarlo,
   DEFAULT_ORDERS,
@@ -246,15 +247,24 @@ interface Outcome {
   ap: number
   perClass: ClassMetrics[]
   accuracy: number
+  /** Membership inference: ROC-AUC of ln p(x) for training rows vs held-out normal rows. */
+  mia: number
   failed: boolean
 }
 
-function evaluate(scoreFn: (X: Mat) => Float64Array, data: Breastw, trainAll: Int32Array, test: Int32Array, y: Int8Array): Outcome {
+interface SplitRows {
+  trainAll: Int32Array
+  testNormalAll: Int32Array
+}
+
+function evaluate(mix: MixtureParams, data: Breastw, split: SplitRows, test: Int32Array, y: Int8Array): Outcome {
+  const scoreFn = (X: Mat): Float64Array => scoreMixture(mix, X)
   const s = scoreFn(selectRows(data.features, test))
-  const thr = thresholdAt(scoreFn(selectRows(data.features, trainAll)), 0.95)
+  const thr = thresholdAt(scoreFn(selectRows(data.features, split.trainAll)), 0.95)
   const pred = Array.from(s, (v) => (v > thr ? 1 : 0))
   const rep = classificationReport(pred, y)
-  return { auc: rocAuc(s, y), ap: prAuc(s, y), perClass: rep.perClass, accuracy: rep.accuracy, failed: false }
+  const mia = membershipAuc(logDensityMixture(mix, selectRows(data.features, split.trainAll)), logDensityMixture(mix, selectRows(data.features, split.testNormalAll)))
+  return { auc: rocAuc(s, y), ap: prAuc(s, y), perClass: rep.perClass, accuracy: rep.accuracy, mia, failed: false }
 }
 
 async function tradeoff(): Promise<void> {
@@ -281,7 +291,7 @@ async function tradeoff(): Promise<void> {
       // non-private reference and the Gaussian mechanism on its final statistics
       const models = await fitExact(parts, { K: K_INIT, radius: RADIUS, seed })
       const plain = mixtureOf(models[0])
-      put(`none/${S}`, evaluate((X) => scoreMixture(plain, X), data, split.trainAll, test, y))
+      put(`none/${S}`, evaluate(plain, data, split, test, y))
       const K = models[0].K
       const stats = models.map((m, s) => m.localUpdate(parts[s]))
       for (const eps of epsilons) {
@@ -299,9 +309,9 @@ async function tradeoff(): Promise<void> {
           const clone = loadGgm(models[0].save())
           clone.optimize(postprocess(sums, K, M))
           const mix = mixtureOf(clone)
-          put(`gauss/${S}/${eps}`, evaluate((X) => scoreMixture(mix, X), data, split.trainAll, test, y))
+          put(`gauss/${S}/${eps}`, evaluate(mix, data, split, test, y))
         } catch {
-          put(`gauss/${S}/${eps}`, { auc: 0.5, ap: split.anomalies.length / test.length, perClass: [], accuracy: NaN, failed: true })
+          put(`gauss/${S}/${eps}`, { auc: 0.5, ap: split.anomalies.length / test.length, perClass: [], accuracy: NaN, mia: 0.5, failed: true })
         }
         // posterior release: lambda0 = K_INIT B R^2 / (2c) (K_INIT >= surviving K, so the ledger epsilon <= target)
         const lambda0 = (K_INIT * EIG_CAP * RADIUS * RADIUS) / (2 * c)
@@ -311,14 +321,14 @@ async function tradeoff(): Promise<void> {
         const pre = ms[0].preprocessing!
         const released = release({ ...rel, transform: { shift: pre.shift, scale: pre.scale } }, rng, ledger, { eigCap: EIG_CAP, minNbar: MIN_NBAR })
         if (ledger.spent().epsilon > eps + 1e-9) throw new Error(`ledger epsilon ${ledger.spent().epsilon} above target ${eps}`)
-        put(`post/${S}/${eps}`, evaluate((X) => scoreReleased(released, X), data, split.trainAll, test, y))
+        put(`post/${S}/${eps}`, evaluate(released, data, split, test, y))
       }
     }
     process.stderr.write(`S = ${S} done (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`)
   }
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
   const sd = (xs: number[]): number => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)))
-  const cell = (k: Key, what: 'auc' | 'ap'): string => {
+  const cell = (k: Key, what: 'auc' | 'ap' | 'mia'): string => {
     const os = res.get(k)!
     const v = os.map((o) => o[what])
     const fails = os.filter((o) => o.failed).length
@@ -330,6 +340,10 @@ async function tradeoff(): Promise<void> {
     for (const eps of epsilons) console.log(row([eps, ...Ss.map((S) => cell(`post/${S}/${eps}`, what)), ...Ss.map((S) => cell(`gauss/${S}/${eps}`, what))]))
     console.log(row(['non-private', ...Ss.map((S) => cell(`none/${S}`, what)), ...Ss.map((S) => cell(`none/${S}`, what))]))
   }
+  console.log(`\n## 5e. ${DATA}: membership inference on the released model (ROC-AUC of ln p(x), training rows vs held-out normal rows; 0.5 = no leak)\n`)
+  console.log(header(['epsilon', ...Ss.map((S) => `posterior release S=${S}`), ...Ss.map((S) => `distributed Gaussian S=${S}`)]))
+  for (const eps of epsilons) console.log(row([eps, ...Ss.map((S) => cell(`post/${S}/${eps}`, 'mia')), ...Ss.map((S) => cell(`gauss/${S}/${eps}`, 'mia'))]))
+  console.log(row(['non-private', ...Ss.map((S) => cell(`none/${S}`, 'mia')), ...Ss.map((S) => cell(`none/${S}`, 'mia'))]))
   console.log(`\nSetting: GGM K = ${K_INIT}, R = ${RADIUS} (training rows clipped to radius ${RADIUS / 2} around the network mean, standardised units), B = ${EIG_CAP}, minNbar = ${MIN_NBAR}. Both mechanisms calibrated by the RDP accountant to the same (epsilon, delta), improved conversion. Posterior release: lambda0 = K B R^2 / (2c) (training and release use it). Gaussian mechanism: each node adds N(0, sigma^2/S) to its final statistics [N_k, m_k, C_k] (replace-one sensitivity Delta = 2 sqrt(1 + (R/2)^2 + (R/2)^4) = ${f(sens, 2)}), the model is re-optimised once from the noisy network sums after DP post-processing (symmetrise, N_k >= 0, PSD scatter). Scoring: eq. 20 with network weights Nbar_k / sum Nbar. A failed run (every component dropped) counts as AUC 0.5.`)
 
   console.log(`\n## 5c. Distributed Gaussian mechanism: noise per node and what a peer sees of one node's share\n`)

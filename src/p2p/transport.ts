@@ -49,6 +49,11 @@ export interface Libp2pTransportOptions {
   admit?: (from: number, frame: ConsensusFrame) => FrameRejectReason | null
   /** Called on every reject/report, after counting. */
   onReject?: (peer: number, reason: string, detail: string) => void
+  /**
+   * 'long-lived' (default): one outbound stream per neighbour, frames written in order;
+   * 'per-message': a fresh stream per frame (measured slower: bench/p2p numbers in the report).
+   */
+  streams?: 'long-lived' | 'per-message'
   log?: TransportLogger
 }
 
@@ -76,8 +81,16 @@ export const MIN_READ_BUFFER_BYTES = 4 * 1024 * 1024
 const silentLog: TransportLogger = { warn: () => {}, debug: () => {} }
 
 interface Outbound {
+  // the raw stream is kept beside its lpStream: lpStream.unwrap() detaches the reader, so
+  // it must never be called just to look at the stream
+  stream: Stream | null
   lp: LengthPrefixedStream<Stream> | null
   queue: Promise<void>
+}
+
+interface OpenStream {
+  stream: Stream
+  lp: LengthPrefixedStream<Stream>
 }
 
 class Libp2pConsensusTransport implements Libp2pTransport {
@@ -125,7 +138,7 @@ class Libp2pConsensusTransport implements Libp2pTransport {
     if (!this.started) return
     this.started = false
     await this.opts.host.unhandle(CONSENSUS_PROTOCOL).catch(() => {})
-    for (const o of this.outbound.values()) await o.lp?.unwrap().close().catch(() => {})
+    for (const o of this.outbound.values()) await o.stream?.close().catch(() => {})
     for (const s of this.inbound) s.abort(new Error('transport stopped'))
     this.outbound.clear()
     this.inbound.clear()
@@ -145,7 +158,7 @@ class Libp2pConsensusTransport implements Libp2pTransport {
     const bytes = encodeFrame(frame)
     let out = this.outbound.get(to)
     if (out === undefined) {
-      out = { lp: null, queue: Promise.resolve() }
+      out = { stream: null, lp: null, queue: Promise.resolve() }
       this.outbound.set(to, out)
     }
     const o = out
@@ -155,15 +168,33 @@ class Libp2pConsensusTransport implements Libp2pTransport {
   }
 
   private async write(to: number, o: Outbound, bytes: Uint8Array): Promise<void> {
+    if (this.opts.streams === 'per-message') {
+      const { stream, lp } = await this.open(to)
+      try {
+        await lp.write(bytes)
+        await stream.close()
+      } catch (err) {
+        stream.abort(err instanceof Error ? err : new Error(String(err)))
+        throw err
+      }
+      this.stats.framesSent++
+      this.stats.bytesSent += bytes.byteLength
+      return
+    }
     for (let attempt = 0; ; attempt++) {
       try {
-        if (o.lp === null || o.lp.unwrap().status !== 'open') o.lp = await this.open(to)
+        if (o.lp === null || o.stream === null || o.stream.status !== 'open') {
+          const opened = await this.open(to)
+          o.stream = opened.stream
+          o.lp = opened.lp
+        }
         await o.lp.write(bytes)
         this.stats.framesSent++
         this.stats.bytesSent += bytes.byteLength
         return
       } catch (err) {
-        o.lp?.unwrap().abort(err instanceof Error ? err : new Error(String(err)))
+        o.stream?.abort(err instanceof Error ? err : new Error(String(err)))
+        o.stream = null
         o.lp = null
         // one retry on a fresh stream: the neighbour may have restarted since the last frame
         if (attempt >= 1) throw err
@@ -171,10 +202,10 @@ class Libp2pConsensusTransport implements Libp2pTransport {
     }
   }
 
-  private async open(to: number): Promise<LengthPrefixedStream<Stream>> {
+  private async open(to: number): Promise<OpenStream> {
     const peer = peerIdFromString(this.opts.peers[to])
     const stream = await this.opts.host.dialProtocol(peer, CONSENSUS_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
-    return lpStream(stream, { maxDataLength: this.maxFrameBytes, maxBufferSize: this.maxBufferBytes })
+    return { stream, lp: lpStream(stream, { maxDataLength: this.maxFrameBytes, maxBufferSize: this.maxBufferBytes }) }
   }
 
   private reject(peer: number, reason: string, detail: string): void {

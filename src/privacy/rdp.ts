@@ -25,9 +25,9 @@ export class RdpArgumentError extends Error {
 }
 
 /**
- * Smallest order accepted. Below 1.01 the (alpha - 1) division amplifies rounding error
- * of ln A_alpha beyond 1e-3 relative, and the improved conversion is numerically unstable
- * (dp-accounting uses the same 1.01 cut-off).
+ * Smallest order accepted. As alpha -> 1 both ln A_alpha and (alpha - 1) go to 0, so the
+ * ratio loses precision, and the conversions' ln(1/delta)/(alpha - 1) term diverges;
+ * dp-accounting applies the improved conversion only above the same 1.01.
  */
 export const MIN_ORDER = 1.01
 
@@ -42,7 +42,7 @@ export const DEFAULT_ORDERS: readonly number[] = Object.freeze([
   128, 256, 512,
 ])
 
-/** Check an order grid: finite, > MIN_ORDER - tiny, strictly increasing not required but no duplicates. */
+/** Check an order grid: every order finite and >= MIN_ORDER, no duplicates (any order). */
 export function checkOrders(orders: ArrayLike<number>): void {
   if (orders.length === 0) throw new InvalidOrderError('empty order grid; pass at least one order > 1 (e.g. DEFAULT_ORDERS)')
   const seen = new Set<number>()

@@ -15,7 +15,7 @@ const cuts = [0]
 for (let s = 0; s < S; s++) cuts.push(Math.min(x.rows, cuts[s] + 2 + ((s * 7) % 12)))
 cuts[S] = x.rows
 const parts = cut(x, cuts)
-const hyper = { K: 3, rho: 0.5, lambda0: 1, delta: 1, maxIter: 12, tol: 0, seed: 'consensus' }
+const hyper = { K: 3, rho: 0.5, lambda0: 1, delta: 1, maxIter: 8, tol: 0, seed: 'consensus' }
 
 describe('GGM with dynamical consensus (cwic-31, tol 1e-10)', () => {
   it('every node ends within 1e-6 of the exact-sum fit', async () => {
@@ -35,7 +35,7 @@ describe('GGM with dynamical consensus (cwic-31, tol 1e-10)', () => {
       const ref = exact[0].release()
       let worst = 0
       for (const m of models as GgmModel[]) {
-        expect(m.iteration).toBe(12)
+        expect(m.iteration).toBe(8)
         const r = m.release()
         expect(r.K).toBe(ref.K)
         worst = Math.max(worst, maxAbsDiff(r.means.data, ref.means.data), maxAbsDiff(r.nbar, ref.nbar))

@@ -15,7 +15,7 @@ import { GlassoError, InvalidInputError } from './errors.js'
 import { spdInverse } from './linalg.js'
 import { mat, type Mat } from './matrix.js'
 import { checkNumber, checkSymmetric } from './validate.js'
-import { f64view, withScratch } from './wasm.js'
+import { f64at, readF64, withScratch } from './wasm.js'
 
 /** Defaults: tol on the KKT residual (1e-6 is well below statistical noise for correlations); maxIter outer sweeps. */
 export const GLASSO_DEFAULTS = { tol: 1e-6, maxIter: 1000 } as const
@@ -79,11 +79,11 @@ export function graphicalLasso(S: Mat, alpha: number, opts: GlassoOptions = {}):
     const pt = s.f64(d * d)
     const pr = s.f64(6)
     const rc = k.cd_glasso(ps, d, alpha, tol, maxIter, penalizeDiagonal ? 1 : 0, pw, pwt, pt, pr)
-    const rep = f64view(pr, 6).slice()
+    const rep = readF64(pr, 6)
     if (rc !== 0) throw failure(rc, rep[5], alpha)
     return {
-      precision: mat(d, d, f64view(pt, d * d).slice()),
-      covariance: mat(d, d, f64view(pw, d * d).slice()),
+      precision: mat(d, d, readF64(pt, d * d)),
+      covariance: mat(d, d, readF64(pw, d * d)),
       iterations: rep[0],
       gap: rep[1],
       dualGap: rep[2],

@@ -6,8 +6,8 @@
  */
 import { ConvergenceError, InvalidInputError, NotPositiveDefiniteError } from './errors.js'
 import { mat, type Mat } from './matrix.js'
-import { checkFiniteMat, checkSquare, checkSymmetric } from './validate.js'
-import { f64view, withScratch } from './wasm.js'
+import { checkFiniteMat, checkSquare, checkSquareShape, checkSymmetricIn } from './validate.js'
+import { f64at, readF64, withScratch } from './wasm.js'
 
 export { ConvergenceError, InvalidInputError, NotPositiveDefiniteError } from './errors.js'
 
@@ -22,15 +22,16 @@ export function notPositiveDefinite(name: string, pivot: number, n: number): Not
 
 /** Lower Cholesky factor L (a = L L^T, upper triangle zero) and logdet = ln|a|. a: n x n SPD. */
 export function cholesky(a: Mat): { L: Mat; logdet: number } {
-  checkSymmetric('a', a)
+  checkSquareShape('a', a)
   const n = a.rows
   return withScratch((s, k) => {
     const pa = s.put(a.data)
+    checkSymmetricIn(k, 'a', a, pa)
     const pl = s.f64(n * n)
     const pd = s.f64(1)
     const rc = k.cd_cholesky(pa, n, pl, pd)
     if (rc !== 0) throw notPositiveDefinite('a', rc - 1, n)
-    return { L: mat(n, n, f64view(pl, n * n).slice()), logdet: n === 0 ? 0 : f64view(pd, 1)[0] }
+    return { L: mat(n, n, readF64(pl, n * n)), logdet: n === 0 ? 0 : f64at(pd) }
   })
 }
 
@@ -57,7 +58,7 @@ export function solveTriangular(L: Mat, b: Mat, opts: { lower: boolean; transpos
     const pl = s.put(L.data)
     const px = s.put(b.data)
     k.cd_solve_triangular(pl, n, px, m, opts.lower ? 1 : 0, opts.transpose === true ? 1 : 0)
-    const x = f64view(px, n * m).slice()
+    const x = readF64(px, n * m)
     checkResult('solveTriangular', x, 'L is too ill-conditioned for this right-hand side')
     return mat(n, m, x)
   })
@@ -65,34 +66,36 @@ export function solveTriangular(L: Mat, b: Mat, opts: { lower: boolean; transpos
 
 /** Solve a X = b for symmetric positive definite a (n x n) and b (n x m). */
 export function solveSpd(a: Mat, b: Mat): Mat {
-  checkSymmetric('a', a)
+  checkSquareShape('a', a)
   checkFiniteMat('b', b)
   const n = a.rows
   if (b.rows !== n) throw new InvalidInputError(`b must have ${n} rows to match a (${n} x ${n}), got ${b.rows} x ${b.cols}`)
   const m = b.cols
   return withScratch((s, k) => {
     const pa = s.put(a.data)
+    checkSymmetricIn(k, 'a', a, pa)
     const px = s.put(b.data)
     const pd = s.f64(1)
     const rc = k.cd_solve_spd(pa, n, px, m, pd)
     if (rc !== 0) throw notPositiveDefinite('a', rc - 1, n)
-    return mat(n, m, f64view(px, n * m).slice())
+    return mat(n, m, readF64(px, n * m))
   })
 }
 
 /** Inverse (symmetric) and ln|a| of a symmetric positive definite matrix. */
 export function spdInverse(a: Mat): { inverse: Mat; logdet: number } {
-  checkSymmetric('a', a)
+  checkSquareShape('a', a)
   const n = a.rows
   return withScratch((s, k) => {
     const pa = s.put(a.data)
+    checkSymmetricIn(k, 'a', a, pa)
     const pi = s.f64(n * n)
     const pd = s.f64(1)
     const rc = k.cd_spd_inverse(pa, n, pi, pd)
     if (rc !== 0) throw notPositiveDefinite('a', rc - 1, n)
-    const inv = f64view(pi, n * n).slice()
+    const inv = readF64(pi, n * n)
     checkResult('spdInverse', inv, 'a is too ill-conditioned to invert; add a ridge to its diagonal')
-    return { inverse: mat(n, n, inv), logdet: n === 0 ? 0 : f64view(pd, 1)[0] }
+    return { inverse: mat(n, n, inv), logdet: n === 0 ? 0 : f64at(pd) }
   })
 }
 
@@ -101,34 +104,36 @@ export function spdInverse(a: Mat): { inverse: Mat; logdet: number } {
  * eigenvector of values[j]. Householder tridiagonalisation + implicit QL.
  */
 export function eigh(a: Mat): { values: Float64Array; vectors: Mat } {
-  checkSymmetric('a', a)
+  checkSquareShape('a', a)
   const n = a.rows
   return withScratch((s, k) => {
     const pa = s.put(a.data)
+    checkSymmetricIn(k, 'a', a, pa)
     const pv = s.f64(n)
     const pw = s.f64(n * n)
     const rc = k.cd_eigh(pa, n, pv, pw)
     if (rc !== 0) throw noConvergence(rc - 1)
-    return { values: f64view(pv, n).slice(), vectors: mat(n, n, f64view(pw, n * n).slice()) }
+    return { values: readF64(pv, n), vectors: mat(n, n, readF64(pw, n * n)) }
   })
 }
 
 /** Eigenvalues only, ascending (O(n^3) with a small constant: n = 1009 takes about a second). */
 export function eigvalsh(a: Mat): Float64Array {
-  checkSymmetric('a', a)
+  checkSquareShape('a', a)
   const n = a.rows
   return withScratch((s, k) => {
     const pa = s.put(a.data)
+    checkSymmetricIn(k, 'a', a, pa)
     const pv = s.f64(n)
     const rc = k.cd_eigh(pa, n, pv, 0)
     if (rc !== 0) throw noConvergence(rc - 1)
-    return f64view(pv, n).slice()
+    return readF64(pv, n)
   })
 }
 
 /** V clip(D, min, max) V^T for symmetric a = V D V^T; the output is exactly symmetric. */
 export function clipEigenvalues(a: Mat, opts: { max?: number; min?: number }): Mat {
-  checkSymmetric('a', a)
+  checkSquareShape('a', a)
   const lo = opts?.min ?? -Infinity
   const hi = opts?.max ?? Infinity
   if (Number.isNaN(lo) || Number.isNaN(hi)) throw new InvalidInputError('clipEigenvalues: opts.min and opts.max must be numbers')
@@ -136,10 +141,11 @@ export function clipEigenvalues(a: Mat, opts: { max?: number; min?: number }): M
   const n = a.rows
   return withScratch((s, k) => {
     const pa = s.put(a.data)
+    checkSymmetricIn(k, 'a', a, pa)
     const po = s.f64(n * n)
     const rc = k.cd_clip_eigenvalues(pa, n, lo, hi, po)
     if (rc !== 0) throw noConvergence(rc - 1)
-    return mat(n, n, f64view(po, n * n).slice())
+    return mat(n, n, readF64(po, n * n))
   })
 }
 

@@ -8,7 +8,7 @@
 import { InvalidInputError, NotPositiveDefiniteError } from './errors.js'
 import { mat, type Mat } from './matrix.js'
 import { checkFinite, checkFiniteMat, checkSymmetric } from './validate.js'
-import { f64view, withScratch, type CoreExports, type Scratch } from './wasm.js'
+import { readF64, withScratch, type CoreExports, type Scratch } from './wasm.js'
 
 export interface EStepResult {
   /** N x K responsibilities r_nk (eq. 12), rows sum to 1. */
@@ -68,7 +68,7 @@ export function gaussianLogDensities(X: Mat, means: Mat, precisions: Mat[]): Mat
     const po = s.f64(n * k)
     const rc = core.cd_gauss_logdens(px, n, m, pm, k, pp, po)
     if (rc !== 0) throw precisionError(rc, m)
-    return mat(n, k, f64view(po, n * k).slice())
+    return mat(n, k, readF64(po, n * k))
   })
 }
 
@@ -103,19 +103,19 @@ export function eStep(X: Mat, logWeights: Float64Array, means: Mat, precisions: 
     const rc = core.cd_estep(px, n, m, pw, pm, k, pp, pr, pd, pl, pn, ps, pc)
     if (rc !== 0) throw precisionError(rc, m)
     return {
-      resp: mat(n, k, f64view(pr, n * k).slice()),
-      logDens: mat(n, k, f64view(pd, n * k).slice()),
-      logLik: f64view(pl, n).slice(),
+      resp: mat(n, k, readF64(pr, n * k)),
+      logDens: mat(n, k, readF64(pd, n * k)),
+      logLik: readF64(pl, n),
       ...readStats(pn, ps, pc, k, m),
     }
   })
 }
 
 function readStats(pn: number, ps: number, pc: number, k: number, m: number): { nk: Float64Array; sums: Mat; scatter: Mat[] } {
-  const scatterAll = f64view(pc, k * m * m).slice()
+  const scatterAll = readF64(pc, k * m * m)
   const scatter: Mat[] = []
   for (let c = 0; c < k; c++) scatter.push(mat(m, m, scatterAll.slice(c * m * m, (c + 1) * m * m)))
-  return { nk: f64view(pn, k).slice(), sums: mat(k, m, f64view(ps, k * m).slice()), scatter }
+  return { nk: readF64(pn, k), sums: mat(k, m, readF64(ps, k * m)), scatter }
 }
 
 /** Sufficient statistics of eq. 13 for given responsibilities resp (N x K, entries >= 0). */

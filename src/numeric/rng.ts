@@ -14,7 +14,7 @@
  * method with an IEEE-exact `ln` (see lnExact), the second value of each pair kept.
  */
 import { InvalidInputError } from './errors.js'
-import { f64view, i32view, withScratch } from './wasm.js'
+import { i32view, readF64, withScratch } from './wasm.js'
 
 const G = 0x9e3779b9 | 0
 
@@ -258,6 +258,6 @@ export function coreStream(rng: Rng, kind: 'u32' | 'uniform' | 'normal', n: numb
     const p = s.f64(n)
     if (kind === 'uniform') k.cd_rng_fill_uniform(rng.seedLo, rng.seedHi, p, n)
     else k.cd_rng_fill_normal(rng.seedLo, rng.seedHi, p, n)
-    return f64view(p, n).slice()
+    return readF64(p, n)
   })
 }

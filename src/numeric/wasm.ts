@@ -3,9 +3,13 @@
  * `WebAssembly`, raw pointers or the module's linear memory.
  *
  * Memory ownership (the contract every kernel wrapper follows):
- * - TypeScript allocates every buffer a kernel reads or writes with `cd_alloc(bytes)`
- *   (8-byte aligned) and frees it with `cd_free(ptr, bytes)` before the wrapper returns,
- *   normally through `withScratch`, which frees in a `finally`.
+ * - TypeScript allocates every buffer a kernel reads or writes, through `withScratch`:
+ *   buffers come from a scratch arena (one `cd_alloc` block owned by this module, kept
+ *   across calls and reused by bump allocation, grown up to ARENA_MAX_BYTES when calls need
+ *   more) or, for larger requests, from their own `cd_alloc(bytes)` block. Everything a
+ *   scratch scope took is released when `withScratch` returns or throws (the arena's bump
+ *   pointer is reset, own blocks are `cd_free`d); scopes nest in LIFO order.
+ *   Pointers from a scope are invalid after it ends.
  * - Rust never keeps a pointer between calls and never frees host buffers.
  * - A `Float64Array` view into `memory.buffer` dies whenever memory grows, and memory can
  *   grow on any `cd_alloc` or kernel call. So views are created with `f64view()` right
@@ -39,6 +43,7 @@ export interface CoreExports {
   cd_spd_inverse(a: number, n: number, inv: number, logdet: number): number
   cd_eigh(a: number, n: number, values: number, vectors: number): number
   cd_clip_eigenvalues(a: number, n: number, lo: number, hi: number, out: number): number
+  cd_check_symmetric(a: number, n: number, rel: number): number
   // mixture.rs: return 0, or 1 + comp * m + pivot when precision `comp` is not positive definite
   cd_gauss_logdens(x: number, n: number, m: number, means: number, k: number, precs: number, out: number): number
   cd_estep(
@@ -109,9 +114,29 @@ export function buildId(): string {
   return core().buildId
 }
 
+let heap: Float64Array | undefined
+
+/** A Float64Array over all of linear memory, re-created when memory has grown (the old one is detached). */
+function heapF64(): Float64Array {
+  const buf = core().exports.memory.buffer
+  if (heap === undefined || heap.buffer !== buf) heap = new Float64Array(buf)
+  return heap
+}
+
 /** A fresh Float64Array view of `len` doubles at `ptr`. Valid only until the next allocation or kernel call. */
 export function f64view(ptr: number, len: number): Float64Array {
   return new Float64Array(core().exports.memory.buffer, ptr, len)
+}
+
+/** The double at `ptr`. */
+export function f64at(ptr: number): number {
+  return heapF64()[ptr >>> 3]
+}
+
+/** A copy of `len` doubles at `ptr` (safe to keep: it does not alias wasm memory). */
+export function readF64(ptr: number, len: number): Float64Array {
+  const start = ptr >>> 3
+  return heapF64().slice(start, start + len)
 }
 
 /** A fresh Int32Array view of `len` ints at `ptr`. Same lifetime rule as `f64view`. */
@@ -119,10 +144,17 @@ export function i32view(ptr: number, len: number): Int32Array {
   return new Int32Array(core().exports.memory.buffer, ptr, len)
 }
 
+/** Scratch requests up to this size (summed over one outermost scope) are served from the arena. */
+export const ARENA_MAX_BYTES = 8 << 20
+const ARENA_MIN_BYTES = 64 << 10
+
+/** The scratch arena: [ptr, ptr + bytes), bump pointer `top`; `demand` = bytes asked in the current outermost scope. */
+const arena = { ptr: 0, bytes: 0, top: 0, demand: 0, depth: 0 }
+
 /**
- * Scratch allocator for one kernel call: `alloc` reserves buffers, everything is freed
- * when `fn` returns or throws. Use `put` to copy an input in; read outputs with `f64view`
- * after the kernel call and `.slice()` them before returning.
+ * Scratch allocator for one kernel call: `f64`/`i32`/`raw` reserve buffers, everything is
+ * released when `fn` returns or throws. Use `put` to copy an input in; read outputs with
+ * `readF64` (or `f64view(...).slice()`) after the kernel call, before returning.
  */
 export class Scratch {
   private readonly blocks: Array<{ ptr: number; bytes: number }> = []
@@ -140,15 +172,23 @@ export class Scratch {
   /** Copy `data` into a fresh buffer; returns the byte pointer. */
   put(data: ArrayLike<number>): number {
     const ptr = this.f64(data.length)
-    f64view(ptr, data.length).set(data)
+    heapF64().set(data, ptr >>> 3)
     return ptr
   }
 
+  /** Reserve `bytes` (rounded up to 8, 8-byte aligned); returns the byte pointer. */
   raw(bytes: number): number {
+    const size = (bytes + 7) & ~7
+    arena.demand += size
+    if (arena.top + size <= arena.ptr + arena.bytes) {
+      const p = arena.top
+      arena.top += size
+      return p
+    }
     const c = core().exports
-    const ptr = c.cd_alloc(bytes)
+    const ptr = c.cd_alloc(size)
     if (ptr === 0) throw new WasmLoadError(`wasm allocation of ${bytes} bytes failed (memory exhausted)`)
-    this.blocks.push({ ptr, bytes })
+    this.blocks.push({ ptr, bytes: size })
     return ptr
   }
 
@@ -158,12 +198,34 @@ export class Scratch {
   }
 }
 
-/** Run `fn` with a scratch allocator whose buffers are freed afterwards, even on error. */
+/** Run `fn` with a scratch allocator whose buffers are released afterwards, even on error. */
 export function withScratch<T>(fn: (s: Scratch, k: CoreExports) => T): T {
+  const k = core().exports
+  if (arena.depth === 0) arena.demand = 0
+  const mark = arena.top
+  arena.depth++
   const s = new Scratch()
   try {
-    return fn(s, core().exports)
+    return fn(s, k)
   } finally {
     s.freeAll()
+    arena.top = mark
+    arena.depth--
+    if (arena.depth === 0 && arena.demand > arena.bytes && arena.demand <= ARENA_MAX_BYTES) growArena(k, arena.demand)
   }
+}
+
+/** Replace the (idle) arena by one of at least `need` bytes. */
+function growArena(k: CoreExports, need: number): void {
+  let bytes = Math.max(ARENA_MIN_BYTES, arena.bytes)
+  while (bytes < need) bytes *= 2
+  bytes = Math.min(bytes, ARENA_MAX_BYTES)
+  if (arena.bytes > 0) k.cd_free(arena.ptr, arena.bytes)
+  const ptr = k.cd_alloc(bytes)
+  if (ptr === 0) {
+    arena.ptr = arena.top = arena.bytes = 0
+    return
+  }
+  arena.ptr = arena.top = ptr
+  arena.bytes = bytes
 }

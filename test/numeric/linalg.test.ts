@@ -147,6 +147,23 @@ describe('linalg: bad input gives named errors', () => {
     expect(() => clipEigenvalues(good, { min: 2, max: 1 })).toThrow(InvalidInputError)
   })
 
+  it('large matrices (checked inside WASM) give the same named errors', () => {
+    const big = randomSpd(new Rng(2), 20)
+    const nan = mat(20, 20, big.data.slice())
+    nan.data[3 * 20 + 7] = Number.NaN
+    expect(() => cholesky(nan)).toThrow(/a contains NaN at row 3, column 7/)
+    const inf = mat(20, 20, big.data.slice())
+    inf.data[19 * 20 + 19] = -Infinity
+    expect(() => eigvalsh(inf)).toThrow(InvalidInputError)
+    const asym = mat(20, 20, big.data.slice())
+    asym.data[5 * 20 + 2] += 1e-3
+    expect(() => spdInverse(asym)).toThrow(/not symmetric: entries \(5, 2\)/)
+    // within tolerance (relative 1e-8 of the diagonal scale) is accepted
+    const nearly = mat(20, 20, big.data.slice())
+    nearly.data[5 * 20 + 2] += 1e-12
+    expect(cholesky(nearly).logdet).toBeCloseTo(cholesky(big).logdet, 9)
+  })
+
   it('non-SPD input names the failing pivot and suggests a ridge', () => {
     const a = mat(3, 3, Float64Array.from([1, 2, 0, 2, 1, 0, 0, 0, 1]))
     let err: unknown

@@ -300,3 +300,9 @@ pub extern "C" fn cd_glasso(
         Err(Failure::NonFinite) => 3,
     }
 }
+
+/// Validate a symmetric matrix (see linalg::check_symmetric): 0 ok, 1 non-finite, 2 asymmetric.
+#[no_mangle]
+pub extern "C" fn cd_check_symmetric(a: *const f64, n: usize, rel: f64) -> i32 {
+    crate::linalg::check_symmetric(rd(a, n * n), n, rel)
+}

@@ -96,28 +96,96 @@ pub struct NotPd {
 }
 
 /// Lower Cholesky factor L (row-major n x n, upper part zeroed) of SPD `a`; returns
-/// ln|a| = 2 sum ln L_ii. Row-oriented (each entry one contiguous dot product).
+/// ln|a| = 2 sum ln L_ii. Row-oriented (each entry one contiguous dot product), two rows
+/// per pass so each row L_j loaded serves both (`dot2`).
 pub fn cholesky(a: &[f64], n: usize, l: &mut [f64]) -> Result<f64, NotPd> {
+    // ln|a| from a running product of pivots, folded into a log only when it leaves
+    // [1e-150, 1e150] (one or two ln calls instead of n).
     let mut logdet = 0.0;
-    for i in 0..n {
-        for j in 0..=i {
-            let s = a[i * n + j] - dot(&l[i * n..i * n + j], &l[j * n..j * n + j]);
-            if i == j {
-                if !(s > 0.0) || !s.is_finite() {
-                    return Err(NotPd { pivot: i });
-                }
-                let r = s.sqrt();
-                l[i * n + i] = r;
-                logdet += r.ln();
-            } else {
-                l[i * n + j] = s / l[j * n + j];
-            }
+    let mut prod = 1.0;
+    let mut inv_diag = vec![0.0; n.max(1)];
+    let mut pivot = |i: usize, s: f64, l: &mut [f64], inv_diag: &mut [f64]| -> Result<(), NotPd> {
+        if !(s > 0.0) || !s.is_finite() {
+            return Err(NotPd { pivot: i });
         }
-        for j in i + 1..n {
-            l[i * n + j] = 0.0;
+        let r = s.sqrt();
+        l[i * n + i] = r;
+        inv_diag[i] = 1.0 / r;
+        prod *= r;
+        if !(prod > 1e-150 && prod < 1e150) {
+            logdet += prod.ln();
+            prod = 1.0;
+        }
+        Ok(())
+    };
+    let mut i = 0;
+    while i < n {
+        if i + 1 < n {
+            // rows i and i+1 together for columns j < i
+            for j in 0..i {
+                let (lj, rest) = l.split_at_mut(i * n);
+                let lj = &lj[j * n..j * n + j];
+                let (ri, ri1) = rest.split_at_mut(n);
+                let (d0, d1) = dot2(&ri[..j], &ri1[..j], lj);
+                let inv = inv_diag[j];
+                ri[j] = (a[i * n + j] - d0) * inv;
+                ri1[j] = (a[(i + 1) * n + j] - d1) * inv;
+            }
+            let s = a[i * n + i] - dot(&l[i * n..i * n + i], &l[i * n..i * n + i]);
+            pivot(i, s, l, &mut inv_diag)?;
+            let off = (a[(i + 1) * n + i] - dot(&l[(i + 1) * n..(i + 1) * n + i], &l[i * n..i * n + i])) * inv_diag[i];
+            l[(i + 1) * n + i] = off;
+            let s1 = a[(i + 1) * n + i + 1] - dot(&l[(i + 1) * n..(i + 1) * n + i + 1], &l[(i + 1) * n..(i + 1) * n + i + 1]);
+            pivot(i + 1, s1, l, &mut inv_diag)?;
+            for r in i..i + 2 {
+                for j in r + 1..n {
+                    l[r * n + j] = 0.0;
+                }
+            }
+            i += 2;
+        } else {
+            for j in 0..i {
+                let v = (a[i * n + j] - dot(&l[i * n..i * n + j], &l[j * n..j * n + j])) * inv_diag[j];
+                l[i * n + j] = v;
+            }
+            let s = a[i * n + i] - dot(&l[i * n..i * n + i], &l[i * n..i * n + i]);
+            pivot(i, s, l, &mut inv_diag)?;
+            i += 1;
         }
     }
-    Ok(2.0 * logdet)
+    Ok(2.0 * (logdet + prod.ln()))
+}
+
+/// (x . z, y . z) in one pass over z.
+#[inline]
+#[allow(unused_unsafe, unused_assignments, unused_mut)]
+pub fn dot2(x: &[f64], y: &[f64], z: &[f64]) -> (f64, f64) {
+    let n = x.len().min(y.len()).min(z.len());
+    let mut i = 0;
+    let mut sx = 0.0;
+    let mut sy = 0.0;
+    #[cfg(target_arch = "wasm32")]
+    {
+        let mut ax = f64x2_splat(0.0);
+        let mut ay = f64x2_splat(0.0);
+        unsafe {
+            let (px, py, pz) = (x.as_ptr(), y.as_ptr(), z.as_ptr());
+            while i + 2 <= n {
+                let vz = v128_load(pz.add(i) as *const v128);
+                ax = f64x2_add(ax, f64x2_mul(v128_load(px.add(i) as *const v128), vz));
+                ay = f64x2_add(ay, f64x2_mul(v128_load(py.add(i) as *const v128), vz));
+                i += 2;
+            }
+        }
+        sx = f64x2_extract_lane::<0>(ax) + f64x2_extract_lane::<1>(ax);
+        sy = f64x2_extract_lane::<0>(ay) + f64x2_extract_lane::<1>(ay);
+    }
+    while i < n {
+        sx += x[i] * z[i];
+        sy += y[i] * z[i];
+        i += 1;
+    }
+    (sx, sy)
 }
 
 /// Solve op(T) X = B in place (X overwrites `x`, n x m row-major), T triangular n x n:
@@ -529,5 +597,40 @@ mod tests {
                 assert!((av - d[j] * w[j * 3 + i]).abs() < 1e-12);
             }
         }
+    }
+}
+
+/// Validation of a symmetric matrix with the rule of src/numeric/validate.ts
+/// (checkSymmetric): every entry finite and |a_ij - a_ji| <= rel * (D + |a_ij| + |a_ji|),
+/// D = max(1, max_k |a_kk|). Returns 0 when valid, 1 when some entry is not finite, 2 when
+/// some pair is asymmetric (the TypeScript checker then locates it and words the error).
+/// Branch-free inner loop: x - x is 0 for finite x and NaN otherwise.
+pub fn check_symmetric(a: &[f64], n: usize, rel: f64) -> i32 {
+    let mut diag: f64 = 1.0;
+    let mut fin = 0.0;
+    for i in 0..n {
+        let v = a[i * n + i];
+        fin += v - v;
+        let av = v.abs();
+        if av > diag {
+            diag = av;
+        }
+    }
+    let mut bad_sym = false;
+    for i in 1..n {
+        let row = &a[i * n..i * n + i];
+        for j in 0..i {
+            let x = row[j];
+            let y = a[j * n + i];
+            fin += (x - x) + (y - y);
+            bad_sym |= (x - y).abs() > rel * (diag + x.abs() + y.abs());
+        }
+    }
+    if fin != 0.0 {
+        1
+    } else if bad_sym {
+        2
+    } else {
+        0
     }
 }

@@ -113,6 +113,18 @@ export interface ConsensusNode {
   close(): void
 }
 
+const adjacencyCache = new WeakMap<Topology, number[][]>()
+
+/** Adjacency lists of a topology, shared by every node hosted in this process (read-only). */
+function sharedAdjacency(t: Topology): number[][] {
+  let a = adjacencyCache.get(t)
+  if (a === undefined) {
+    a = adjacency(t.nodes.length, t.edges)
+    adjacencyCache.set(t, a)
+  }
+  return a
+}
+
 /** Id of a member set: 0 for nobody excluded, else FNV-1a of the sorted indices (never 0). */
 export function attemptId(excluded: ReadonlyArray<number>): number {
   if (excluded.length === 0) return 0
@@ -195,7 +207,7 @@ class ConsensusNodeImpl implements ConsensusNode {
     if (!Number.isInteger(this.self) || this.self < 0 || this.self >= this.S) {
       throw new ConsensusInputError(`transport.self is ${this.self}, not a node of the ${this.S}-node topology`)
     }
-    this.baseAdj = adjacency(this.S, o.topology.edges)
+    this.baseAdj = sharedAdjacency(o.topology)
     this.transport = o.transport
     this.clock = o.clock ?? systemClock
     this.scheme = o.scheme ?? DEFAULT_SCHEME

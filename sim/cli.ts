@@ -189,7 +189,7 @@ async function runAndReport(sc: Scenario, opts: { out?: string; json?: boolean }
   const dir = outDir(sc, opts.out)
   const view = new ProgressView()
   try {
-    if (sc.sweep !== undefined) {
+    if (sc.sweep !== undefined || sc.cases !== undefined) {
       const res = await runSweep(sc, {
         onVariant: (p) => {
           view.stop()

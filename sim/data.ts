@@ -39,6 +39,7 @@ function holdOut(parts: Int32Array[], fraction: number, rng: Rng): { train: Int3
 
 export function loadSimData(sc: Scenario, rng: Rng): SimData {
   const d = sc.dataset
+  if (d === undefined) throw new DataError('the scenario has no dataset (consensus mode needs none; training does)')
   const csv = loadCsv(d.path, { labelCol: d.labelCol, dropCols: d.dropCols })
   const labels = csv.labels as Int8Array
   // Anomaly = the scenario's positive class.

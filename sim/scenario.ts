@@ -137,7 +137,12 @@ export const Scenario = z
     description: z.string().default(''),
     /** Seed of the data split and of every node's generator (the training seed is training.seed). */
     seed: z.number().int().min(0).default(1),
-    dataset: Dataset,
+    /** train: Algorithm 1 end to end; consensus: one network sum of random vectors (rounds, error, traffic). */
+    mode: z.enum(['train', 'consensus'], { error: 'must be train or consensus' }).default('train'),
+    /** Required in train mode. */
+    dataset: Dataset.optional(),
+    /** consensus mode: length of the random vectors summed. */
+    vectorLength: z.number().int().min(1).max(1_000_000).default(16),
     nodes: z.number().int().min(1).max(100_000),
     topology: Topo.default({ kind: 'cwic' }),
     transport: z.enum(['memory', 'libp2p', 'exact'], { error: 'must be memory, libp2p or exact' }).default('memory'),
@@ -149,6 +154,11 @@ export const Scenario = z
      * { "training.privacy.release.lambda0": [0.5, 1, 4], "nodes": [5, 10, 20] }.
      */
     sweep: z.record(z.string(), z.array(z.union([z.number(), z.string(), z.boolean()])).min(1)).optional(),
+    /**
+     * Explicit variants (dotted path -> value), each combined with every sweep
+     * combination; for grids that are not products (e.g. each topology at its own sizes).
+     */
+    cases: z.array(z.record(z.string(), z.union([z.number(), z.string(), z.boolean()]))).min(1).optional(),
     report: ReportSpec.prefault({}),
     /** Report folder (default sim/out/NAME). */
     output: z.string().optional(),
@@ -163,6 +173,7 @@ export function parseScenario(input: unknown, where = 'scenario'): Scenario {
   const r = Scenario.safeParse(input)
   if (!r.success) throw new ScenarioError(formatZodIssues(r.error, where))
   const s = r.data
+  if (s.mode === 'train' && s.dataset === undefined) throw new ScenarioError(`${where}: dataset: required in train mode (a CSV path with a label column)`)
   for (const c of s.faults.crashes) {
     if (c.node >= s.nodes) throw new ScenarioError(`${where}: faults.crashes: node ${c.node} does not exist (nodes: ${s.nodes})`)
     if (c.restartAtIteration !== undefined && c.restartAtIteration <= c.atIteration) {
@@ -229,9 +240,16 @@ export function sweepVariants(sweep: Record<string, readonly (number | string | 
   return out
 }
 
+/** Every variant of a scenario: each case (or none) times each sweep combination. */
+export function scenarioVariants(sc: Pick<Scenario, 'sweep' | 'cases'>): Record<string, number | string | boolean>[] {
+  const grid = sweepVariants(sc.sweep ?? {})
+  const cases = sc.cases ?? [{}]
+  return cases.flatMap((c) => grid.map((g) => ({ ...c, ...g })))
+}
+
 /** The scenario with one sweep variant applied (re-validated). */
 export function applyVariant(base: Scenario, variant: Record<string, number | string | boolean>, where: string): Scenario {
-  const copy = JSON.parse(JSON.stringify({ ...base, sweep: undefined })) as Record<string, unknown>
+  const copy = JSON.parse(JSON.stringify({ ...base, sweep: undefined, cases: undefined })) as Record<string, unknown>
   for (const [k, v] of Object.entries(variant)) setPath(copy, k, v)
   return parseScenario(copy, `${where} [${Object.entries(variant).map(([k, v]) => `${k}=${v}`).join(', ')}]`)
 }

@@ -4,7 +4,7 @@
  */
 import { flatMetrics, type PlotSpec, type SweepReport } from './report.js'
 import { runScenario, type RunHooks } from './run.js'
-import { applyVariant, sweepVariants, type Scenario } from './scenario.js'
+import { applyVariant, scenarioVariants, type Scenario } from './scenario.js'
 
 export interface SweepProgress {
   variant: number
@@ -14,14 +14,15 @@ export interface SweepProgress {
 
 /** Default table: swept paths, then the main metrics. */
 export function defaultColumns(sc: Scenario): string[] {
-  return [...Object.keys(sc.sweep ?? {}), 'status', 'iterations', 'roundsPerSession', 'aucLocal', 'aucCollab', 'aucCentral', 'epsilon', 'exposedNodes']
+  const keys = [...new Set([...(sc.cases ?? []).flatMap((c) => Object.keys(c)), ...Object.keys(sc.sweep ?? {})])]
+  return [...keys, 'status', 'iterations', 'roundsPerSession', 'aucLocal', 'aucCollab', 'aucCentral', 'epsilon', 'exposedNodes']
 }
 
 export async function runSweep(
   sc: Scenario,
   hooks: RunHooks & { onVariant?: (p: SweepProgress) => void } = {},
 ): Promise<{ sweep: SweepReport; plots: PlotSpec[]; columns: string[]; wallMs: number }> {
-  const variants = sweepVariants(sc.sweep ?? {})
+  const variants = scenarioVariants(sc)
   const rows: SweepReport['rows'] = []
   let wallMs = 0
   for (let v = 0; v < variants.length; v++) {
@@ -37,7 +38,7 @@ export async function runSweep(
   }
   const columns = sc.report.table.length > 0 ? sc.report.table : defaultColumns(sc)
   return {
-    sweep: { format: 'collabdict-sim-sweep', version: 1, name: sc.name, description: sc.description, rows, keys: Object.keys(sc.sweep ?? {}) },
+    sweep: { format: 'collabdict-sim-sweep', version: 1, name: sc.name, description: sc.description, rows, keys: [...new Set([...(sc.cases ?? []).flatMap((c) => Object.keys(c)), ...Object.keys(sc.sweep ?? {})])] },
     plots: sc.report.plots,
     columns,
     wallMs,

@@ -5,6 +5,7 @@
  */
 import '../src/polyfills.js'
 import { Command } from 'commander'
+import { registerNodeCommands } from '../node/cli.js'
 import { registerGlassoCommand } from './glasso.js'
 import { registerPrivacyCommands } from './privacy.js'
 import { registerSimCommands } from '../sim/cli.js'
@@ -18,6 +19,7 @@ program
   .showHelpAfterError()
 
 // One line per command group (keep sorted by area).
+registerNodeCommands(program)
 registerGlassoCommand(program)
 registerPrivacyCommands(program)
 registerSimCommands(program)

@@ -1,0 +1,117 @@
+/**
+ * CLI of the peer node:
+ *   collab node init --dir D                       new Ed25519 identity (mode 0600), prints the PeerId
+ *   collab node start --config org.yaml            run the node until SIGINT/SIGTERM
+ *   collab score --model model.json --data F.csv [--label-col C] [--json]   offline scoring
+ *   collab score --url URL --data F.csv [--token T] [--label-col C] [--json] score through a node's API
+ */
+import type { Command } from 'commander'
+import { readFileSync } from 'node:fs'
+import { loadCsv } from '../src/data/index.js'
+import { loadModel } from '../src/models/index.js'
+import { toRows } from '../src/numeric/matrix.js'
+import { loadNodeConfig } from './config.js'
+import { initIdentity } from './identity.js'
+import { startNode } from './peer.js'
+
+export class ScoreClientError extends Error {
+  override name = 'ScoreClientError'
+}
+
+/** Scores of every row of a CSV with a saved model (the file `collab node` writes as model.json). */
+export function scoreOffline(modelPath: string, dataPath: string, labelCol?: string): number[] {
+  let saved: unknown
+  try {
+    saved = JSON.parse(readFileSync(modelPath, 'utf8'))
+  } catch (err) {
+    throw new ScoreClientError(`${modelPath}: cannot read a model JSON (${(err as Error).message})`)
+  }
+  const model = loadModel(saved)
+  const csv = loadCsv(dataPath, { labelCol, allowFewRows: true, allowConstant: true })
+  if (csv.features.cols !== model.dim) {
+    throw new ScoreClientError(`${dataPath} has ${csv.features.cols} feature columns; the model expects ${model.dim} (pass --label-col to drop a label column)`)
+  }
+  return Array.from(model.score(csv.features))
+}
+
+/** Scores through a node's POST /v1/score, in batches of `batch` rows. */
+export async function scoreRemote(
+  url: string,
+  dataPath: string,
+  opts: { token?: string; labelCol?: string; batch?: number } = {},
+): Promise<{ scores: number[]; threshold: number; anomalous: boolean[] }> {
+  const csv = loadCsv(dataPath, { labelCol: opts.labelCol, allowFewRows: true, allowConstant: true })
+  const rows = toRows(csv.features)
+  const batch = opts.batch ?? 500
+  const out = { scores: [] as number[], threshold: Number.NaN, anomalous: [] as boolean[] }
+  for (let i = 0; i < rows.length; i += batch) {
+    const res = await fetch(new URL('/v1/score', url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}) },
+      body: JSON.stringify({ samples: rows.slice(i, i + batch) }),
+    })
+    const body = (await res.json().catch(() => ({}))) as { scores?: number[]; threshold?: number; anomalous?: boolean[]; error?: string }
+    if (!res.ok || body.scores === undefined || body.anomalous === undefined || body.threshold === undefined) {
+      throw new ScoreClientError(`${url} answered ${res.status}: ${body.error ?? 'unexpected body'}`)
+    }
+    out.scores.push(...body.scores)
+    out.anomalous.push(...body.anomalous)
+    out.threshold = body.threshold
+  }
+  return out
+}
+
+export function registerNodeCommands(program: Command): void {
+  const node = program.command('node').description('run a CollabDict peer node')
+  node
+    .command('init')
+    .description('create the node identity (Ed25519 key, mode 0600) and print its PeerId')
+    .requiredOption('--dir <dir>', 'directory for identity.key')
+    .action(async (o: { dir: string }) => {
+      const { peerId, path } = await initIdentity(o.dir)
+      console.log(peerId)
+      console.error(`identity written to ${path}; add the PeerId to the topology file`)
+    })
+  node
+    .command('start')
+    .description('join the overlay, train with the peers, serve the scoring API')
+    .requiredOption('--config <file>', 'node config (YAML or JSON)')
+    .action(async (o: { config: string }) => {
+      const config = loadNodeConfig(o.config)
+      const running = await startNode(config)
+      let signals = 0
+      const shutdown = (sig: string): void => {
+        if (++signals > 1) process.exit(130)
+        console.error(`${sig}: stopping (checkpoint is on disk); send again to force`)
+        running.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        )
+      }
+      process.on('SIGINT', () => shutdown('SIGINT'))
+      process.on('SIGTERM', () => shutdown('SIGTERM'))
+      running.training.catch(() => {
+        process.exitCode = 1
+      })
+    })
+
+  program
+    .command('score')
+    .description('score a CSV offline with a saved model (--model) or through a node API (--url)')
+    .requiredOption('--data <file>', 'CSV with a header row; columns in training order')
+    .option('--model <file>', 'saved model JSON (model.json from a node storage directory)')
+    .option('--url <url>', 'node API base URL, e.g. http://127.0.0.1:8080')
+    .option('--token <token>', 'bearer token of the node API')
+    .option('--label-col <name>', 'label column to drop from the features')
+    .option('--json', 'print one JSON document instead of one score per line')
+    .action(async (o: { data: string; model?: string; url?: string; token?: string; labelCol?: string; json?: boolean }) => {
+      if ((o.model === undefined) === (o.url === undefined)) throw new ScoreClientError('pass exactly one of --model or --url')
+      if (o.model !== undefined) {
+        const scores = scoreOffline(o.model, o.data, o.labelCol)
+        console.log(o.json ? JSON.stringify({ scores }) : scores.join('\n'))
+      } else {
+        const r = await scoreRemote(o.url as string, o.data, { token: o.token, labelCol: o.labelCol })
+        console.log(o.json ? JSON.stringify(r) : r.scores.map((s, i) => `${s}\t${r.anomalous[i] ? 'anomalous' : 'normal'}`).join('\n'))
+      }
+    })
+}

@@ -1,0 +1,446 @@
+/**
+ * The peer node's composition root: one typed place that wires identity, topology, data,
+ * durable store, privacy ledger, libp2p host and consensus transport, the consensus
+ * engine, the learning loop (src/learning runTraining, the same code the simulator runs)
+ * and the HTTP API.
+ *
+ * Lifecycle: startNode() resolves once the API listens and the host is up; training runs
+ * in the background (`training` promise) after the start barrier; the API keeps serving
+ * after training until stop(). stop() is idempotent.
+ *
+ * Rejoining after a crash: the checkpoint gives the model at its last completed
+ * iteration; the neighbours' current global part comes over /collabdict/sync/1.0.0
+ * (runTraining's fetchGlobal hook); the consensus engine is created lazily at the first
+ * sum() so that its session counter starts at the session of the iteration the node
+ * rejoins at (preparedSessions + iteration, recorded in node-state.json). If the peers
+ * already excluded this node from that session, it retries from the next iteration.
+ */
+import { randomBytes } from 'node:crypto'
+import { pino, type Logger } from 'pino'
+import { Counter, Gauge, Registry } from 'prom-client'
+import type { Topology } from '../topologies/index.js'
+import { loadTopology, neighbours as topologyNeighbours } from '../topologies/index.js'
+import { createConsensusNode, ExcludedError, type ConsensusNode } from '../src/consensus/index.js'
+import { loadCsv } from '../src/data/index.js'
+import { thresholdAt } from '../src/eval/metrics.js'
+import { runTraining, TrainingStoppedError, TrainingAbortedError, type LearningContext } from '../src/learning/index.js'
+import type { Checkpoint, GlobalState, TrainingResult } from '../src/learning/types.js'
+import { createNodeModel, loadNodeModel } from '../src/learning/models.js'
+import { createLedger, createPrivacyGuard, createReleaser } from '../src/learning/privacy.js'
+import type { CollabModel } from '../src/models/model.js'
+import { DEFAULT_K, statsLength } from '../src/models/ggm/index.js'
+import { selectRows, type Mat } from '../src/numeric/matrix.js'
+import { Rng } from '../src/numeric/rng.js'
+import {
+  addPeerAddresses,
+  createHost,
+  createLibp2pTransport,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  fetchGlobal,
+  serveGlobal,
+  waitForPeers,
+  type CollabHost,
+  type FrameLimits,
+  type Libp2pTransport,
+} from '../src/p2p/index.js'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { createApi, type Scorer } from './api/server.js'
+import type { NodeConfig } from './config.js'
+import { loadIdentity } from './identity.js'
+import { openStore, type NodeStore } from './store.js'
+
+export class NodeSetupError extends Error {
+  override name = 'NodeSetupError'
+}
+
+/** Rejoin attempts after the peers excluded this node from a session. */
+export const MAX_REJOINS = 5
+/** Upper bound on consensus rounds per session accepted from the wire (spectral counts are in the hundreds). */
+export const MAX_WIRE_ROUNDS = 1_000_000
+
+export type NodeState = 'starting' | 'waiting-for-peers' | 'training' | 'trained' | 'failed' | 'stopped'
+
+export interface RunningNode {
+  readonly index: number
+  readonly peerId: string
+  /** Base URL of the HTTP API, e.g. http://127.0.0.1:8080 */
+  readonly apiUrl: string
+  readonly host: CollabHost
+  /** Settles when training ends (null when stopped before it finished). */
+  readonly training: Promise<TrainingResult | null>
+  state(): NodeState
+  stop(): Promise<void>
+}
+
+/** Largest payload a peer may send: the model's statistics vector plus the loop's two vote entries. */
+function payloadLimit(config: NodeConfig, M: number, S: number): number {
+  const t = config.training
+  if (t.model.kind === 'ggm') {
+    const K = typeof t.model.hyper.K === 'number' ? t.model.hyper.K : DEFAULT_K
+    return Math.max(statsLength(K, M) + 2, M * M + M + 2, S)
+  }
+  return Math.floor(DEFAULT_MAX_MESSAGE_BYTES / 8) - 8
+}
+
+function loadRows(config: NodeConfig): { data: Mat; columns: string[] } {
+  const csv = loadCsv(config.data.path, { labelCol: config.data.labelCol, dropCols: config.data.dropCols })
+  if (config.data.trainOn === 'normal' && csv.labels !== undefined) {
+    const idx: number[] = []
+    csv.labels.forEach((l, i) => {
+      if (l === 0) idx.push(i)
+    })
+    return { data: selectRows(csv.features, idx), columns: csv.columns }
+  }
+  return { data: csv.features, columns: csv.columns }
+}
+
+function selfIndex(topology: Topology, peerId: string, source: string): number {
+  const i = topology.nodes.findIndex((n) => n.peerId === peerId)
+  if (i < 0) throw new NodeSetupError(`${source}: this node's PeerId ${peerId} is not in the topology; add it to nodes[].peerId`)
+  const missing = topology.nodes.filter((n) => n.peerId === undefined).map((n) => n.name)
+  if (missing.length > 0) throw new NodeSetupError(`${source}: nodes ${missing.join(', ')} have no peerId; every member needs one`)
+  return i
+}
+
+export async function startNode(config: NodeConfig, opts: { logger?: Logger } = {}): Promise<RunningNode> {
+  const log = opts.logger ?? pino({ level: config.log.level })
+  let state: NodeState = 'starting'
+  const { privateKey, peerId } = loadIdentity(config.identity)
+  const topology = loadTopology(config.topology)
+  const self = selfIndex(topology, peerId, config.topology)
+  const peers = topology.nodes.map((n) => n.peerId as string)
+  const nbrs = topologyNeighbours(topology)[self]
+  const { data } = loadRows(config)
+  const store: NodeStore = openStore(config.storage)
+  const training = config.training
+  const ledger = createLedger(training, peerId, { path: store.ledgerPath })
+  const guard = training.privacy.monitor ? createPrivacyGuard(training, ledger) : undefined
+  const releaser = training.privacy.release.enabled ? createReleaser(training, ledger) : undefined
+  let checkpoint: Checkpoint | null = store.loadCheckpoint()
+  let model: CollabModel = checkpoint ? loadNodeModel(training, checkpoint.model) : createNodeModel(training)
+  let prepared = checkpoint !== null
+  let result: TrainingResult | null = null
+  let threshold: number | null = null
+  const thresholdQuantile = config.api.thresholdQuantile ?? training.thresholdQuantile
+  log.info({ index: self, peerId, rows: data.rows, features: data.cols, resumeFrom: checkpoint?.iteration ?? null }, 'node starting')
+
+  // metrics
+  const registry = new Registry()
+  const rounds = new Counter({ name: 'collab_consensus_rounds_total', help: 'Consensus rounds run (all chunks)', registers: [registry] })
+  let sessionsDone = 0
+  let roundsDone = 0
+  let rerunsDone = 0
+  let consensus: ConsensusNode | null = null
+  const sessionsGauge = new Gauge({
+    name: 'collab_consensus_sessions_total',
+    help: 'Completed consensus sessions (sum calls)',
+    registers: [registry],
+    collect() {
+      this.set(sessionsDone + (consensus?.stats.sessions ?? 0))
+    },
+  })
+  void sessionsGauge
+
+  const maxPayload = payloadLimit(config, data.cols, topology.nodes.length)
+  const limits: FrameLimits = { maxPayload, maxChunks: training.consensus.chunks, maxRounds: MAX_WIRE_ROUNDS }
+  const host = await createHost({
+    privateKey,
+    listen: config.listen,
+    allowedPeers: peers,
+    maxMessageBytes: Math.max(DEFAULT_MAX_MESSAGE_BYTES, 8 * maxPayload + 64),
+  })
+  await addPeerAddresses(
+    host,
+    topology.nodes.map((n) => ({ peerId: n.peerId as string, multiaddrs: n.multiaddrs ?? [] })),
+  )
+  const transport: Libp2pTransport = createLibp2pTransport({
+    host,
+    peers,
+    self,
+    limits,
+    log: { warn: (o, m) => log.warn(o, m), debug: (o, m) => log.debug(o, m) },
+  })
+  await transport.start()
+  const tstats = transport.stats
+  new Counter({
+    name: 'collab_p2p_bytes_total',
+    help: 'Consensus frame bytes on the wire',
+    labelNames: ['direction'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc({ direction: 'sent' }, tstats.bytesSent)
+      this.inc({ direction: 'received' }, tstats.bytesReceived)
+    },
+  })
+  new Counter({
+    name: 'collab_p2p_frames_total',
+    help: 'Consensus frames accepted',
+    labelNames: ['direction'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc({ direction: 'sent' }, tstats.framesSent)
+      this.inc({ direction: 'received' }, tstats.framesReceived)
+    },
+  })
+  new Counter({
+    name: 'collab_frame_rejects_total',
+    help: 'Frames dropped and peer misbehaviour reports, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const [reason, n] of Object.entries(tstats.rejects)) this.inc({ reason }, n)
+    },
+  })
+  new Gauge({
+    name: 'collab_epsilon_spent',
+    help: 'Epsilon spent on external releases at the ledger delta',
+    registers: [registry],
+    collect() {
+      this.set(ledger.spent('external').epsilon)
+    },
+  })
+  new Gauge({
+    name: 'collab_training_iteration',
+    help: 'Completed training iterations',
+    registers: [registry],
+    collect() {
+      this.set(model.iteration)
+    },
+  })
+  new Gauge({
+    name: 'collab_peers_connected',
+    help: 'Topology members with an open connection',
+    registers: [registry],
+    collect() {
+      this.set(peers.filter((p, i) => i !== self && host.getConnections(peerIdFromString(p)).length > 0).length)
+    },
+  })
+
+  await serveGlobal(host, () => {
+    if (!prepared) return null
+    try {
+      return model.exportGlobal()
+    } catch {
+      return null
+    }
+  })
+
+  const scorer = (): Scorer | null => {
+    if (threshold === null) return null
+    const m = model
+    const t = threshold
+    return { dim: m.dim, threshold: t, score: (x) => m.score(x) }
+  }
+  const api = createApi({
+    backend: {
+      scorer,
+      releasedModel: () => store.loadJson('released.json'),
+      ledger: () => ledger.toJSON(),
+      status: () => ({
+        node: { index: self, name: topology.nodes[self].name, peerId },
+        state,
+        iteration: model.iteration,
+        converged: result?.converged ?? null,
+        stopReason: result?.stopReason ?? null,
+        threshold,
+        peers: topology.nodes
+          .filter((n) => n.index !== self)
+          .map((n) => ({
+            index: n.index,
+            name: n.name,
+            peerId: n.peerId,
+            neighbour: nbrs.includes(n.index),
+            connected: host.getConnections(peerIdFromString(n.peerId as string)).length > 0,
+          })),
+        consensus: {
+          sessions: sessionsDone + (consensus?.stats.sessions ?? 0),
+          reruns: rerunsDone + (consensus?.stats.reruns.length ?? 0),
+          rounds: roundsDone,
+        },
+        transport: tstats,
+        privacy: { epsilonSpent: ledger.spent('external').epsilon },
+      }),
+    },
+    registry,
+    token: config.api.token,
+    maxBatch: config.api.maxBatch,
+  })
+  const apiUrl = await api.listen({ host: config.api.host, port: config.api.port })
+  log.info({ apiUrl, listen: host.getMultiaddrs().map(String) }, 'node listening')
+
+  const abort = new AbortController()
+  const nodeState = store.loadState()
+  const resumedAtStart = checkpoint !== null
+
+  // consensus engine, created at the first sum() of each training attempt (see header)
+  const makeConsensus = (firstSession: number): ConsensusNode =>
+    createConsensusNode({
+      topology,
+      transport,
+      scheme: training.consensus.scheme,
+      tol: training.consensus.tol,
+      chunks: training.consensus.chunks,
+      chunkScale: training.consensus.chunkScale,
+      seed: training.seed,
+      privateSeed: randomBytes(16).toString('hex'),
+      timeoutMs: training.consensus.timeoutMs,
+      rerunOnTimeout: training.consensus.rerunOnTimeout,
+      firstSession,
+      onRound: () => {
+        roundsDone++
+        rounds.inc()
+      },
+    })
+  const retireConsensus = (): void => {
+    if (consensus === null) return
+    sessionsDone += consensus.stats.sessions
+    rerunsDone += consensus.stats.reruns.length
+    consensus.close()
+    consensus = null
+  }
+  const aggregate: LearningContext['aggregate'] = async (vec, label) => {
+    const m = /^iter:(\d+):stats$/.exec(label)
+    const iteration = m === null ? null : Number(m[1])
+    if (consensus === null) {
+      let first = 0
+      if (iteration !== null) {
+        if (nodeState.preparedSessions === null) {
+          if (resumedAtStart) {
+            throw new NodeSetupError(
+              `${store.dir}/node-state.json is missing: cannot tell which consensus session iteration ${iteration} uses; delete checkpoint.json to start afresh`,
+            )
+          }
+          nodeState.preparedSessions = 0
+          await store.saveState(nodeState)
+        }
+        first = nodeState.preparedSessions + iteration
+      }
+      consensus = makeConsensus(first)
+    } else if (nodeState.preparedSessions === null && iteration !== null) {
+      // first iteration of a fresh run: every session so far belonged to prepare()
+      nodeState.preparedSessions = consensus.nextSession - iteration
+      await store.saveState(nodeState)
+    }
+    const c = consensus
+    return c.sum(vec, label)
+  }
+
+  const fetchNetworkGlobal = async (): Promise<GlobalState | null> => {
+    let best: GlobalState | null = null
+    for (const j of nbrs) {
+      try {
+        const g = await fetchGlobal(host, peers[j], { maxState: Math.floor(DEFAULT_MAX_MESSAGE_BYTES / 8) - 8, timeoutMs: 5000 })
+        if (g !== null && (best === null || g.iteration > best.iteration)) best = g
+      } catch (err) {
+        log.warn({ peer: j, err: (err as Error).message }, 'state sync failed')
+      }
+    }
+    log.info({ iteration: best?.iteration ?? null }, 'fetched global state from neighbours')
+    return best
+  }
+
+  // the same stream the in-process runner gives node `self` (src/learning/network.ts)
+  const rng = new Rng(training.seed).fork(`node:${self}`)
+  const train = async (): Promise<TrainingResult | null> => {
+    state = 'waiting-for-peers'
+    await waitForPeers(host, nbrs.map((j) => peers[j]), config.startup.barrierTimeoutMs)
+    state = 'training'
+    for (let attempt = 0; ; attempt++) {
+      const ctx: LearningContext = {
+        nodeIndex: self,
+        data,
+        model,
+        aggregate,
+        rng,
+        ledger,
+        guard,
+        releaser,
+        logger: log,
+        fetchGlobal: fetchNetworkGlobal,
+      }
+      try {
+        const r = await runTraining(ctx, {
+          config: training,
+          resume: checkpoint ?? undefined,
+          signal: abort.signal,
+          checkpoint: async (cp) => {
+            prepared = true
+            checkpoint = cp
+            await store.saveCheckpoint(cp)
+          },
+          onEvent: (e) => {
+            if (e.type === 'iteration') {
+              const r = e.record
+              log.info({ iteration: r.iteration, objective: r.objective, participants: r.participants, aggregateMs: r.aggregateMs, iterationMs: r.iterationMs, rounds: roundsDone }, 'iteration')
+            }
+          },
+        })
+        retireConsensus()
+        return r
+      } catch (err) {
+        retireConsensus()
+        const cause = err instanceof TrainingStoppedError ? err.cause : null
+        if (cause instanceof ExcludedError && attempt < MAX_REJOINS && checkpoint !== null) {
+          log.warn({ session: cause.session, attempt }, 'excluded by peers; rejoining from the next iteration')
+          model = loadNodeModel(training, checkpoint.model)
+          continue
+        }
+        throw err
+      }
+    }
+  }
+
+  const trainingDone: Promise<TrainingResult | null> = (async () => {
+    try {
+      if (checkpoint?.finished) {
+        log.info({ iteration: checkpoint.iteration }, 'training already finished; serving')
+      } else {
+        result = await train()
+      }
+      if (result !== null && thresholdQuantile === training.thresholdQuantile) threshold = result.threshold
+      else threshold = thresholdAt(model.score(data), thresholdQuantile)
+      await store.saveJson('model.json', model.save())
+      const rel = result?.release ?? checkpoint?.release ?? null
+      if (rel !== null && 'released' in rel) await store.saveJson('released.json', rel.released)
+      state = 'trained'
+      log.info({ iterations: model.iteration, threshold, converged: result?.converged ?? true }, 'training finished')
+      return result
+    } catch (err) {
+      if (err instanceof TrainingAbortedError || abort.signal.aborted) {
+        state = 'stopped'
+        return null
+      }
+      state = 'failed'
+      log.error({ err }, 'training failed')
+      throw err
+    }
+  })()
+  trainingDone.catch(() => {})
+
+  let stopping: Promise<void> | null = null
+  return {
+    index: self,
+    peerId,
+    apiUrl,
+    host,
+    training: trainingDone,
+    state: () => state,
+    stop(): Promise<void> {
+      if (stopping) return stopping
+      stopping = (async () => {
+        abort.abort()
+        retireConsensus()
+        await trainingDone.catch(() => null)
+        await api.close()
+        await transport.stop()
+        await host.stop()
+        if (state !== 'trained' && state !== 'failed') state = 'stopped'
+        log.info('node stopped')
+      })()
+      return stopping
+    },
+  }
+}

@@ -94,7 +94,7 @@ export function graphicalLasso(S: Mat, alpha: number, opts: GlassoOptions = {}):
 }
 
 function failure(rc: number, detail: number, alpha: number): Error {
-  const fix = `S is too ill-conditioned for alpha = ${alpha}: increase alpha, add a ridge (e.g. 1e-4 * mean variance) to S's diagonal, or standardise the features`
+  const fix = `S is not a valid covariance (not positive semidefinite) or too ill-conditioned for alpha = ${alpha}: check how S was computed, increase alpha, add a ridge (e.g. 1e-4 * mean variance) to S's diagonal, or standardise the features`
   switch (rc) {
     case 1:
       return new GlassoError(`graphical lasso lost positive definiteness at column ${detail}; ${fix}`)

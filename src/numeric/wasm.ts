@@ -116,10 +116,13 @@ export function buildId(): string {
 
 let heap: Float64Array | undefined
 
-/** A Float64Array over all of linear memory, re-created when memory has grown (the old one is detached). */
+/**
+ * A Float64Array over all of linear memory. Growing memory detaches the old buffer, which
+ * makes the cached view's length 0: that cheap test replaces a call to the
+ * `memory.buffer` getter on every access.
+ */
 function heapF64(): Float64Array {
-  const buf = core().exports.memory.buffer
-  if (heap === undefined || heap.buffer !== buf) heap = new Float64Array(buf)
+  if (heap === undefined || heap.length === 0) heap = new Float64Array(core().exports.memory.buffer)
   return heap
 }
 

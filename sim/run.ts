@@ -20,7 +20,7 @@ import {
   type RoundEvent,
   type VirtualClock,
 } from '../src/consensus/index.js'
-import type { Clock } from '../src/consensus/transport.js'
+import { systemClock, type Clock } from '../src/consensus/transport.js'
 import { createExactAggregator } from '../src/learning/exact.js'
 import {
   runTraining,
@@ -39,6 +39,9 @@ import type { PrivacyLedger } from '../src/privacy/ledger.js'
 import { scoreReleased } from '../src/privacy/release.js'
 import { generateTopology, loadTopology, spectralReport, type Topology } from '../topologies/index.js'
 import { loadSimData, type SimData } from './data.js'
+import { createLibp2pMesh, type Libp2pMesh } from './libp2p.js'
+import { modelHyper } from '../src/learning/models.js'
+import { parseGgmHyper, statsLength } from '../src/models/ggm/index.js'
 import { evaluateNode, evaluatedNodes, summarise, trainingThreshold, type NodeScore, type Summary } from './evaluate.js'
 import type { Latency, Scenario } from './scenario.js'
 
@@ -208,6 +211,15 @@ export function scenarioTopology(sc: Scenario): Topology {
     throw new SimulationError(`topology has ${t.nodes.length} nodes but the scenario has nodes: ${sc.nodes}; make them equal`)
   }
   return t
+}
+
+/** Largest consensus payload of a network (frame validation): statistics plus the loop's two vote entries, or the preparation vectors. */
+function payloadLimit(config: TrainingConfig, M: number, S: number): number {
+  if (config.model.kind === 'ggm') {
+    const K = parseGgmHyper(modelHyper(config)).K
+    return Math.max(statsLength(K, M) + 2, 1 + M + M * M, 1 + 2 * M, S)
+  }
+  return Math.floor((16 * 1024 * 1024) / 8) - 8
 }
 
 /** Config for the single-node reference runs (local-only and centralised): same model, no network privacy. */
@@ -438,9 +450,14 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   const clock: Clock | undefined = virtual ?? undefined
   let net: MemoryNetwork | null = null
   const exact = sc.transport === 'exact' ? createExactAggregator(S) : null
+  let mesh: Libp2pMesh | null = null
   if (sc.transport === 'libp2p') {
-    throw new SimulationError('the libp2p transport is not wired into the simulator in this build; use transport: memory')
+    if (sc.faults.loss > 0 || sc.faults.latency !== undefined || sc.faults.crashes.length > 0) {
+      throw new SimulationError('faults are injected by the in-memory transport only; remove faults or use transport: memory')
+    }
+    mesh = await createLibp2pMesh(S, { maxPayload: payloadLimit(config, data.columns.length, S), chunks: config.consensus.chunks })
   }
+  const realClock: Clock = systemClock
   const probe = new RoundProbe(S, 8, root.fork('probe'))
   if (virtual) {
     net = createMemoryNetwork(topology, {
@@ -451,12 +468,14 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
     })
   }
   const memNet = net
+  const p2p = mesh
   const makeConsensus = (s: number, firstSession: number): ConsensusNode | null => {
-    if (memNet === null || virtual === null) return null
+    const transport = memNet ? memNet.transports[s] : p2p ? p2p.transports[s] : null
+    if (transport === null) return null
     return createConsensusNode({
       topology,
-      transport: memNet.transports[s],
-      clock: virtual,
+      transport,
+      clock: virtual ?? realClock,
       scheme: config.consensus.scheme,
       tol: config.consensus.tol,
       chunks: config.consensus.chunks,
@@ -579,7 +598,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       ledger: st.ledger ?? undefined,
       guard: config.privacy.monitor ? createPrivacyGuard(config, st.ledger) : undefined,
       releaser: config.privacy.release.enabled && st.ledger ? createReleaser(config, st.ledger) : undefined,
-      clock,
+      clock: clock ?? (p2p ? realClock : undefined),
       fetchGlobal: fetchFrom === null ? undefined : async () => states[fetchFrom].model.exportGlobal(),
     }
     // Only nodes the fault schedule restarts need checkpoints (kept in memory, as a disk would).
@@ -655,6 +674,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
     for (const x of states) x.consensus?.close()
   }
   await all
+  await mesh?.close()
   for (const e of sessionInputs.values()) {
     for (const v of e.pending) e.maxErr = Math.max(e.maxErr, relNorm(v, e.sum))
     e.pending = []

@@ -23,7 +23,7 @@ import { Ascent } from './optimizer.js'
 
 /** Version of the saved form (`SavedModel.version`) and of the exportGlobal() layout. */
 export const VAE_FORMAT_VERSION = 1
-/** Rows per kernel call when scoring (bounds the draws buffer to J x 512 x d). */
+/** Rows per kernel call when scoring or evaluating (bounds the draws buffer to J x 512 x d). */
 const SCORE_CHUNK = 512
 /** softplus^-1(1): initial bias of both scale heads, so h and sigma start at 1 (prior, standardised data). */
 const SCALE_BIAS_INIT = Math.log(Math.E - 1)
@@ -310,10 +310,26 @@ export class VaeModelImpl {
   evaluate(data: Mat): VaeEvaluation {
     const { shape, pre, theta, phi } = this.ready()
     const x = standardise(data, pre)
-    const draws = new Float64Array(this.hyper.scoreDraws * x.rows * shape.latent)
-    this.rng(`${this.nodeLabel}/evaluate`).fillNormal(draws)
-    const r = vaeElboGrad(shape, phi, theta, x, draws, this.floors())
-    return { elbo: r.elbo / x.rows, kl: r.kl / x.rows, recon: r.recon / x.rows, klPerDim: Array.from(r.klPerDim, (k) => k / x.rows) }
+    if (x.rows < 1) throw new VaeStateError('evaluate needs at least one row')
+    const rng = this.rng(`${this.nodeLabel}/evaluate`)
+    const J = this.hyper.scoreDraws
+    let elbo = 0
+    let kl = 0
+    let recon = 0
+    const klPerDim = new Array<number>(shape.latent).fill(0)
+    for (let lo = 0; lo < x.rows; lo += SCORE_CHUNK) {
+      const hi = Math.min(x.rows, lo + SCORE_CHUNK)
+      const chunk = { rows: hi - lo, cols: x.cols, data: x.data.subarray(lo * x.cols, hi * x.cols) }
+      const draws = new Float64Array(J * chunk.rows * shape.latent)
+      rng.fillNormal(draws)
+      const r = vaeElboGrad(shape, phi, theta, chunk, draws, this.floors())
+      elbo += r.elbo
+      kl += r.kl
+      recon += r.recon
+      for (let i = 0; i < shape.latent; i++) klPerDim[i] += r.klPerDim[i]
+    }
+    const n = x.rows
+    return { elbo: elbo / n, kl: kl / n, recon: recon / n, klPerDim: klPerDim.map((k) => k / n) }
   }
 
   save(): SavedModel {

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest'
+import { summaryText } from '../../sim/cli.js'
+import { runScenario } from '../../sim/run.js'
+import { resolveScenario } from '../../sim/scenario.js'
+
+describe('collab demo (the npm start scenario)', () => {
+  it('trains 31 organisations to convergence with sane summary figures', async () => {
+    const sc = resolveScenario('demo')
+    expect(sc.nodes).toBe(31)
+    expect(sc.topology).toEqual({ kind: 'cwic' })
+    expect(sc.training.consensus.chunks).toBeGreaterThan(1)
+    expect(sc.training.privacy.monitor).toBe(true)
+    const { report: r, wallMs, models } = await runScenario(sc)
+    expect(r.outcome.status).toBe('completed')
+    expect(r.outcome.converged).toBe(true)
+    expect(r.outcome.iterations).toBeGreaterThan(3)
+    expect(r.outcome.iterations).toBeLessThan(sc.training.maxIterations)
+    // Every statistics session ran the spectrally predicted number of rounds and met the tolerance.
+    for (const it of r.iterations) {
+      expect(it.rounds).toBe(r.topology.predictedRounds)
+      expect(it.participants).toBe(31)
+      expect(it.consensusError as number).toBeLessThan(1e-7)
+    }
+    // Collaboration helps, and comes close to pooling the data.
+    const a = r.auc
+    expect(a.collab.rocAuc).toBeGreaterThan((a.local as { rocAuc: number }).rocAuc)
+    expect(Math.abs(a.collab.rocAuc - (a.centralised as { rocAuc: number }).rocAuc)).toBeLessThan(0.02)
+    // Theorem 1: epsilon(1) = K B R^2 / (2 lambda0) for the K released components.
+    const rel = sc.training.privacy.release
+    const node0 = models[0]
+    expect(node0).not.toBeNull()
+    const released = r.privacy.epsilonPerRelease as number
+    const K = Math.round((released * 2 * rel.lambda0) / (rel.B * rel.R * rel.R))
+    expect(K).toBeGreaterThanOrEqual(1)
+    expect(released).toBeCloseTo((K * rel.B * rel.R * rel.R) / (2 * rel.lambda0), 12)
+    expect(r.privacy.spent?.epsilon).toBeGreaterThan(released)
+    expect(r.privacy.spent?.epsilon).toBeLessThanOrEqual(sc.training.privacy.budget)
+    expect(r.nodes.every((n) => n.release === 'released')).toBe(true)
+    // l-diversity is reported per node; exposed contributions were perturbed.
+    expect(r.nodes.every((n) => n.minEntropy !== null && n.minEntropy >= 0)).toBe(true)
+    expect(r.privacy.perturbations).toBe(r.nodes.reduce((s, n) => s + n.perturbations, 0))
+    const text = summaryText(r, wallMs, 'sim/out/demo/report.html')
+    expect(text).toContain('31 organisations')
+    expect(text).toContain(`converged after ${r.outcome.iterations} iterations`)
+    expect(text).toContain(`CollabDict ${r.auc.collab.rocAuc.toFixed(3)}`)
+    expect(text).toContain(`epsilon ${released.toFixed(3)} per release`)
+    expect(text).toContain('sim/out/demo/report.html')
+  }, 120_000)
+})

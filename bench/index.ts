@@ -9,6 +9,7 @@ const benches: Record<string, () => Promise<{ run: Bench }>> = {
   // area: () => import('./area.js'),
   numeric: () => import('./numeric.js'),
   vae: () => import('./vae.js'),
+  consensus: () => import('./consensus.js'),
 }
 
 const wanted = process.argv.slice(2)

@@ -157,7 +157,7 @@ export function namedScenarios(): string[] {
 }
 
 function outDir(sc: Scenario, out?: string): string {
-  return resolve(out ?? sc.output ?? join('sim', 'out', sc.name))
+  return resolve(out ?? sc.output ?? join('reports', 'sim', sc.name))
 }
 
 function f3(x: number | null | undefined): string {
@@ -222,7 +222,7 @@ export function registerSimCommands(program: Command): void {
     .description('simulate a CollabDict network in this process (scenario file or flags) and write a report (JSON + HTML/SVG)')
     .option('--scenario <name|file>', `named scenario (sim/scenarios/NAME.yaml) or a YAML/JSON file`)
     .option('--list', 'list the named scenarios')
-    .option('--out <dir>', 'report folder (default sim/out/NAME)')
+    .option('--out <dir>', 'report folder (default reports/sim/NAME)')
     .option('--json', 'print the report JSON on stdout instead of the summary')
     .option('--data <file.csv>', 'dataset (CSV with a header row)')
     .option('--label-col <name>', 'anomaly label column (1 = anomaly)')
@@ -261,7 +261,7 @@ export function registerSimCommands(program: Command): void {
   program
     .command('demo')
     .description('the main demo: 31 organisations on the cycle-with-inverse-chord overlay learn the GGM mixture on Breast Cancer Wisconsin')
-    .option('--out <dir>', 'report folder (default sim/out/demo)')
+    .option('--out <dir>', 'report folder (default reports/sim/demo)')
     .option('--json', 'print the report JSON instead of the summary')
     .action(async (o: { out?: string; json?: boolean }) => {
       await runAndReport(resolveScenario('demo'), o)

@@ -6,7 +6,9 @@
 import { anomalySplit, loadCsv, splitIid, splitUneven, DataError } from '../src/data/index.js'
 import { selectRows, type Mat } from '../src/numeric/matrix.js'
 import type { Rng } from '../src/numeric/rng.js'
-import type { Scenario } from './scenario.js'
+import { existsSync } from 'node:fs'
+import { isAbsolute, join } from 'node:path'
+import { repoRoot, type Scenario } from './scenario.js'
 
 export interface NodeData {
   /** Rows the node trains on (normal only). */
@@ -40,7 +42,8 @@ function holdOut(parts: Int32Array[], fraction: number, rng: Rng): { train: Int3
 export function loadSimData(sc: Scenario, rng: Rng): SimData {
   const d = sc.dataset
   if (d === undefined) throw new DataError('the scenario has no dataset (consensus mode needs none; training does)')
-  const csv = loadCsv(d.path, { labelCol: d.labelCol, dropCols: d.dropCols })
+  const path = !isAbsolute(d.path) && !existsSync(d.path) && existsSync(join(repoRoot(), d.path)) ? join(repoRoot(), d.path) : d.path
+  const csv = loadCsv(path, { labelCol: d.labelCol, dropCols: d.dropCols })
   const labels = csv.labels as Int8Array
   // Anomaly = the scenario's positive class.
   const y = Int8Array.from(labels, (v) => (v === d.positive ? 1 : 0))

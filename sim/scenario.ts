@@ -17,7 +17,7 @@ export class ScenarioError extends Error {
 }
 
 /** The repository root: the nearest folder above this module holding sim/scenarios (works from sim/ and dist/sim/). */
-function repoRoot(): string {
+export function repoRoot(): string {
   let d = dirname(fileURLToPath(import.meta.url))
   for (let i = 0; i < 5; i++) {
     if (existsSync(join(d, 'sim', 'scenarios'))) return d
@@ -46,7 +46,7 @@ const Split = z
 
 const Dataset = z
   .object({
-    /** CSV with a header row (relative paths are taken from the working directory). */
+    /** CSV with a header row (a relative path is looked up in the working directory, then in the repository). */
     path: z.string().min(1),
     /** 0/1 label column; rows labelled `positive` are the anomalies (never trained on). */
     labelCol: z.string().min(1).default('anomaly'),
@@ -160,7 +160,7 @@ export const Scenario = z
      */
     cases: z.array(z.record(z.string(), z.union([z.number(), z.string(), z.boolean()]))).min(1).optional(),
     report: ReportSpec.prefault({}),
-    /** Report folder (default sim/out/NAME). */
+    /** Report folder (default reports/sim/NAME). */
     output: z.string().optional(),
   })
   .strict()

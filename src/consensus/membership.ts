@@ -9,7 +9,7 @@
  * same in every chunk and its spectrum is computed once per member set.
  */
 import { Rng } from '../numeric/rng.js'
-import type { Topology } from '../../topologies/index.js'
+import { topologySpectrum, type Topology } from '../../topologies/index.js'
 import { adjacency, componentCount } from '../../topologies/generators.js'
 import { DisconnectedGraphError, graphSpectrum, planScheme, type GraphSpectrum, type SchemeName, type SchemePlan } from './weights.js'
 
@@ -140,7 +140,8 @@ export function memberGraph(topology: Topology, excluded: ReadonlyArray<number>,
             `excluding nodes ${excluded.join(', ')} disconnects the topology; consensus cannot continue (use a better-connected topology)`,
           )
         }
-        spec = graphSpectrum(adj)
+        // The full topology shares its spectrum with spectralReport (one eigensolve per process).
+        spec = excluded.length === 0 ? topologySpectrum(topology) : graphSpectrum(adj)
       }
       return spec
     },
@@ -156,8 +157,13 @@ export function memberGraph(topology: Topology, excluded: ReadonlyArray<number>,
   }
   perTopo.set(key, g)
   if (perTopo.size > GRAPH_CACHE_SIZE) {
-    const first = perTopo.keys().next().value as string
-    if (first !== '') perTopo.delete(first)
+    // Evict the oldest member set, keeping the full topology.
+    for (const k of perTopo.keys()) {
+      if (k !== '') {
+        perTopo.delete(k)
+        break
+      }
+    }
   }
   return g
 }

@@ -114,17 +114,20 @@ describe('virtual clock', () => {
   })
 
   it('a latency network on the virtual clock is deterministic (same seed, same trace)', async () => {
-    const trace = async (): Promise<string> => {
+    const trace = async (quantumMs = 0): Promise<string> => {
       const clock = createVirtualClock()
       const t = generateTopology('cwic', 31)
       const { nodes } = network(t, { clock, chunks: 2 }, { clock, latencyMs: (rng) => 1 + 4 * rng.uniform(), seed: 'lat' })
       const all = Promise.all(nodes.map((n, i) => n.average(Float64Array.of(i), 'x')))
-      await clock.run({ until: all })
+      await clock.run({ until: all, quantumMs })
       const out = await all
+      for (const v of out) expect(v[0]).toBeCloseTo(15, 6)
       return `${clock.now()}|${out.map((v) => v[0].toFixed(12)).join(',')}`
     }
     const a = await trace()
     expect(await trace()).toBe(a)
     expect(Number(a.split('|')[0])).toBeGreaterThan(0)
+    // Batched firing (quantumMs) is deterministic too.
+    expect(await trace(2)).toBe(await trace(2))
   })
 })

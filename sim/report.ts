@@ -74,14 +74,33 @@ export function reportJson(value: unknown): string {
   )
 }
 
+/** The charts of one run by file name (also embedded in the HTML page). */
+export function runCharts(r: SimReport): Record<string, string> {
+  const out: Record<string, string> = {}
+  const names = ['convergence', 'consensus-error-per-round', 'consensus-error-per-session', 'auc', 'l-diversity']
+  const html = runSections(r)
+  for (const sec of html) {
+    if (sec.svg === undefined) continue
+    const n = sec.chart
+    if (n !== undefined && names.includes(n)) out[n] = sec.svg
+  }
+  return out
+}
+
 /** The HTML page of one run. */
 export function runHtml(r: SimReport): string {
+  return htmlReport(`CollabDict simulation: ${r.scenario.name}`, runSections(r))
+}
+
+type Section = Parameters<typeof htmlReport>[1][number] & { chart?: string }
+
+function runSections(r: SimReport): Section[] {
   const conv: Series[] = [
     { name: 'mean', points: r.iterations.map((i) => [i.iteration, i.objective] as const) },
     { name: 'min over nodes', points: r.iterations.map((i) => [i.iteration, i.objectiveMin] as const) },
     { name: 'max over nodes', points: r.iterations.map((i) => [i.iteration, i.objectiveMax] as const) },
   ]
-  const sections: Parameters<typeof htmlReport>[1][number][] = []
+  const sections: Section[] = []
   const o = r.outcome
   sections.push({
     heading: 'Outcome',
@@ -90,10 +109,11 @@ export function runHtml(r: SimReport): string {
       rows: [[o.status, o.reason ?? '-', o.iterations, String(o.converged), fmt(o.virtualMs / 1000), r.topology.nodes, r.topology.scheme, r.topology.predictedRounds, fmt(r.consensus.bytesPerNode.mean)]],
     },
   })
-  sections.push({ heading: 'Convergence', svg: lineChart(conv, { title: 'Objective per iteration', xLabel: 'iteration', yLabel: 'objective (mean log-likelihood / ELBO)' }) })
+  sections.push({ chart: 'convergence', heading: 'Convergence', svg: lineChart(conv, { title: 'Objective per iteration', xLabel: 'iteration', yLabel: 'objective (mean log-likelihood / ELBO)' }) })
   if (r.consensus.errorPerRound) {
     const e = r.consensus.errorPerRound
     sections.push({
+      chart: 'consensus-error-per-round',
       heading: 'Consensus error per round',
       svg: lineChart([{ name: `${e.label}, chunk ${e.chunk}`, points: e.errors.map((v, t) => [t, Math.max(v, 1e-17)] as const) }], {
         title: 'Relative disagreement between nodes',
@@ -106,6 +126,7 @@ export function runHtml(r: SimReport): string {
   const sessErr = r.iterations.filter((i) => i.consensusError !== null)
   if (sessErr.length > 0) {
     sections.push({
+      chart: 'consensus-error-per-session',
       heading: 'Consensus error of each statistics session',
       svg: lineChart([{ name: 'max relative error of received sums', points: sessErr.map((i) => [i.iteration, Math.max(i.consensusError as number, 1e-17)] as const) }], {
         title: 'Error of the network sums',
@@ -121,6 +142,7 @@ export function runHtml(r: SimReport): string {
     { label: 'PR-AUC', values: [a.local?.prAuc ?? Number.NaN, a.collab.prAuc, a.released?.prAuc ?? Number.NaN, a.centralised?.prAuc ?? Number.NaN] },
   ]
   sections.push({
+    chart: 'auc',
     heading: 'Anomaly detection: local-only vs CollabDict vs centralised',
     svg: barChart(groups, ['local only', 'CollabDict', 'CollabDict DP release', 'centralised'], { title: 'Mean over nodes', yLabel: 'AUC', yMin: 0, yMax: 1 }),
     table: {
@@ -157,6 +179,7 @@ export function runHtml(r: SimReport): string {
   const ent = r.nodes.filter((n) => n.minEntropy !== null)
   if (ent.length > 0) {
     sections.push({
+      chart: 'l-diversity',
       heading: 'l-diversity per node',
       svg: lineChart(
         [
@@ -177,7 +200,7 @@ export function runHtml(r: SimReport): string {
       },
     })
   }
-  return htmlReport(`CollabDict simulation: ${r.scenario.name}`, sections)
+  return sections
 }
 
 export interface SweepReport {
@@ -242,6 +265,7 @@ export function writeRunReport(dir: string, r: SimReport): { json: string; html:
   const html = join(dir, 'report.html')
   writeFileSync(json, reportJson(r))
   writeFileSync(html, runHtml(r))
+  for (const [name, svg] of Object.entries(runCharts(r))) writeFileSync(join(dir, `${name}.svg`), svg + '\n')
   return { json, html }
 }
 

@@ -40,7 +40,8 @@ export const ModelSection = z
 
 export const ConsensusSection = z
   .object({
-    scheme: ConsensusSchemeName.default('metropolis'),
+    // The engine's default: Chebyshev acceleration needs the fewest rounds (src/consensus DEFAULT_SCHEME).
+    scheme: ConsensusSchemeName.default('chebyshev'),
     tol: positive('tol').max(0.1, { error: 'tol must be <= 0.1 (a relative tolerance such as 1e-9)' }).default(DEFAULT_CONSENSUS_TOL),
     chunks: z.number().int({ error: 'chunks must be a whole number' }).min(1, { error: 'chunks must be >= 1' }).max(64).default(DEFAULT_CHUNKS),
     /** Scale of the random chunks 1..C-1 relative to the vector's magnitude (eq. 6). */

@@ -1,10 +1,15 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { loadCsv } from '../../src/data/index.js'
 import { selectRows, type Mat } from '../../src/numeric/matrix.js'
 import { Rng } from '../../src/numeric/rng.js'
-import { parseTrainingConfig } from '../../src/learning/index.js'
+import { parseTrainingConfig, runTraining, type Checkpoint } from '../../src/learning/index.js'
+import { createExactAggregator } from '../../src/learning/exact.js'
+import { createLedger, createPrivacyGuard, createReleaser } from '../../src/learning/privacy.js'
 import { runNetwork } from '../../src/learning/network.js'
-import { createNodeModel } from '../../src/learning/models.js'
+import { createNodeModel, loadNodeModel } from '../../src/learning/models.js'
 import { fitCentralised } from '../../src/models/ggm/index.js'
 
 const bcw = loadCsv('data/ad_breastw.csv', { labelCol: 'anomaly' })
@@ -41,5 +46,66 @@ describe('runTraining hosts the GGM mixture unchanged', () => {
       expect(g.state.length).toBe(ref.state.length)
       expect(maxAbsDiff(g.state, ref.state)).toBeLessThan(1e-9)
     }
+  })
+})
+
+describe('GGM resume', () => {
+  it('nodes resumed from mid-run checkpoints (monitor and release on) end with the uninterrupted models and releases', async () => {
+    const cfg = parseTrainingConfig({
+      model: { kind: 'ggm', hyper: { K: 3, maxIter: 30 } },
+      seed: 4,
+      privacy: { monitor: true, l0: 40, release: { enabled: true, lambda0: 50, R: 6, B: 5 }, budget: 1e6 },
+    })
+    const S = 4
+    const parts = slices(X, S)
+    const saved = new Map<string, Checkpoint>()
+    const full = await runNetwork({
+      config: cfg,
+      parts,
+      rng,
+      aggregation: { kind: 'exact' },
+      nodeParts: (s) => {
+        const ledger = createLedger(cfg, `n${s}`, { now: () => new Date(0) })
+        return { model: createNodeModel(cfg), ledger, guard: createPrivacyGuard(cfg, ledger), releaser: createReleaser(cfg, ledger) }
+      },
+      checkpoint: async (s, cp) => {
+        saved.set(`${s}:${cp.iteration}:${cp.finished}`, JSON.parse(JSON.stringify(cp)) as Checkpoint)
+      },
+    })
+    expect(full.nodes[0].iterations).toBeGreaterThan(4)
+    expect(full.nodes.some((r) => r.perturbations > 0)).toBe(true)
+    const agg = createExactAggregator(S)
+    const dir = mkdtempSync(join(tmpdir(), 'collab-resume-'))
+    const resumed = await Promise.all(
+      parts.map((data, s) => {
+        const cp = saved.get(`${s}:3:false`) as Checkpoint
+        // The node's ledger as it was at the checkpoint (a peer node keeps it on disk).
+        const path = join(dir, `ledger-${s}.json`)
+        writeFileSync(path, JSON.stringify(cp.ledger))
+        const ledger = createLedger(cfg, `n${s}`, { path, now: () => new Date(0) })
+        return runTraining(
+          {
+            nodeIndex: s,
+            data,
+            model: loadNodeModel(cfg, cp.model),
+            aggregate: agg.forNode(s),
+            rng: rng.fork(`node:${s}`),
+            ledger,
+            guard: createPrivacyGuard(cfg, ledger),
+            releaser: createReleaser(cfg, ledger),
+          },
+          { config: cfg, resume: cp },
+        )
+      }),
+    )
+    for (let s = 0; s < S; s++) {
+      const a = resumed[s]
+      const b = full.nodes[s]
+      expect(a.iterations).toBe(b.iterations)
+      expect(Array.from(a.model.exportGlobal().state)).toEqual(Array.from(b.model.exportGlobal().state))
+      expect(a.model.score(parts[s])).toEqual(b.model.score(parts[s]))
+      expect(a.release).toEqual(b.release)
+    }
+    rmSync(dir, { recursive: true, force: true })
   })
 })

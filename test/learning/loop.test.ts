@@ -186,7 +186,7 @@ describe('runTraining with exact aggregation', () => {
 describe('TrainingConfig', () => {
   it('fills defaults and names the offending field', () => {
     const c = parseTrainingConfig({ model: { kind: 'vae' }, seed: 1 })
-    expect(c.consensus.scheme).toBe('metropolis')
+    expect(c.consensus.scheme).toBe('chebyshev')
     expect(c.privacy.monitor).toBe(true)
     expect(c.privacy.release.lambda0).toBeGreaterThan(0)
     expect(() => parseTrainingConfig({ model: { kind: 'ggm' }, seed: 1, consensus: { tol: -1 } }, 'org.yaml', ['training'])).toThrow(

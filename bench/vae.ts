@@ -2,7 +2,8 @@
  * VAE training step (ELBO forward + hand-written backward w.r.t. encoder and decoder) in
  * the fused WASM kernel vs the plain TypeScript implementation of the same maths
  * (src/models/vae/reference.ts), measured side by side in one run. Issue 5 sizes:
- * batch 256, M = 30, hidden 64, d = 8, J = 1; target WASM >= 5x.
+ * batch 256, M = 30, hidden 64, d = 8, J = 1; target WASM >= 5x. The speed-up column is the
+ * median of per-repetition ratios of interleaved timings (robust to load on a shared host).
  * Run: `npm run bench -- vae`.
  */
 import { mat } from '../src/numeric/matrix.js'
@@ -12,17 +13,29 @@ import { referenceElboGrad } from '../src/models/vae/reference.js'
 
 const floors = { latentFloor: 1e-3, scaleFloor: 1e-3 }
 
-/** Median wall time (ms) of `fn` over `reps` timed batches of `inner` calls, after warm-up. */
-function timeMs(fn: () => void, inner: number, reps: number): number {
-  for (let i = 0; i < inner; i++) fn()
-  const t: number[] = []
+const median = (v: number[]): number => v.slice().sort((a, b) => a - b)[Math.floor(v.length / 2)]
+
+/**
+ * Interleaved timing: each repetition times `innerA` calls of `a` then `innerB` calls of
+ * `b`, so both see the same machine load (this host is shared); returns the median ms per
+ * call of each and the median of the per-repetition ratios b / a.
+ */
+function sideBySide(a: () => void, innerA: number, b: () => void, innerB: number, reps: number): { a: number; b: number; ratio: number } {
+  for (let i = 0; i < innerA; i++) a()
+  for (let i = 0; i < innerB; i++) b()
+  const ta: number[] = []
+  const tb: number[] = []
+  const ratio: number[] = []
   for (let r = 0; r < reps; r++) {
-    const t0 = performance.now()
-    for (let i = 0; i < inner; i++) fn()
-    t.push((performance.now() - t0) / inner)
+    let t0 = performance.now()
+    for (let i = 0; i < innerA; i++) a()
+    ta.push((performance.now() - t0) / innerA)
+    t0 = performance.now()
+    for (let i = 0; i < innerB; i++) b()
+    tb.push((performance.now() - t0) / innerB)
+    ratio.push(tb[r] / ta[r])
   }
-  t.sort((a, b) => a - b)
-  return t[Math.floor(t.length / 2)]
+  return { a: median(ta), b: median(tb), ratio: median(ratio) }
 }
 
 interface Case {
@@ -57,10 +70,15 @@ export async function run(): Promise<void> {
     const scale = Math.max(...b.gradDecoder.map(Math.abs), ...b.gradEncoder.map(Math.abs))
     for (let i = 0; i < a.gradDecoder.length; i++) diff = Math.max(diff, Math.abs(a.gradDecoder[i] - b.gradDecoder[i]) / scale)
     for (let i = 0; i < a.gradEncoder.length; i++) diff = Math.max(diff, Math.abs(a.gradEncoder[i] - b.gradEncoder[i]) / scale)
-    const wasm = timeMs(() => vaeElboGrad(c.shape, enc, dec, x, v, floors), 20, 9)
-    const ts = timeMs(() => referenceElboGrad(c.shape, enc, dec, x, v, floors), 4, 9)
+    const t = sideBySide(
+      () => vaeElboGrad(c.shape, enc, dec, x, v, floors),
+      16,
+      () => referenceElboGrad(c.shape, enc, dec, x, v, floors),
+      2,
+      15,
+    )
     console.log(
-      `| ${c.batch} | ${c.shape.features} | ${c.shape.hidden} | ${c.shape.latent} | ${c.draws} | ${wasm.toFixed(3)} | ${ts.toFixed(3)} | ${(ts / wasm).toFixed(1)}x | ${diff.toExponential(1)} |`,
+      `| ${c.batch} | ${c.shape.features} | ${c.shape.hidden} | ${c.shape.latent} | ${c.draws} | ${t.a.toFixed(3)} | ${t.b.toFixed(3)} | ${t.ratio.toFixed(1)}x | ${diff.toExponential(1)} |`,
     )
   }
 }

@@ -106,6 +106,62 @@ fn dot2x2(a0: &[f64], a1: &[f64], b0: &[f64], b1: &[f64]) -> [f64; 4] {
     }
 }
 
+/// Eight dot products at once: rows a0..a3 against rows b0, b1 (all length k, k even on
+/// the SIMD path). Returns [a0.b0, a0.b1, a1.b0, a1.b1, a2.b0, a2.b1, a3.b0, a3.b1].
+/// Eight accumulators and six loads per step keep the 16 SIMD registers busy.
+#[inline(always)]
+fn dot4x2(a: [&[f64]; 4], b0: &[f64], b1: &[f64]) -> [f64; 8] {
+    let k = b0.len();
+    #[cfg(target_arch = "wasm32")]
+    unsafe {
+        let pa = [a[0].as_ptr(), a[1].as_ptr(), a[2].as_ptr(), a[3].as_ptr()];
+        let (pb0, pb1) = (b0.as_ptr(), b1.as_ptr());
+        let mut c = [f64x2_splat(0.0); 8];
+        let mut i = 0;
+        while i + 2 <= k {
+            let y0 = v128_load(pb0.add(i) as *const v128);
+            let y1 = v128_load(pb1.add(i) as *const v128);
+            let x0 = v128_load(pa[0].add(i) as *const v128);
+            let x1 = v128_load(pa[1].add(i) as *const v128);
+            let x2 = v128_load(pa[2].add(i) as *const v128);
+            let x3 = v128_load(pa[3].add(i) as *const v128);
+            c[0] = f64x2_add(c[0], f64x2_mul(x0, y0));
+            c[1] = f64x2_add(c[1], f64x2_mul(x0, y1));
+            c[2] = f64x2_add(c[2], f64x2_mul(x1, y0));
+            c[3] = f64x2_add(c[3], f64x2_mul(x1, y1));
+            c[4] = f64x2_add(c[4], f64x2_mul(x2, y0));
+            c[5] = f64x2_add(c[5], f64x2_mul(x2, y1));
+            c[6] = f64x2_add(c[6], f64x2_mul(x3, y0));
+            c[7] = f64x2_add(c[7], f64x2_mul(x3, y1));
+            i += 2;
+        }
+        let mut r = [0.0; 8];
+        for q in 0..8 {
+            r[q] = f64x2_extract_lane::<0>(c[q]) + f64x2_extract_lane::<1>(c[q]);
+        }
+        if i < k {
+            let (v0, v1) = (*pb0.add(i), *pb1.add(i));
+            for q in 0..4 {
+                let u = *pa[q].add(i);
+                r[2 * q] += u * v0;
+                r[2 * q + 1] += u * v1;
+            }
+        }
+        r
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let mut r = [0.0; 8];
+        for i in 0..k {
+            for q in 0..4 {
+                r[2 * q] += a[q][i] * b0[i];
+                r[2 * q + 1] += a[q][i] * b1[i];
+            }
+        }
+        r
+    }
+}
+
 /// `c (ra x rb) = a (ra x k) b^T (rb x k)^T`, plus `bias[j]` on column j when given;
 /// with `accumulate` the product is added to `c` instead of overwriting it.
 pub fn gemm_nt(a: &[f64], b: &[f64], bias: Option<&[f64]>, c: &mut [f64], ra: usize, rb: usize, k: usize, accumulate: bool) {
@@ -113,7 +169,35 @@ pub fn gemm_nt(a: &[f64], b: &[f64], bias: Option<&[f64]>, c: &mut [f64], ra: us
         Some(v) => v[j],
         None => 0.0,
     };
+    let put = |c: &mut [f64], idx: usize, col: usize, v: f64| {
+        let v = v + bias_of(col);
+        if accumulate {
+            c[idx] += v
+        } else {
+            c[idx] = v
+        }
+    };
+    // blocks of 4 rows of a x 2 rows of b
     let mut i = 0;
+    while i + 4 <= ra {
+        let rows = [&a[i * k..(i + 1) * k], &a[(i + 1) * k..(i + 2) * k], &a[(i + 2) * k..(i + 3) * k], &a[(i + 3) * k..(i + 4) * k]];
+        let mut j = 0;
+        while j < rb {
+            let two_cols = j + 1 < rb;
+            let b0 = &b[j * k..(j + 1) * k];
+            let b1 = if two_cols { &b[(j + 1) * k..(j + 2) * k] } else { b0 };
+            let r = dot4x2(rows, b0, b1);
+            for q in 0..4 {
+                put(c, (i + q) * rb + j, j, r[2 * q]);
+                if two_cols {
+                    put(c, (i + q) * rb + j + 1, j + 1, r[2 * q + 1]);
+                }
+            }
+            j += 2;
+        }
+        i += 4;
+    }
+    // the remaining rows (0 to 3), 2 x 2
     while i < ra {
         let two_rows = i + 1 < ra;
         let a0 = &a[i * k..(i + 1) * k];
@@ -124,23 +208,14 @@ pub fn gemm_nt(a: &[f64], b: &[f64], bias: Option<&[f64]>, c: &mut [f64], ra: us
             let b0 = &b[j * k..(j + 1) * k];
             let b1 = if two_cols { &b[(j + 1) * k..(j + 2) * k] } else { b0 };
             let r = dot2x2(a0, a1, b0, b1);
-            let mut put = |row: usize, col: usize, v: f64| {
-                let idx = row * rb + col;
-                let v = v + bias_of(col);
-                if accumulate {
-                    c[idx] += v
-                } else {
-                    c[idx] = v
-                }
-            };
-            put(i, j, r[0]);
+            put(c, i * rb + j, j, r[0]);
             if two_cols {
-                put(i, j + 1, r[1]);
+                put(c, i * rb + j + 1, j + 1, r[1]);
             }
             if two_rows {
-                put(i + 1, j, r[2]);
+                put(c, (i + 1) * rb + j, j, r[2]);
                 if two_cols {
-                    put(i + 1, j + 1, r[3]);
+                    put(c, (i + 1) * rb + j + 1, j + 1, r[3]);
                 }
             }
             j += 2;

@@ -16,7 +16,7 @@
 //! Batches: x is B x M, the standard-normal draws v are J x B x d (drawn by the host from
 //! the seeded generator, so a run replays exactly), z_j = h (.) v_j + m.
 
-use crate::mlp::{gemm_nt, relu, sigmoid, softplus, transpose};
+use crate::mlp::{gemm_nt, relu, transpose};
 
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
@@ -62,8 +62,8 @@ struct Forward {
     a1: Vec<f64>,  // n x hid pre-activation
     q: Vec<f64>,   // n x hid ReLU(a1)
     loc: Vec<f64>, // n x dout (m or mu)
-    pre: Vec<f64>, // n x dout pre-softplus
     scale: Vec<f64>, // n x dout (h or sigma)
+    slope: Vec<f64>, // n x dout sigmoid(pre) = d scale / d pre
 }
 
 fn forward(p: &[f64], l: NetLayout, input: &[f64], n: usize, floor: f64) -> Forward {
@@ -74,8 +74,17 @@ fn forward(p: &[f64], l: NetLayout, input: &[f64], n: usize, floor: f64) -> Forw
     gemm_nt(&q, &p[l.w2()], Some(&p[l.b2()]), &mut loc, n, l.dout, l.hid, false);
     let mut pre = vec![0.0; n * l.dout];
     gemm_nt(&q, &p[l.w3()], Some(&p[l.b3()]), &mut pre, n, l.dout, l.hid, false);
-    let scale: Vec<f64> = pre.iter().map(|&a| softplus(a) + floor).collect();
-    Forward { a1, q, loc, pre, scale }
+    // softplus and its derivative from one exponential: e = exp(-|a|),
+    // softplus(a) = max(a, 0) + ln(1 + e), sigmoid(a) = 1 / (1 + e) or e / (1 + e)
+    let mut scale = pre.clone();
+    let mut slope = pre;
+    for (s, g) in scale.iter_mut().zip(slope.iter_mut()) {
+        let a = *s;
+        let e = (-a.abs()).exp();
+        *s = relu(a) + e.ln_1p() + floor;
+        *g = if a >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+    }
+    Forward { a1, q, loc, scale, slope }
 }
 
 /// Scratch for one network's backward pass (transposes of its weights and of the batch).
@@ -208,7 +217,7 @@ pub fn elbo_grad(
             let t = (x[i] - dec.loc[i]) * inv;
             recon += wj * (-HALF_LN_2PI - s.ln() - 0.5 * t * t);
             dmu[i] = wj * t * inv;
-            dpre[i] = wj * (t * t - 1.0) * inv * sigmoid(dec.pre[i]);
+            dpre[i] = wj * (t * t - 1.0) * inv * dec.slope[i];
         }
         back_dec.run(&dec, dl, &z, &dmu, &dpre, b, gtheta, Some(&mut dz));
         // reparameterisation z = h (.) v + m
@@ -228,7 +237,7 @@ pub fn elbo_grad(
             kl += kli;
             dm[k] -= mi;
             dh[k] += 1.0 / hi - hi;
-            dh[k] *= sigmoid(enc.pre[k]);
+            dh[k] *= enc.slope[k];
         }
     }
     let mut back_enc = Back::new(phi, el, b);

@@ -290,6 +290,10 @@ class ConsensusNodeImpl implements ConsensusNode {
         reject,
       }
       this.runs.set(session, run)
+      // Attempt 0 (nobody excluded) is behind us when peers already excluded someone.
+      if (excluded.length > 0) run.pastAttempts.add(0)
+      for (const k of this.early.keys()) if (k < session) this.early.delete(k)
+      for (const k of this.earlyExcluded.keys()) if (k < session) this.earlyExcluded.delete(k)
       if (excluded.includes(this.self)) {
         this.fail(run, new ExcludedError(session, excluded))
         return

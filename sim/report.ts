@@ -16,7 +16,8 @@ export function flatMetrics(r: SimReport): Record<string, number | string | bool
   const anomalyRow = r.auc.collab.perClass?.find((c) => c.label === 1)
   return {
     nodes: r.topology.nodes,
-    status: r.outcome.status,
+    // 'stopped (Name)' names the innermost error of the reason (the cause, not its wrapper).
+    status: r.outcome.status === 'completed' ? 'completed' : `stopped (${[...(r.outcome.reason ?? '').matchAll(/(\w+(?:Error|Stalled))/g)].map((m) => m[1]).at(-1) ?? 'unknown'})`,
     iterations: r.outcome.iterations,
     converged: r.outcome.converged,
     predictedRounds: r.topology.predictedRounds,

@@ -33,7 +33,7 @@ import {
 import { createNodeModel, loadNodeModel } from '../src/learning/models.js'
 import { createLedger, createPrivacyGuard, createReleaser } from '../src/learning/privacy.js'
 import type { Aggregate, CollabModel } from '../src/models/model.js'
-import type { Mat } from '../src/numeric/matrix.js'
+import { selectRows, type Mat } from '../src/numeric/matrix.js'
 import { Rng } from '../src/numeric/rng.js'
 import type { PrivacyLedger } from '../src/privacy/ledger.js'
 import { scoreReleased } from '../src/privacy/release.js'
@@ -686,6 +686,19 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   // Evaluation.
   hooks.onProgress?.({ iteration: shownIteration + 1, maxIterations: maxIter, objective: null, phase: 'evaluate' })
   const finished = states.map((x, s) => (x.status === 'finished' && x.result ? s : -1)).filter((s) => s >= 0)
+  // Each node's anomalous test rows: all of them, or a seeded sample keeping the dataset's class ratio.
+  const anomalyCache = new Map<number, Mat>()
+  const anomaliesFor = (s: number): Mat => {
+    if (sc.evaluate.anomalies === 'all') return data.anomalies
+    let m = anomalyCache.get(s)
+    if (m === undefined) {
+      const want = Math.max(1, Math.round((data.nodes[s].testNormal.rows * data.counts.anomalies) / data.counts.normal))
+      const pick = root.fork(`eval-anomalies:${s}`).permutation(data.anomalies.rows).slice(0, Math.min(want, data.anomalies.rows))
+      m = selectRows(data.anomalies, pick)
+      anomalyCache.set(s, m)
+    }
+    return m
+  }
   const evalSet = new Set(evaluatedNodes(S, sc.evaluate.maxNodes).filter((s) => states[s].status === 'finished'))
   const collabScores: NodeScore[] = []
   const scoreByNode = new Map<number, NodeScore>()
@@ -693,7 +706,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   for (const s of evalSet) {
     const r = states[s].result as TrainingResult
     try {
-      const ns = evaluateNode(s, r.model, data.nodes[s], data.anomalies, sc.evaluate.perClass ? r.threshold : null)
+      const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), sc.evaluate.perClass ? r.threshold : null)
       collabScores.push(ns)
       scoreByNode.set(s, ns)
     } catch {
@@ -712,7 +725,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
         continue
       }
       try {
-        scores.push(evaluateNode(s, { score: (X: Mat) => scoreReleased(rel.released, X) }, data.nodes[s], data.anomalies, null))
+        scores.push(evaluateNode(s, { score: (X: Mat) => scoreReleased(rel.released, X) }, data.nodes[s], anomaliesFor(s), null))
       } catch {
         failed++
       }
@@ -729,7 +742,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       try {
         const r = await trainAlone(refConfig, data.nodes[s].train, root.fork(`local:${s}`))
         const thr = sc.evaluate.perClass ? trainingThreshold(r.model, data.nodes[s].train, config.thresholdQuantile) : null
-        const ns = evaluateNode(s, r.model, data.nodes[s], data.anomalies, thr)
+        const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), thr)
         scores.push(ns)
         localByNode.set(s, ns.rocAuc)
       } catch {
@@ -747,7 +760,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       const r = await trainAlone(refConfig, data.trainAll, root.fork('centralised'))
       for (const s of evaluatedNodes(S, sc.evaluate.maxNodes)) {
         try {
-          const ns = evaluateNode(s, r.model, data.nodes[s], data.anomalies, sc.evaluate.perClass ? r.threshold : null)
+          const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), sc.evaluate.perClass ? r.threshold : null)
           scores.push(ns)
           centralByNode.set(s, ns.rocAuc)
         } catch {

@@ -104,6 +104,12 @@ const Evaluate = z
     centralised: z.boolean().default(true),
     /** Per-class precision/recall/specificity/F1/G-mean/IBA at the agreed threshold. */
     perClass: z.boolean().default(false),
+    /**
+     * Anomalous test rows per node: 'all' (every node scores every anomaly, the anomaly
+     * benchmark's protocol) or 'natural' (a seeded sample keeping the dataset's class
+     * ratio, for per-class metrics under the real imbalance).
+     */
+    anomalies: z.enum(['all', 'natural']).default('all'),
     /** Evaluate at most this many nodes (evenly spaced), to bound scoring time on large networks. */
     maxNodes: z.number().int().min(1).default(100_000),
   })

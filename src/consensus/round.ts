@@ -223,12 +223,19 @@ export class ChunkRun {
       if (b !== 0) for (let i = 0; i < n; i++) out[i] = cSelf * cur[i] - b * out[i] + w0 * x0[i] + w1 * x1[i]
       else for (let i = 0; i < n; i++) out[i] = cSelf * cur[i] + w0 * x0[i] + w1 * x1[i]
     } else {
+      // Other degrees: self (and y(t-1)) in the first pass, then neighbours two at a time.
       if (b !== 0) for (let i = 0; i < n; i++) out[i] = cSelf * cur[i] - b * out[i]
       else for (let i = 0; i < n; i++) out[i] = cSelf * cur[i]
-      for (let k = 0; k < d; k++) {
-        const wk = cPeer * w[k]
-        const xk = x[k]
-        for (let i = 0; i < n; i++) out[i] += wk * xk[i]
+      let k = 0
+      for (; k + 1 < d; k += 2) {
+        const xa = x[k], xb = x[k + 1]
+        const wa = cPeer * w[k], wb = cPeer * w[k + 1]
+        for (let i = 0; i < n; i++) out[i] += wa * xa[i] + wb * xb[i]
+      }
+      if (k < d) {
+        const xa = x[k]
+        const wa = cPeer * w[k]
+        for (let i = 0; i < n; i++) out[i] += wa * xa[i]
       }
     }
     this.prev = cur

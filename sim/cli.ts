@@ -14,7 +14,7 @@ import { runNetwork } from '../src/learning/network.js'
 import { createNodeModel } from '../src/learning/models.js'
 import { selectRows } from '../src/numeric/matrix.js'
 import { Rng } from '../src/numeric/rng.js'
-import { reportJson, writeRunReport, writeSweepReport } from './report.js'
+import { compareReports, reportJson, writeRunReport, writeSweepReport } from './report.js'
 import { runScenario, scenarioTopology, type Progress, type SimReport } from './run.js'
 import { SCENARIO_DIR, ScenarioError, parseScenario, resolveScenario, setPath, type Scenario } from './scenario.js'
 import { runSweep } from './sweep.js'
@@ -256,6 +256,16 @@ export function registerSimCommands(program: Command): void {
         return
       }
       await runAndReport(scenarioFromFlags(f), { out: f.out, json: f.json })
+    })
+
+  program
+    .command('sim-compare')
+    .description('compare two reports of the same scenario (e.g. libp2p vs in-memory): iterations, objective, thresholds, AUC')
+    .argument('<a>', 'report.json')
+    .argument('<b>', 'report.json')
+    .action((a: string, b: string) => {
+      const load = (p: string): SimReport => JSON.parse(readFileSync(p, 'utf8')) as SimReport
+      process.stdout.write(JSON.stringify(compareReports(load(a), load(b))) + '\n')
     })
 
   program

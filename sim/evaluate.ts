@@ -63,7 +63,7 @@ export function evaluateNode(node: number, model: Scorer, data: NodeData, anomal
 }
 
 /** Threshold at quantile q of a model's scores on its training rows. */
-export function trainingThreshold(model: CollabModel, train: Mat, q: number): number {
+export function trainingThreshold(model: Scorer, train: Mat, q: number): number {
   return thresholdAt(model.score(train), q)
 }
 

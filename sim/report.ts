@@ -14,6 +14,7 @@ export function flatMetrics(r: SimReport): Record<string, number | string | bool
   const statsRounds = r.iterations.map((i) => i.rounds).filter((x) => x > 0)
   const errs = r.iterations.map((i) => i.consensusError).filter((x): x is number => x !== null)
   const anomalyRow = r.auc.collab.perClass?.find((c) => c.label === 1)
+  const releasedRow = r.auc.released?.perClass?.find((c) => c.label === 1)
   return {
     nodes: r.topology.nodes,
     // 'stopped (Name)' names the innermost error of the reason (the cause, not its wrapper).
@@ -46,6 +47,13 @@ export function flatMetrics(r: SimReport): Record<string, number | string | bool
     gMean: anomalyRow?.gMean ?? null,
     iba: anomalyRow?.iba ?? null,
     accuracy: r.auc.collab.accuracy ?? null,
+    releasedPrecision: releasedRow?.precision ?? null,
+    releasedRecall: releasedRow?.recall ?? null,
+    releasedSpecificity: releasedRow?.specificity ?? null,
+    releasedF1: releasedRow?.f1 ?? null,
+    releasedGMean: releasedRow?.gMean ?? null,
+    releasedIba: releasedRow?.iba ?? null,
+    releasedAccuracy: r.auc.released?.accuracy ?? null,
   }
 }
 
@@ -160,12 +168,16 @@ function runSections(r: SimReport): Section[] {
         .map(([n, s]) => [n, fmt(s?.rocAuc), fmt(s?.prAuc), fmt(s?.rocAucMin), fmt(s?.rocAucMax), s?.nodes ?? 0, s?.failed ?? 0]),
     },
   })
-  if (a.collab.perClass) {
+  for (const [title, sum] of [
+    ['CollabDict', a.collab],
+    ['DP release', a.released],
+  ] as const) {
+    if (!sum?.perClass) continue
     sections.push({
-      heading: 'Per-class metrics at the agreed threshold (CollabDict, mean over nodes)',
+      heading: `Per-class metrics at each node's threshold (${title}, mean over nodes)`,
       table: {
         head: ['class', 'precision', 'recall', 'specificity', 'F1', 'G-mean', 'IBA', 'support'],
-        rows: a.collab.perClass.map((c) => [c.label === 1 ? 'anomaly' : 'normal', fmt(c.precision), fmt(c.recall), fmt(c.specificity), fmt(c.f1), fmt(c.gMean), fmt(c.iba), c.support]),
+        rows: sum.perClass.map((c) => [c.label === 1 ? 'anomaly' : 'normal', fmt(c.precision), fmt(c.recall), fmt(c.specificity), fmt(c.f1), fmt(c.gMean), fmt(c.iba), c.support]),
       },
     })
   }
@@ -289,4 +301,30 @@ export function writeSweepReport(
     return p
   })
   return { json, html, markdown, svgs }
+}
+
+export interface ReportComparison {
+  iterations: [number, number]
+  /** max over iterations of |objective_a - objective_b| / max(1, |objective_b|) (mean over nodes). */
+  objective: number
+  /** max over nodes of |threshold_a - threshold_b| / max(1, |threshold_b|). */
+  threshold: number
+  /** |ROC-AUC_a - ROC-AUC_b| of the CollabDict models (mean over nodes). */
+  rocAuc: number
+}
+
+/** How far two runs of the same scenario are apart (e.g. libp2p vs in-memory, same seed). */
+export function compareReports(a: SimReport, b: SimReport): ReportComparison {
+  const rel = (x: number, y: number): number => Math.abs(x - y) / Math.max(1, Math.abs(y))
+  let objective = 0
+  for (const ra of a.iterations) {
+    const rb = b.iterations.find((r) => r.iteration === ra.iteration)
+    if (rb) objective = Math.max(objective, rel(ra.objective, rb.objective))
+  }
+  let threshold = 0
+  for (const na of a.nodes) {
+    const nb = b.nodes.find((n) => n.node === na.node)
+    if (nb && na.threshold !== null && nb.threshold !== null) threshold = Math.max(threshold, rel(na.threshold, nb.threshold))
+  }
+  return { iterations: [a.outcome.iterations, b.outcome.iterations], objective, threshold, rocAuc: Math.abs(a.auc.collab.rocAuc - b.auc.collab.rocAuc) }
 }

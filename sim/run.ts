@@ -725,7 +725,10 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
         continue
       }
       try {
-        scores.push(evaluateNode(s, { score: (X: Mat) => scoreReleased(rel.released, X) }, data.nodes[s], anomaliesFor(s), null))
+        const scorer = { score: (X: Mat) => scoreReleased(rel.released, X) }
+        // The node's threshold for its released model: the same quantile of its own training scores.
+        const thr = sc.evaluate.perClass ? trainingThreshold(scorer, data.nodes[s].train, config.thresholdQuantile) : null
+        scores.push(evaluateNode(s, scorer, data.nodes[s], anomaliesFor(s), thr))
       } catch {
         failed++
       }

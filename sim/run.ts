@@ -55,11 +55,6 @@ export class SimulationError extends Error {
   override name = 'SimulationError'
 }
 
-/** A node crashed by the fault schedule (its training is aborted; it may restart). */
-export class NodeCrashedError extends Error {
-  override name = 'NodeCrashedError'
-}
-
 export interface Progress {
   iteration: number
   maxIterations: number
@@ -450,6 +445,9 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   const clock: Clock | undefined = virtual ?? undefined
   let net: MemoryNetwork | null = null
   const exact = sc.transport === 'exact' ? createExactAggregator(S) : null
+  if (exact && (sc.faults.loss > 0 || sc.faults.latency !== undefined || sc.faults.crashes.length > 0)) {
+    throw new SimulationError('exact sums have no network to fail; use transport: memory for faults')
+  }
   let mesh: Libp2pMesh | null = null
   if (sc.transport === 'libp2p') {
     if (sc.faults.loss > 0 || sc.faults.latency !== undefined || sc.faults.crashes.length > 0) {
@@ -469,6 +467,19 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   }
   const memNet = net
   const p2p = mesh
+  /** Nodes due to crash at a round of a session (set when they open it). */
+  const pendingCrash = new Map<number, { session: number; round: number }>()
+  const onRoundOf = (s: number) => (e: RoundEvent): void => {
+    probe.onRound(s, e)
+    const pc = pendingCrash.get(s)
+    if (pc !== undefined && e.session === pc.session && e.round >= pc.round) {
+      pendingCrash.delete(s)
+      // Silence the node at once (zero-latency delivery may finish the whole session in
+      // this microtask); stop its engine and training right after.
+      memNet?.crash(s)
+      queueMicrotask(() => crashNow(s))
+    }
+  }
   const makeConsensus = (s: number, firstSession: number): ConsensusNode | null => {
     const transport = memNet ? memNet.transports[s] : p2p ? p2p.transports[s] : null
     if (transport === null) return null
@@ -484,7 +495,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       timeoutMs: config.consensus.timeoutMs,
       rerunOnTimeout: config.consensus.rerunOnTimeout,
       firstSession,
-      onRound: (e) => probe.onRound(s, e),
+      onRound: onRoundOf(s),
     })
   }
 
@@ -535,18 +546,10 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
     return async (vec, label) => {
       const st = states[s]
       const crash = crashOf.get(s)
-      if (crash && label === `iter:${crash.atIteration}:stats` && st.status === 'running') {
-        // Scheduled crash: the node goes silent at the start of this session.
-        if (!crashDone.has(s)) {
-          crashDone.add(s)
-          memNet?.crash(s)
-          st.status = 'crashed'
-          st.controller.abort()
-          const cs = st.consensus?.stats
-          if (cs) st.carried = { framesSent: st.carried.framesSent + cs.framesSent, bytesSent: st.carried.bytesSent + cs.bytesSent, rounds: st.carried.rounds + cs.history.reduce((a, h) => a + Math.max(...h.rounds), 0) }
-          st.consensus?.close()
-          throw new NodeCrashedError(`node ${s} crashed by the fault schedule at iteration ${crash.atIteration}`)
-        }
+      if (crash && label === `iter:${crash.atIteration}:stats` && st.status === 'running' && !crashDone.has(s) && st.consensus) {
+        // Scheduled crash: the node joins this session and dies halfway through its rounds.
+        crashDone.add(s)
+        pendingCrash.set(s, { session: st.consensus.nextSession, round: Math.max(1, Math.floor(schemeInfo.rounds / 2)) })
       }
       const isStats = label.startsWith('iter:') && exact === null
       if (isStats) {
@@ -569,6 +572,16 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
     }
   }
   const crashDone = new Set<number>()
+  const crashNow = (s: number): void => {
+    const st = states[s]
+    if (st.status !== 'running') return
+    memNet?.crash(s)
+    st.status = 'crashed'
+    st.controller.abort()
+    const cs = st.consensus?.stats
+    if (cs) st.carried = { framesSent: st.carried.framesSent + cs.framesSent, bytesSent: st.carried.bytesSent + cs.bytesSent, rounds: st.carried.rounds + cs.history.reduce((a, h) => a + Math.max(...h.rounds), 0) }
+    st.consensus?.close()
+  }
 
   const maxIter = config.maxIterations
   let shownIteration = -1
@@ -836,23 +849,28 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       centralRocAuc: centralByNode.get(s) ?? null,
     }
   })
-  const reruns = new Map<string, SessionRow>()
+  // One row per rerun session: the excluded set every survivor ended with (sets only grow and merge).
+  const reruns = new Map<number, SessionRow>()
   for (const x of states) {
     const cs = x.consensus?.stats
     if (!cs) continue
     for (const rr of cs.reruns) {
-      const h = cs.history.find((q) => q.session === rr.session) ?? labelToSession.get(`session:${rr.session}`)
-      const key = `${rr.session}:${rr.excluded.join(',')}`
-      if (!reruns.has(key)) {
-        reruns.set(key, {
-          session: rr.session,
-          label: h?.label ?? [...labelToSession.values()].find((q) => q.session === rr.session)?.label ?? `session ${rr.session}`,
-          rounds: h ? Math.max(...h.rounds) : 0,
-          attempts: h?.attempts ?? 0,
-          members: h?.members ?? S - rr.excluded.length,
-          excluded: [...rr.excluded],
-        })
+      const h = cs.history.find((q) => q.session === rr.session)
+      const row = reruns.get(rr.session) ?? {
+        session: rr.session,
+        label: h?.label ?? [...labelToSession.values()].find((q) => q.session === rr.session)?.label ?? `session ${rr.session}`,
+        rounds: 0,
+        attempts: 0,
+        members: S,
+        excluded: [],
       }
+      row.excluded = [...new Set([...row.excluded, ...rr.excluded])].sort((a, b) => a - b)
+      if (h) {
+        row.rounds = Math.max(row.rounds, ...h.rounds)
+        row.attempts = Math.max(row.attempts, h.attempts)
+        row.members = Math.min(row.members, h.members)
+      }
+      reruns.set(rr.session, row)
     }
   }
   const bytes = nodeRows.map((n) => n.bytesSent)

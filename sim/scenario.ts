@@ -80,7 +80,7 @@ export type Latency = z.infer<typeof Latency>
 const Crash = z
   .object({
     node: z.number().int().min(0),
-    /** Crash when the network reaches this iteration (every node's statistics session of it). */
+    /** Crash halfway through the rounds of this iteration's statistics session. */
     atIteration: z.number().int().min(0),
     /** Restart from its checkpoint at this iteration (omitted: stays down). */
     restartAtIteration: z.number().int().min(1).optional(),

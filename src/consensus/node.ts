@@ -463,6 +463,12 @@ class ConsensusNodeImpl implements ConsensusNode {
     const attempt = f.attempt ?? 0
     if (attempt !== run.attempt) {
       if (run.pastAttempts.has(attempt)) {
+        // An excluded node still in an old attempt (e.g. just restarted): tell it, once per tick.
+        const key = `${from}/${attempt}`
+        if (run.excluded.includes(from) && !run.nudged.has(key)) {
+          run.nudged.add(key)
+          this.sendExclude(run, from, f.round)
+        }
         this.reject(from, 'stale', false)
         return
       }
@@ -534,6 +540,11 @@ class ConsensusNodeImpl implements ConsensusNode {
       } else {
         this.reject(from, 'stale', false)
       }
+      return
+    }
+    if (run.excluded.includes(from)) {
+      // An excluded node has no say in this session's member set; tell it where it stands.
+      this.sendExclude(run, from, f.round)
       return
     }
     const merged = new Set(run.excluded)

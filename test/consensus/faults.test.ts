@@ -145,3 +145,35 @@ describe('faults', () => {
     net.close()
   })
 })
+
+describe('rejoining', () => {
+  it('a node restarted into a session that already excluded it learns so at once (ExcludedError), then rejoins', async () => {
+    const t = generateTopology('cwic', 31)
+    const clock = createVirtualClock()
+    const { nodes, net } = network(t, { clock, timeoutMs: 30, retransmitMs: 5, rerunOnTimeout: true, chunks: 1 }, { clock, latencyMs: () => 1 })
+    net.crash(4)
+    const xs = randomVectors(31, 1, 'late')
+    // Everyone but node 4 starts session 0; they exclude it after the timeout.
+    const others = nodes.map((n, i) => (i === 4 ? null : n.average(xs[i], 'a'))).filter((p) => p !== null)
+    await clock.advance(60)
+    expect(nodes[0].stats.reruns.map((r) => r.excluded)).toEqual([[4]])
+    // Node 4 comes back and calls session 0 late: its peers answer its stale frames.
+    net.restart(4)
+    const late = nodes[4].average(xs[4], 'a').then(
+      () => 'ok',
+      (e: Error) => `${e.name}@${clock.now()}`,
+    )
+    const start = clock.now()
+    await clock.run({ until: Promise.all([late, ...others]) })
+    const r = await late
+    expect(r.startsWith('ExcludedError@')).toBe(true)
+    expect(Number(r.split('@')[1]) - start).toBeLessThan(10) // a few hops, not a timeout
+    const mean = directMean(xs.filter((_, i) => i !== 4))
+    for (const v of await Promise.all(others)) expect(v[0]).toBeCloseTo(mean[0], 6)
+    // Next call: node 4 is back in.
+    const next = Promise.all(nodes.map((n, i) => n.average(xs[i], 'b')))
+    await clock.run({ until: next })
+    for (const v of await next) expect(v[0]).toBeCloseTo(directMean(xs)[0], 6)
+    net.close()
+  })
+})

@@ -80,6 +80,7 @@ interface SimFlags {
   scheme?: string
   tol?: number
   chunks?: number
+  timeoutMs?: number
   transport?: string
   loss?: number
   latencyMs?: number
@@ -117,6 +118,7 @@ export function scenarioFromFlags(f: SimFlags): Scenario {
   set('training.consensus.scheme', f.scheme)
   set('training.consensus.tol', f.tol)
   set('training.consensus.chunks', f.chunks)
+  set('training.consensus.timeoutMs', f.timeoutMs)
   set('transport', f.transport)
   set('faults.loss', f.loss)
   if (f.latencyMs !== undefined) set('faults.latency', { kind: 'fixed', ms: f.latencyMs })
@@ -236,6 +238,7 @@ export function registerSimCommands(program: Command): void {
     .addOption(new Option('--scheme <scheme>', 'consensus weights').choices(['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev']))
     .option('--tol <tol>', 'consensus relative tolerance', num('--tol'))
     .option('--chunks <C>', 'random chunks per consensus (eq. 6)', num('--chunks'))
+    .option('--timeout-ms <ms>', 'silence after which a neighbour is excluded (raise it for libp2p on a busy machine)', num('--timeout-ms'))
     .addOption(new Option('--transport <t>', 'exact sums, in-memory consensus, or libp2p on loopback').choices(['exact', 'memory', 'libp2p']))
     .option('--loss <p>', 'probability that a frame is lost', num('--loss'))
     .option('--latency-ms <ms>', 'fixed per-frame latency', num('--latency-ms'))

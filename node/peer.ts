@@ -20,7 +20,7 @@ import { pino, type Logger } from 'pino'
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { Topology } from '../topologies/index.js'
 import { loadTopology, neighbours as topologyNeighbours } from '../topologies/index.js'
-import { createConsensusNode, ExcludedError, type ConsensusNode } from '../src/consensus/index.js'
+import { ConsensusClosedError, createConsensusNode, DisconnectedGraphError, ExcludedError, NeighbourTimeoutError, type ConsensusNode } from '../src/consensus/index.js'
 import { loadCsv } from '../src/data/index.js'
 import { thresholdAt } from '../src/eval/metrics.js'
 import { runTraining, TrainingStoppedError, TrainingAbortedError, type LearningContext } from '../src/learning/index.js'
@@ -55,6 +55,10 @@ export class NodeSetupError extends Error {
 
 /** Rejoin attempts after the peers excluded this node from a session. */
 export const MAX_REJOINS = 5
+/** A consensus session running longer than this many neighbour timeouts is checked for staleness. */
+export const STALE_CHECK_FACTOR = 2
+/** Longest a rejoining node waits for its peers to finish the iteration it was left out of (ms). */
+export const REJOIN_WAIT_MS = 60_000
 /** Upper bound on consensus rounds per session accepted from the wire (spectral counts are in the hundreds). */
 export const MAX_WIRE_ROUNDS = 1_000_000
 
@@ -325,10 +329,38 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
       await store.saveState(nodeState)
     }
     const c = consensus
-    return c.sum(vec, label)
+    if (iteration === null) return c.sum(vec, label)
+    // watchdog: a node that rejoined a session its peers already finished would wait on
+    // frames that never come; when the neighbours are past this iteration, leave it
+    let timer: ReturnType<typeof setTimeout> | null = null
+    let settled = false
+    const watch = (): void => {
+      timer = setTimeout(() => {
+        void askNeighbours().then((g) => {
+          if (settled) return
+          if (g !== null && g.iteration > iteration) {
+            log.warn({ iteration, network: g.iteration }, 'peers are past this consensus session; leaving it to rejoin')
+            staleAt = g.iteration
+            retireConsensus()
+          } else watch()
+        })
+      }, STALE_CHECK_FACTOR * training.consensus.timeoutMs)
+    }
+    watch()
+    try {
+      return await c.sum(vec, label)
+    } finally {
+      settled = true
+      if (timer !== null) clearTimeout(timer)
+    }
   }
 
-  const fetchNetworkGlobal = async (): Promise<GlobalState | null> => {
+  // after an exclusion the node may only rejoin once the network has finished the
+  // iteration it was excluded from (the peers' sessions for it run without this node)
+  let rejoinAt = 0
+  // set by the watchdog when it abandons a stale session: the iteration the peers were at
+  let staleAt: number | null = null
+  const askNeighbours = async (): Promise<GlobalState | null> => {
     let best: GlobalState | null = null
     for (const j of nbrs) {
       try {
@@ -338,8 +370,25 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
         log.warn({ peer: j, err: (err as Error).message }, 'state sync failed')
       }
     }
-    log.info({ iteration: best?.iteration ?? null }, 'fetched global state from neighbours')
     return best
+  }
+  const fetchNetworkGlobal = async (): Promise<GlobalState | null> => {
+    const deadline = Date.now() + Math.max(REJOIN_WAIT_MS, 20 * training.consensus.timeoutMs)
+    if (rejoinAt === 0) {
+      // the session of the iteration the peers are in now may already have given up on
+      // this node: join from the next one, which they open right after
+      const now = await askNeighbours()
+      if (now !== null && !now.converged && now.iteration >= model.iteration) rejoinAt = now.iteration + 1
+    }
+    for (;;) {
+      const best = await askNeighbours()
+      const ready = best !== null && (best.iteration >= rejoinAt || best.converged)
+      if (ready || rejoinAt === 0 || Date.now() > deadline || abort.signal.aborted) {
+        log.info({ iteration: best?.iteration ?? null, rejoinAt }, 'fetched global state from neighbours')
+        return best
+      }
+      await new Promise((r) => setTimeout(r, 250))
+    }
   }
 
   // the same stream the in-process runner gives node `self` (src/learning/network.ts)
@@ -382,9 +431,18 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
         return r
       } catch (err) {
         retireConsensus()
+        // excluded by the peers (they timed out on this node while it was down), or cut off
+        // because they no longer talk to it in that session: rejoin after that iteration
         const cause = err instanceof TrainingStoppedError ? err.cause : null
-        if (cause instanceof ExcludedError && attempt < MAX_REJOINS && checkpoint !== null) {
-          log.warn({ session: cause.session, attempt }, 'excluded by peers; rejoining from the next iteration')
+        const rejoinable =
+          cause instanceof ExcludedError ||
+          cause instanceof DisconnectedGraphError ||
+          cause instanceof NeighbourTimeoutError ||
+          (cause instanceof ConsensusClosedError && staleAt !== null)
+        if (err instanceof TrainingStoppedError && rejoinable && attempt < MAX_REJOINS && checkpoint !== null && !abort.signal.aborted) {
+          rejoinAt = Math.max(err.iteration + 1, (staleAt ?? 0) + 1)
+          staleAt = null
+          log.warn({ iteration: err.iteration, reason: (cause as Error).name, attempt }, 'left out of a consensus session; rejoining after it')
           model = loadNodeModel(training, checkpoint.model)
           continue
         }

@@ -5,7 +5,8 @@
  * Request: one length-prefixed message, 1 byte (SYNC_VERSION). Response: one message,
  * little-endian: version u8, status u8 (0 ok, 1 nothing to share yet), converged u8,
  * reserved u8, iteration u32, length u32 (f64 entries), reserved u32, then the f64 state.
- * The reply is validated like a consensus frame (version, length limit, finite values).
+ * The reply is validated like a consensus frame (version, status, length limit, no
+ * infinities; NaN passes because model layouts use it to mark absent values).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
@@ -54,7 +55,8 @@ export function decodeGlobal(bytes: Uint8Array, maxState: number): GlobalState |
   const state = new Float64Array(n)
   for (let i = 0; i < n; i++) {
     const x = v.getFloat64(HEADER + 8 * i, true)
-    if (!Number.isFinite(x)) throw new SyncError(`sync state entry ${i} is ${x}`)
+    // NaN is allowed: exportGlobal() layouts use it as the "absent" marker (e.g. no prior objective)
+    if (x === Infinity || x === -Infinity) throw new SyncError(`sync state entry ${i} is ${x}`)
     state[i] = x
   }
   return { iteration: v.getUint32(4, true), converged: v.getUint8(2) === 1, state }

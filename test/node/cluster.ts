@@ -3,7 +3,7 @@
  * identity, config, storage and slice of a dataset, sharing one topology file.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { generateTopology, type TopologyKind } from '../../topologies/index.js'
@@ -125,17 +125,18 @@ export function spawnCollab(args: string[], onOutput?: (chunk: string) => void):
 export function startNodeProcess(n: ClusterNode): ChildProcess {
   n.proc = spawnCollab(['node', 'start', '--config', n.config], (c) => {
     n.log += c
+    appendFileSync(join(n.dir, 'node.log'), c)
   })
   return n.proc
 }
 
 /** Poll `fn` until it returns a non-null value or `ms` passes. */
-export async function until<T>(fn: () => Promise<T | null>, ms: number, what: string, every = 250): Promise<T> {
+export async function until<T>(fn: () => Promise<T | null>, ms: number, what: string | (() => string), every = 250): Promise<T> {
   const t0 = Date.now()
   for (;;) {
     const v = await fn().catch(() => null)
     if (v !== null) return v
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`)
     await new Promise((r) => setTimeout(r, every))
   }
 }

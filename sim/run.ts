@@ -24,6 +24,7 @@ import { systemClock, type Clock } from '../src/consensus/transport.js'
 import { createExactAggregator } from '../src/learning/exact.js'
 import {
   runTraining,
+  TrainingStoppedError,
   type Checkpoint,
   type LearningContext,
   type TrainingConfig,
@@ -173,6 +174,8 @@ export interface SimReport {
     loss: number
     latency: Latency | null
     crashes: { node: number; atIteration: number; restartAtIteration: number | null; rejoinedAt: number | null; adoptedIteration: number | null }[]
+    /** Nodes their peers excluded (timed out on) that rejoined from their checkpoint, and the iteration they were excluded in. */
+    rejoins: { node: number; iteration: number }[]
   }
   nodes: NodeRow[]
 }
@@ -306,7 +309,12 @@ interface NodeState {
   error: Error | null
   /** Consensus counters of earlier incarnations (before a crash). */
   carried: { framesSent: number; bytesSent: number; rounds: number }
+  /** Times the node rejoined after its peers excluded it from a session. */
+  rejoins: number
 }
+
+/** How often a node excluded by its peers (a false timeout) rejoins before giving up. */
+export const MAX_REJOINS = 3
 
 const emptySummary = (): Summary => summarise([], 0)
 
@@ -420,7 +428,7 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
     },
     auc: { collab: emptySummary(), local: null, centralised: null, released: null },
     privacy: { monitor: false, l0: config.privacy.l0, exposedNodes: 0, perturbations: 0, minEntropy: null, release: false, epsilonPerRelease: null, spent: null, ledgers: [] },
-    faults: { loss: sc.faults.loss, latency: sc.faults.latency ?? null, crashes: [] },
+    faults: { loss: sc.faults.loss, latency: sc.faults.latency ?? null, crashes: [], rejoins: [] },
     nodes: [],
   }
   return { report, wallMs: performance.now() - wall0, models: [] }
@@ -514,6 +522,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       status: 'running',
       error: null,
       carried: { framesSent: 0, bytesSent: 0, rounds: 0 },
+      rejoins: 0,
     }
   })
 
@@ -541,6 +550,8 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   }))
   let firstFailure: Error | null = null
   let failedNode = -1
+  const rejoinLog: { node: number; iteration: number }[] = []
+  const rejoinable = exact === null && (sc.faults.loss > 0 || sc.faults.latency !== undefined || sc.faults.crashes.length > 0 || sc.transport === 'libp2p')
 
   const aggregateFor = (s: number): Aggregate => {
     return async (vec, label) => {
@@ -614,8 +625,8 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       clock: clock ?? (p2p ? realClock : undefined),
       fetchGlobal: fetchFrom === null ? undefined : async () => states[fetchFrom].model.exportGlobal(),
     }
-    // Only nodes the fault schedule restarts need checkpoints (kept in memory, as a disk would).
-    const restarts = crashOf.get(s)?.restartAtIteration !== undefined
+    // Checkpoints (kept in memory, as a disk would) for nodes that may restart or rejoin.
+    const restarts = crashOf.get(s)?.restartAtIteration !== undefined || rejoinable
     return runTraining(ctx, {
       config,
       resume: resume ?? undefined,
@@ -633,6 +644,15 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       },
       (e: unknown) => {
         if (st.status === 'crashed') return
+        // Excluded by its peers (they timed out on it): rejoin from the checkpoint once a peer
+        // has finished that session, as a peer node does (node/peer.ts).
+        const cause = e instanceof TrainingStoppedError ? (e.cause as Error | undefined) : undefined
+        if (cause?.name === 'ExcludedError' && rejoinable && st.checkpoint !== null && st.rejoins < MAX_REJOINS) {
+          st.rejoins++
+          rejoinLog.push({ node: s, iteration: (e as TrainingStoppedError).iteration })
+          running.push(waitAndRejoin(s, (e as TrainingStoppedError).iteration))
+          return
+        }
         st.status = 'failed'
         st.error = e instanceof Error ? e : new Error(String(e))
         if (firstFailure === null) {
@@ -670,6 +690,20 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
         }
       }),
     )
+  }
+
+  const sleep = (ms: number): Promise<void> => new Promise((r) => (virtual ?? realClock).setTimeout(r, ms))
+  const waitAndRejoin = async (s: number, behind: number): Promise<void> => {
+    for (let tries = 0; tries < 10_000; tries++) {
+      const from = states.findIndex((p, j) => j !== s && (p.status === 'running' || p.status === 'finished') && p.model.iteration > behind)
+      if (from >= 0) {
+        states[s].consensus?.close()
+        restart(s, from)
+        return
+      }
+      if (firstFailure !== null) return
+      await sleep(50)
+    }
   }
 
   for (let s = 0; s < S; s++) running.push(runNode(s, null, null))
@@ -951,7 +985,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       spent: releases.length ? { epsilon: Math.max(...releases.map((r) => r.spent.epsilon)), delta: releases[0].spent.delta } : null,
       ledgers,
     },
-    faults: { loss: sc.faults.loss, latency: sc.faults.latency ?? null, crashes: crashRecords },
+    faults: { loss: sc.faults.loss, latency: sc.faults.latency ?? null, crashes: crashRecords, rejoins: rejoinLog },
     nodes: nodeRows,
   }
   hooks.onProgress?.({ iteration: outcome.iterations, maxIterations: maxIter, objective: iterRows.at(-1)?.objective ?? null, phase: 'done' })

@@ -10,6 +10,7 @@ const benches: Record<string, () => Promise<{ run: Bench }>> = {
   numeric: () => import('./numeric.js'),
   vae: () => import('./vae.js'),
   consensus: () => import('./consensus.js'),
+  api: () => import('./api.js'),
 }
 
 const wanted = process.argv.slice(2)

@@ -15,7 +15,7 @@ function small(over: Partial<ScenarioInput> = {}, training: Record<string, unkno
     training: {
       model: { kind: 'ggm', hyper: { K: 3, rho: 1, maxIter: 6 } },
       seed: 5,
-      consensus: { scheme: 'chebyshev', tol: 1e-10, chunks: 2, timeoutMs: 2000 },
+      consensus: { scheme: 'chebyshev', tol: 1e-10, chunks: 2, timeoutMs: 60_000 },
       privacy: { monitor: true, l0: 2, release: { enabled: false } },
       ...training,
     },

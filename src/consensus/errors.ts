@@ -32,6 +32,22 @@ export class ExcludedError extends Error {
   }
 }
 
+/**
+ * This node fell out of step with its peers in a session (they are rounds ahead: it was
+ * restarted mid-session with fresh state). A kind of exclusion: its share is not in that
+ * sum, and it rejoins at a later call. Resume restarted nodes at a session they never began.
+ */
+export class OutOfStepError extends ExcludedError {
+  override name = 'OutOfStepError'
+  constructor(session: number, ahead: number[]) {
+    super(session, [])
+    this.message =
+      `this node is out of step in consensus session ${session}: peers ${ahead.join(', ')} are rounds ahead ` +
+      '(restarted mid-session?); its share is not in that sum; call sum() again for the next label to rejoin, ' +
+      'and resume restarted nodes at a session they never began'
+  }
+}
+
 /** sum()/average() after close(), or pending when close() was called. */
 export class ConsensusClosedError extends Error {
   override name = 'ConsensusClosedError'

@@ -33,7 +33,7 @@ export {
   type ConsensusStats,
   type SessionRecord,
 } from './node.js'
-export { NeighbourTimeoutError, ExcludedError, ConsensusClosedError, ConsensusInputError } from './errors.js'
+export { NeighbourTimeoutError, ExcludedError, OutOfStepError, ConsensusClosedError, ConsensusInputError } from './errors.js'
 export { createMemoryNetwork, MemoryNetworkError, type MemoryNetwork, type MemoryNetworkOptions, type MemoryNetworkStats } from './memory.js'
 export { createVirtualClock, type VirtualClock } from './clock.js'
 export { splitChunks, relabelling, memberGraph, type Relabelling, type MemberGraph } from './membership.js'

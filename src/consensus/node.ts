@@ -20,7 +20,7 @@
 import { Rng } from '../numeric/rng.js'
 import { adjacency } from '../../topologies/generators.js'
 import type { Topology } from '../../topologies/index.js'
-import { ConsensusClosedError, ConsensusInputError, ExcludedError, NeighbourTimeoutError } from './errors.js'
+import { ConsensusClosedError, ConsensusInputError, ExcludedError, NeighbourTimeoutError, OutOfStepError } from './errors.js'
 import { memberGraph, relabelling, splitChunks } from './membership.js'
 import { ChunkRun, type RoundEvent } from './round.js'
 import { systemClock, type Clock, type ConsensusFrame, type Transport } from './transport.js'
@@ -154,6 +154,8 @@ interface SessionRun {
   done: number
   pending: Map<number, Array<[number, ConsensusFrame]>>
   nudged: Set<string>
+  /** Peers that sent frames two or more rounds ahead of ours in this attempt. */
+  aheadFrom: Set<number>
   resendAt: Float64Array
   startedAt: number
   resolve: (v: Float64Array) => void
@@ -284,6 +286,7 @@ class ConsensusNodeImpl implements ConsensusNode {
         done: 0,
         pending: new Map(),
         nudged: new Set(),
+        aheadFrom: new Set(),
         resendAt: new Float64Array(this.chunks),
         startedAt: this.clock.now(),
         resolve,
@@ -354,6 +357,7 @@ class ConsensusNodeImpl implements ConsensusNode {
       runs.push(cr)
     }
     run.chunkRuns = runs
+    run.aheadFrom.clear()
     run.resendAt.fill(now)
     for (const cr of runs) {
       if (this.runs.get(run.session) !== run || run.chunkRuns !== runs) return
@@ -414,6 +418,15 @@ class ConsensusNodeImpl implements ConsensusNode {
     if (report) this.transport.reportPeer?.(from, reason)
   }
 
+  /**
+   * Liveness: a peer counts as heard only when its frame shows it in step (this or an
+   * adjacent round, another attempt or a later session, a control frame). Frames of rounds
+   * long past do not count: a peer restarted mid-session must not look alive forever.
+   */
+  private heard(from: number): void {
+    this.lastHeard[from] = this.clock.now()
+  }
+
   private onFrame(from: number, f: ConsensusFrame): void {
     if (this.closed) return
     if (!Number.isInteger(from) || from < 0 || from >= this.S || from === this.self) {
@@ -422,7 +435,6 @@ class ConsensusNodeImpl implements ConsensusNode {
     }
     this.stats.framesReceived++
     this.stats.bytesReceived += FRAME_HEADER_BYTES + 8 * (f.payload?.length ?? 0)
-    this.lastHeard[from] = this.clock.now()
     if (
       !(f.payload instanceof Float64Array) ||
       !Number.isInteger(f.session) ||
@@ -453,6 +465,7 @@ class ConsensusNodeImpl implements ConsensusNode {
           q = []
           this.early.set(f.session, q)
         }
+        this.heard(from)
         if (q.length < 4 * this.chunks * this.S) q.push([from, f])
         else this.reject(from, 'too-early', false)
         return
@@ -481,6 +494,7 @@ class ConsensusNodeImpl implements ConsensusNode {
         q = []
         run.pending.set(attempt, q)
       }
+      this.heard(from)
       if (q.length < 4 * this.chunks * this.S) q.push([from, f])
       // The sender is in another attempt: tell it our excluded set so the two merge.
       const key = `${from}/${attempt}`
@@ -495,31 +509,61 @@ class ConsensusNodeImpl implements ConsensusNode {
       this.reject(from, 'bad-frame', true)
       return
     }
-    const r = cr.receive(from, f.round, f.payload)
-    if (r === 'ok') return
-    if (r === 'duplicate' || r === 'old') {
-      // A peer resending an earlier round misses a frame, maybe ours: resend it.
-      if (r === 'old' && this.retransmitMs > 0) {
-        const mine = cr.frameOf(f.round)
-        if (mine !== null) this.send(from, mine)
+    const r = cr.receive(from, f)
+    switch (r) {
+      case 'ok':
+        this.heard(from)
+        return
+      case 'duplicate':
+      case 'old':
+        this.heard(from)
+        // A peer resending an earlier round misses a frame, maybe ours: resend it.
+        if (r === 'old' && this.retransmitMs > 0) {
+          const mine = cr.frameOf(f.round)
+          if (mine !== null) this.send(from, mine)
+        }
+        this.reject(from, r, this.retransmitMs === 0 && r === 'duplicate')
+        return
+      case 'stale':
+        this.reject(from, r, false)
+        return
+      case 'round-ahead':
+        // Peers two or more rounds ahead: either they misbehave or we are the one out of step.
+        run.aheadFrom.add(from)
+        this.reject(from, r, true)
+        return
+      case 'conflict': {
+        // Same round, different values: the peer restarted mid-session (or equivocates).
+        this.reject(from, r, true)
+        const merged = [...new Set([...run.excluded, from])].sort((a, b) => a - b)
+        this.exclude(run, merged, f.round, [from], ' but sent conflicting values for it (restarted mid-session?)')
+        return
       }
-      this.reject(from, r, this.retransmitMs === 0 && r === 'duplicate')
-      return
+      default:
+        this.reject(from, r, true)
     }
-    this.reject(from, r, true)
   }
 
   /** A neighbour still in a session we finished: give it our last frame if it asks for it. */
   private lateNeighbour(fin: SessionRun, from: number, f: ConsensusFrame): void {
     const cr = fin.chunkRuns[f.chunk]
-    if ((f.attempt ?? 0) === fin.attempt && cr !== undefined && cr.isPeer(from) && this.retransmitMs > 0) {
-      const mine = cr.frameOf(f.round)
-      if (mine !== null) this.send(from, mine)
+    if ((f.attempt ?? 0) !== fin.attempt || cr === undefined) {
+      this.reject(from, 'stale', false)
+      return
     }
-    this.reject(from, 'old', false)
+    const r = cr.receive(from, f)
+    if (r === 'old') {
+      this.heard(from)
+      if (this.retransmitMs > 0) {
+        const mine = cr.frameOf(f.round)
+        if (mine !== null) this.send(from, mine)
+      }
+    }
+    this.reject(from, r === 'ok' ? 'old' : r, r === 'conflict' || r === 'not-neighbour' || r === 'bad-length')
   }
 
   private onExclude(from: number, f: ConsensusFrame): void {
+    this.heard(from)
     const ids: number[] = []
     for (const v of f.payload) {
       if (!Number.isInteger(v) || v < 0 || v >= this.S) {
@@ -558,7 +602,7 @@ class ConsensusNodeImpl implements ConsensusNode {
   // ---------------------------------------------------------------- exclusion
 
   /** Adopt the larger excluded set E: flood it, then rerun (or fail). `silent` = peers we detected. */
-  private exclude(run: SessionRun, excluded: number[], round: number, silent: number[] | null): void {
+  private exclude(run: SessionRun, excluded: number[], round: number, silent: number[] | null, why = ''): void {
     const old = new Set(run.excluded)
     const added = excluded.filter((v) => !old.has(v))
     const targets = new Set<number>(this.baseAdj[this.self])
@@ -575,7 +619,7 @@ class ConsensusNodeImpl implements ConsensusNode {
     }
     if (!this.rerun) {
       const who = silent ?? added
-      this.fail(run, new NeighbourTimeoutError(Math.min(...who), run.session, round, who, silent === null ? ' (reported by another node)' : ''))
+      this.fail(run, new NeighbourTimeoutError(Math.min(...who), run.session, round, who, silent === null ? ' (reported by another node)' : why))
       return
     }
     this.stats.reruns.push({ session: run.session, attempt: run.attempt, excluded: [...excluded] })
@@ -631,6 +675,11 @@ class ConsensusNodeImpl implements ConsensusNode {
             }
           }
         }
+      }
+      if (silent.size > 0 && run.aheadFrom.size > 0) {
+        // Our peers are rounds ahead of us: we are the one out of step (restarted mid-session).
+        this.fail(run, new OutOfStepError(run.session, [...run.aheadFrom].sort((a, b) => a - b)))
+        continue
       }
       if (silent.size > 0) {
         const s = [...silent].sort((a, b) => a - b)

@@ -13,7 +13,40 @@
 import type { ConsensusFrame } from './transport.js'
 import type { SchemePlan } from './weights.js'
 
-export type Receive = 'ok' | 'duplicate' | 'old' | 'not-neighbour' | 'round-ahead' | 'bad-length'
+/**
+ * Outcome of one data frame: 'ok' (new, kept), 'duplicate' (same round again, same content),
+ * 'old' (an earlier round: a peer repairing a loss), 'stale' (older than the previous
+ * round: the peer is out of step), 'conflict' (same round, different content: the peer
+ * restarted mid-session or equivocates), 'not-neighbour', 'round-ahead', 'bad-length'.
+ */
+export type Receive = 'ok' | 'duplicate' | 'old' | 'stale' | 'conflict' | 'not-neighbour' | 'round-ahead' | 'bad-length'
+
+/**
+ * Three sampled entries identify a payload well enough to catch a restarted peer's new
+ * values. The sender records them when it sends: an in-memory transport shares payload
+ * buffers, which the sender reuses rounds later, so a late duplicate must be judged by
+ * what was sent, not by what the buffer holds now. Frames decoded from a wire have no
+ * record and fresh buffers, so their payload is sampled directly.
+ */
+const sentSig = new WeakMap<ConsensusFrame, Float64Array>()
+
+function sample(x: Float64Array): Float64Array {
+  const n = x.length
+  return n === 0 ? new Float64Array(3) : Float64Array.of(x[0], x[n >> 1], x[n - 1])
+}
+
+function frameSig(f: ConsensusFrame): Float64Array {
+  return sentSig.get(f) ?? sample(f.payload)
+}
+
+function sign(sig: Float64Array, slot: number, f: ConsensusFrame): void {
+  sig.set(frameSig(f), 3 * slot)
+}
+
+function sameSign(sig: Float64Array, slot: number, f: ConsensusFrame): boolean {
+  const g = frameSig(f)
+  return sig[3 * slot] === g[0] && sig[3 * slot + 1] === g[1] && sig[3 * slot + 2] === g[2]
+}
 
 export interface RoundEvent {
   session: number
@@ -61,6 +94,10 @@ export class ChunkRun {
   private readonly slotOf: Map<number, number>
   private recv: Array<Float64Array | null>
   private recvNext: Array<Float64Array | null>
+  /** Payload signatures per peer for rounds t-1, t, t+1. */
+  private sigPrev: Float64Array
+  private sigCur: Float64Array
+  private sigNext: Float64Array
   private count = 0
   private countNext = 0
   private readonly selfWeight: number
@@ -90,6 +127,9 @@ export class ChunkRun {
     for (let k = 0; k < init.peers.length; k++) this.slotOf.set(init.peers[k], k)
     this.recv = new Array<Float64Array | null>(init.peers.length).fill(null)
     this.recvNext = new Array<Float64Array | null>(init.peers.length).fill(null)
+    this.sigPrev = new Float64Array(3 * init.peers.length)
+    this.sigCur = new Float64Array(3 * init.peers.length)
+    this.sigNext = new Float64Array(3 * init.peers.length)
     this.cheb =
       init.plan.kind === 'chebyshev' ? { a: init.plan.a, b: init.plan.b, z0: (2 - init.plan.a - init.plan.b) / (init.plan.b - init.plan.a) } : null
     this.cur = Float64Array.from(init.x0)
@@ -138,21 +178,34 @@ export class ChunkRun {
     return null
   }
 
-  receive(from: number, round: number, payload: Float64Array): Receive {
+  receive(from: number, frame: ConsensusFrame): Receive {
+    const round = frame.round
+    const payload = frame.payload
     const slot = this.slotOf.get(from)
     if (slot === undefined) return 'not-neighbour'
     if (payload.length !== this.len) return 'bad-length'
-    if (round < this.t || this.done) return round >= this.rounds ? 'round-ahead' : 'old'
+    if (round >= this.rounds) return 'round-ahead'
+    if (this.done) {
+      // Finished at t = R: only the last round can still be asked for.
+      if (round !== this.t - 1) return 'stale'
+      return sameSign(this.sigPrev, slot, frame) ? 'old' : 'conflict'
+    }
+    if (round < this.t) {
+      if (round !== this.t - 1) return 'stale'
+      return sameSign(this.sigPrev, slot, frame) ? 'old' : 'conflict'
+    }
     if (round === this.t) {
-      if (this.recv[slot] !== null) return 'duplicate'
+      if (this.recv[slot] !== null) return sameSign(this.sigCur, slot, frame) ? 'duplicate' : 'conflict'
       this.recv[slot] = payload
+      sign(this.sigCur, slot, frame)
       this.count++
       if (this.started && this.count === this.peers.length) this.advance()
       return 'ok'
     }
-    if (round === this.t + 1 && round < this.rounds) {
-      if (this.recvNext[slot] !== null) return 'duplicate'
+    if (round === this.t + 1) {
+      if (this.recvNext[slot] !== null) return sameSign(this.sigNext, slot, frame) ? 'duplicate' : 'conflict'
       this.recvNext[slot] = payload
+      sign(this.sigNext, slot, frame)
       this.countNext++
       return 'ok'
     }
@@ -167,6 +220,10 @@ export class ChunkRun {
       r.fill(null)
       this.recv = this.recvNext
       this.recvNext = r
+      const g = this.sigPrev
+      this.sigPrev = this.sigCur
+      this.sigCur = this.sigNext
+      this.sigNext = g
       this.count = this.countNext
       this.countNext = 0
       this.t++
@@ -244,6 +301,7 @@ export class ChunkRun {
 
   private send(): void {
     const frame: ConsensusFrame = { session: this.session, chunk: this.chunk, round: this.t, attempt: this.attempt, payload: this.cur }
+    sentSig.set(frame, sample(this.cur))
     this.prevFrame = this.lastFrame
     this.lastFrame = frame
     this.emit(this.peers, frame)

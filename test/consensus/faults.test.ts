@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { generateTopology } from '../../topologies/index.js'
-import { createVirtualClock, DisconnectedGraphError, ExcludedError, NeighbourTimeoutError, type ConsensusNode } from '../../src/consensus/index.js'
+import { createConsensusNode, createVirtualClock, DisconnectedGraphError, ExcludedError, NeighbourTimeoutError, type ConsensusNode } from '../../src/consensus/index.js'
 import { deviation, directMean, network, randomVectors } from './helpers.js'
 
 const t31 = generateTopology('cwic', 31)
@@ -175,5 +175,39 @@ describe('rejoining', () => {
     await clock.run({ until: next })
     for (const v of await next) expect(v[0]).toBeCloseTo(directMean(xs)[0], 6)
     net.close()
+  })
+})
+
+describe('restarted mid-session', () => {
+  it('a node restarted with fresh state inside a running session is excluded, never averaged in inconsistently', async () => {
+    const t = generateTopology('cwic', 31)
+    for (const restartAt of [1.5, 3, 20]) {
+      const clock = createVirtualClock()
+      const opts = { clock, timeoutMs: 40, retransmitMs: 5, rerunOnTimeout: true, chunks: 2, relabel: false, seed: 11 }
+      const { nodes, net } = network(t, opts, { clock, latencyMs: () => 1 })
+      const xs = randomVectors(31, 3, `restart/${restartAt}`)
+      const first = startAll(nodes, xs, clock.now)
+      await clock.advance(restartAt)
+      // Node 4 "reboots": old engine gone, a new one on the same transport re-enters session 0.
+      nodes[4].close()
+      const fresh = createConsensusNode({ ...opts, topology: t, transport: net.transports[4] })
+      const again = fresh.average(xs[4], 'x').then(
+        (v) => ({ ok: true as const, v }),
+        (e: Error) => ({ ok: false as const, e }),
+      )
+      const others = first.filter((_, i) => i !== 4)
+      await clock.run({ until: Promise.all([again, ...others]) })
+      const res = await Promise.all(others)
+      const r4 = await again
+      const full = directMean(xs)
+      const survivors = directMean(xs.filter((_, i) => i !== 4))
+      const ref = r4.ok ? full : survivors
+      for (const r of res) {
+        expect(r.ok).toBe(true)
+        if (r.ok) for (let k = 0; k < 3; k++) expect(r.v[k]).toBeCloseTo(ref[k], 6)
+      }
+      if (!r4.ok) expect(r4.e).toBeInstanceOf(ExcludedError)
+      net.close()
+    }
   })
 })

@@ -32,8 +32,18 @@ export const DEFAULT_SCHEME: SchemeName = 'chebyshev'
 export const DEFAULT_CHUNKS = 3
 /** Default std of the random chunks, in the units of the summed values. */
 export const DEFAULT_CHUNK_SCALE = 1
-/** Default retransmission interval: a round stalled this long resends its frame (also a heartbeat). */
+/**
+ * Longest retransmission interval: a round stalled this long always resends its frame (also
+ * a heartbeat). Stalls are judged against the node's own recent round times: a round that
+ * takes RETRANSMIT_FACTOR x the smoothed round time (at least MIN_RETRANSMIT_MS) resends, so
+ * a lost frame costs a few round times, not this constant.
+ */
 export const DEFAULT_RETRANSMIT_MS = 250
+export const MIN_RETRANSMIT_MS = 1
+const RETRANSMIT_FACTOR = 3
+/** Weights of the newest round in the smoothed round time, when faster / slower than it. */
+const ROUND_EWMA_DOWN = 0.2
+const ROUND_EWMA_UP = 0.01
 /** Sessions ahead of our own whose early frames we keep (peers may run ahead by a few calls). */
 export const MAX_SESSIONS_AHEAD = 8
 /** Finished sessions whose last frames are kept for late neighbours. */
@@ -64,7 +74,7 @@ export interface ConsensusOptions {
   timeoutMs?: number
   /** Rerun the session without silent nodes instead of failing; default false. */
   rerunOnTimeout?: boolean
-  /** Resend a stalled round's frame after this long (heartbeat, loss repair); 0 = never. Default 250. */
+  /** Resend a stalled round's frame after at most this long (heartbeat, loss repair; sooner when rounds are fast); 0 = never. Default 250. */
   retransmitMs?: number
   /** Session id of the first sum() call (a restarted node resumes the sequence); default 0. */
   firstSession?: number
@@ -191,7 +201,9 @@ class ConsensusNodeImpl implements ConsensusNode {
   private readonly timeoutMs: number
   private readonly rerun: boolean
   private readonly retransmitMs: number
-  private readonly tickMs: number
+  private readonly maxTickMs: number
+  /** Smoothed duration of a round (clock ms), for stall detection. */
+  private roundEwma = Number.NaN
   private readonly onRound: ConsensusOptions['onRound']
   private session: number
   private readonly runs = new Map<number, SessionRun>()
@@ -229,7 +241,7 @@ class ConsensusNodeImpl implements ConsensusNode {
     this.retransmitMs = o.retransmitMs ?? DEFAULT_RETRANSMIT_MS
     if (!(this.retransmitMs >= 0)) throw new ConsensusInputError(`retransmitMs must be >= 0, got ${this.retransmitMs}`)
     const fromTimeout = Number.isFinite(this.timeoutMs) ? this.timeoutMs / 4 : Number.POSITIVE_INFINITY
-    this.tickMs = Math.min(this.retransmitMs > 0 ? this.retransmitMs : Number.POSITIVE_INFINITY, fromTimeout)
+    this.maxTickMs = Math.min(this.retransmitMs > 0 ? this.retransmitMs : Number.POSITIVE_INFINITY, fromTimeout)
     this.onRound = o.onRound
     this.session = o.firstSession ?? 0
     this.lastHeard = new Float64Array(this.S).fill(Number.NEGATIVE_INFINITY)
@@ -347,7 +359,15 @@ class ConsensusNodeImpl implements ConsensusNode {
         plan,
         x0: run.x0[c],
         emit: (to, frame) => {
-          cr.roundStartedAt = this.clock.now()
+          const t = this.clock.now()
+          if (frame.round > 0) {
+            // Asymmetric smoothing (quick down, slow up) tracks a low quantile of round
+            // times: stalled rounds, and the waits they cause downstream, barely move it.
+            const d = t - cr.roundStartedAt
+            const e = this.roundEwma
+            this.roundEwma = Number.isNaN(e) ? d : e + (d < e ? ROUND_EWMA_DOWN : ROUND_EWMA_UP) * (d - e)
+          }
+          cr.roundStartedAt = t
           for (let k = 0; k < to.length; k++) this.send(to[k], frame)
         },
         onDone: () => this.chunkDone(run),
@@ -644,15 +664,25 @@ class ConsensusNodeImpl implements ConsensusNode {
     if (r !== undefined) r.then(undefined, () => undefined)
   }
 
+  /** How long a round may stall before we resend its frame. */
+  private stallMs(): number {
+    if (this.retransmitMs === 0) return Number.POSITIVE_INFINITY
+    const guess = Number.isNaN(this.roundEwma) ? this.retransmitMs : RETRANSMIT_FACTOR * this.roundEwma
+    return Math.min(this.retransmitMs, Math.max(MIN_RETRANSMIT_MS, guess))
+  }
+
   private armTick(): void {
-    if (this.tickHandle !== null || !Number.isFinite(this.tickMs) || this.closed) return
-    this.tickHandle = this.clock.setTimeout(() => this.tick(), this.tickMs)
+    if (this.tickHandle !== null || this.closed) return
+    const ms = Math.min(this.maxTickMs, this.stallMs())
+    if (!Number.isFinite(ms)) return
+    this.tickHandle = this.clock.setTimeout(() => this.tick(), ms)
   }
 
   private tick(): void {
     this.tickHandle = null
     if (this.closed) return
     const now = this.clock.now()
+    const stall = this.stallMs()
     for (const run of [...this.runs.values()]) {
       if (this.runs.get(run.session) !== run) continue
       const silent = new Set<number>()
@@ -662,7 +692,7 @@ class ConsensusNodeImpl implements ConsensusNode {
         const cr = run.chunkRuns[c]
         if (cr.done) continue
         const frame = cr.currentFrame()
-        if (this.retransmitMs > 0 && frame !== null && now - Math.max(cr.roundStartedAt, run.resendAt[c]) >= this.retransmitMs) {
+        if (frame !== null && now - Math.max(cr.roundStartedAt, run.resendAt[c]) >= stall) {
           run.resendAt[c] = now
           this.stats.retransmits++
           for (const p of cr.peers) this.send(p, frame)

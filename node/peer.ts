@@ -37,6 +37,7 @@ import {
   createLibp2pTransport,
   DEFAULT_MAX_MESSAGE_BYTES,
   fetchGlobal,
+  PeerBarrierTimeoutError,
   serveGlobal,
   waitForPeers,
   type CollabHost,
@@ -223,14 +224,6 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     },
   })
 
-  await serveGlobal(host, () => {
-    if (!prepared) return null
-    try {
-      return model.exportGlobal()
-    } catch {
-      return null
-    }
-  })
 
   const scorer = (): Scorer | null => {
     if (threshold === null) return null
@@ -392,10 +385,56 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   }
 
   // the same stream the in-process runner gives node `self` (src/learning/network.ts)
+  let syncing = false
+  const startSync = async (): Promise<void> => {
+    if (syncing) return
+    syncing = true
+    await serveGlobal(host, () => {
+      if (!prepared) return null
+      try {
+        return model.exportGlobal()
+      } catch {
+        return null
+      }
+    })
+  }
+
+  const waitReady = async (targets: string[]): Promise<void> => {
+    const deadline = Date.now() + config.startup.barrierTimeoutMs
+    await waitForPeers(host, targets, config.startup.barrierTimeoutMs)
+    const pending = new Set(targets)
+    while (pending.size > 0) {
+      await Promise.all(
+        [...pending].map(async (p) => {
+          try {
+            await fetchGlobal(host, p, { maxState: Math.floor(DEFAULT_MAX_MESSAGE_BYTES / 8) - 8, timeoutMs: 3000 })
+            pending.delete(p)
+          } catch {
+            // not ready yet (no sync handler) or unreachable: ask again
+          }
+        }),
+      )
+      if (pending.size === 0) break
+      if (Date.now() > deadline || abort.signal.aborted) {
+        throw new PeerBarrierTimeoutError(
+          `start barrier: peers not ready after ${config.startup.barrierTimeoutMs} ms: ${[...pending].join(', ')}; start them or raise startup.barrierTimeoutMs`,
+        )
+      }
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    log.info({ peers: targets.length }, 'start barrier passed')
+  }
+
   const rng = new Rng(training.seed).fork(`node:${self}`)
   const train = async (): Promise<TrainingResult | null> => {
     state = 'waiting-for-peers'
-    await waitForPeers(host, nbrs.map((j) => peers[j]), config.startup.barrierTimeoutMs)
+    // the sync handler doubles as the readiness signal of the start barrier: a peer that
+    // answers it is about to open its first consensus session
+    await startSync()
+    // a fresh network starts together (every member ready, so no session opens while a
+    // slow member is still starting); a restarting node only needs its neighbours
+    const targets = resumedAtStart ? nbrs.map((j) => peers[j]) : peers.filter((_, i) => i !== self)
+    await waitReady(targets)
     state = 'training'
     for (let attempt = 0; ; attempt++) {
       const ctx: LearningContext = {
@@ -455,6 +494,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     try {
       if (checkpoint?.finished) {
         log.info({ iteration: checkpoint.iteration }, 'training already finished; serving')
+        await startSync()
       } else {
         result = await train()
       }

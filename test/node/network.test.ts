@@ -20,7 +20,7 @@ import { loadModel } from '../../src/models/index.js'
 import { selectRows, toRows, type Mat } from '../../src/numeric/matrix.js'
 import { Rng } from '../../src/numeric/rng.js'
 import { PrivacyLedger } from '../../src/privacy/ledger.js'
-import { scoreOffline } from '../../node/cli.js'
+import { scoreOffline, scoreRemote } from '../../node/cli.js'
 import { exitOf, getJson, makeCluster, spawnCollab, startNodeProcess, until, type Cluster } from './cluster.js'
 
 const CSV = join(import.meta.dirname, '../../data/ad_breastw.csv')
@@ -161,6 +161,10 @@ describe('5 peer processes on loopback', () => {
     const offline = (JSON.parse(cliOut) as { scores: number[] }).scores
     expect(api.scores).toEqual(offline)
     expect(offline).toEqual(scoreOffline(join(n0.storage, 'model.json'), n0.dataPath, 'anomaly'))
+    // the client (`collab score --url`) in small batches gives the same
+    const remote = await scoreRemote(n0.apiUrl, n0.dataPath, { token: 'test-token-1', labelCol: 'anomaly', batch: 50 })
+    expect(remote.scores).toEqual(api.scores)
+    expect(remote.anomalous).toEqual(api.anomalous)
     expect(api.threshold).toBe(statuses[0].threshold)
     expect(api.anomalous).toEqual(api.scores.map((s) => s > api.threshold))
     // the labelled anomalies of the slice score above the threshold more often than normal rows

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { loadNodeConfig, NodeConfigError, parseNodeConfig } from '../../node/config.js'
 import { IdentityError, identityPath, initIdentity, loadIdentity } from '../../node/identity.js'
 import { openStore, writeAtomic } from '../../node/store.js'
+import { exitOf, spawnCollab } from './cluster.js'
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'collab-node-'))
 
@@ -19,6 +20,16 @@ describe('node identity', () => {
     const loaded = loadIdentity(dir)
     expect(loaded.peerId).toBe(peerId)
     expect(loaded.privateKey.type).toBe('Ed25519')
+  })
+
+  it('`collab node init` prints the PeerId of the key it wrote', async () => {
+    const dir = join(tmp(), 'cli-id')
+    let out = ''
+    const proc = spawnCollab(['node', 'init', '--dir', dir], (t) => {
+      out += t
+    })
+    expect(await exitOf(proc)).toBe(0)
+    expect(out).toContain(loadIdentity(dir).peerId)
   })
 
   it('never overwrites an identity and refuses a key others can read', async () => {

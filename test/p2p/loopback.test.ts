@@ -9,7 +9,7 @@ import { lpStream } from '@libp2p/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ConsensusFrame } from '../../src/consensus/transport.js'
 import { encodeFrame, frameBytes, HEADER_BYTES, type FrameLimits } from '../../src/p2p/codec.js'
-import { addPeerAddresses, createHost, waitForPeers, type CollabHost } from '../../src/p2p/host.js'
+import { addPeerAddresses, createHost, PeerBarrierTimeoutError, waitForPeers, type CollabHost } from '../../src/p2p/host.js'
 import { fetchGlobal, serveGlobal } from '../../src/p2p/sync.js'
 import { CONSENSUS_PROTOCOL, createLibp2pTransport, type Libp2pTransport } from '../../src/p2p/transport.js'
 
@@ -71,6 +71,16 @@ describe('libp2p transport on loopback', () => {
   it('the start barrier connects neighbours', async () => {
     await waitForPeers(hosts[0], [peers[1], peers[2]], 10_000)
     expect(hosts[0].getConnections().length).toBeGreaterThanOrEqual(2)
+  })
+
+  it('the start barrier names the neighbours it could not reach', async () => {
+    const absent = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const t0 = Date.now()
+    const err = await waitForPeers(hosts[0], [peers[1], absent], 800).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(PeerBarrierTimeoutError)
+    expect((err as Error).message).toContain(absent)
+    expect((err as Error).message).not.toContain(peers[1])
+    expect(Date.now() - t0).toBeLessThan(5000)
   })
 
   it('delivers frames in order, bit-exact, with the authenticated sender index', async () => {

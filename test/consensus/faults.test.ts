@@ -123,6 +123,22 @@ describe('faults', () => {
     net.close()
   })
 
+  it('loss repair takes a few round times, not the retransmit ceiling (10% loss, 1-5 ms latency, defaults)', async () => {
+    const clock = createVirtualClock()
+    const { nodes, net } = network(t31, { clock, chunks: 3 }, { clock, latencyMs: (r) => 1 + 4 * r.uniform(), loss: 0.1, seed: 5 })
+    const durations: number[] = []
+    for (let s = 0; s < 5; s++) {
+      const t0 = clock.now()
+      const all = Promise.all(nodes.map((n, i) => n.average(Float64Array.of(i), `s${s}`)))
+      await clock.run({ until: all })
+      for (const v of await all) expect(v[0]).toBeCloseTo(15, 6)
+      durations.push(clock.now() - t0)
+    }
+    // 53 rounds of at most 5 ms: 0.27 s without loss. A fixed 250 ms resend would take ~18 s.
+    for (const d of durations.slice(1)) expect(d).toBeLessThan(3000)
+    net.close()
+  })
+
   it('two crashes at different times under 10% loss and jittered latency: survivors agree on their average', async () => {
     const t = generateTopology('regular', 100, { seed: 3 })
     const clock = createVirtualClock()

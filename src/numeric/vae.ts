@@ -108,6 +108,47 @@ export function vaeElboGrad(shape: VaeShape, encoder: Float64Array, decoder: Flo
   })
 }
 
+/** `vaeElboGrad` with the decoder gradient kept per sample (for DP-SGD's per-sample clipping). */
+export interface ElboGradPerSample extends Omit<ElboGrad, 'gradDecoder'> {
+  /**
+   * B x P_theta (row-major): row n is d L_n / d theta, the decoder gradient of sample n's
+   * own ELBO term (its J draws averaged). The rows sum to `vaeElboGrad(...).gradDecoder`
+   * up to rounding.
+   */
+  gradDecoderRows: Mat
+}
+
+/**
+ * ELBO of the batch with per-sample decoder gradients (wasm/src/vae.rs
+ * `elbo_grad_per_sample`; eq. 28/30, 34 per sample): the input DP-SGD clips row by row.
+ * ELBO, KL, encoder gradient and KL per dimension are batch totals as in `vaeElboGrad`.
+ */
+export function vaeElboGradPerSample(shape: VaeShape, encoder: Float64Array, decoder: Float64Array, x: Mat, draws: Float64Array, floors: VaeFloors): ElboGradPerSample {
+  const j = check(shape, encoder, decoder, x, draws, floors)
+  const { features: m, hidden, latent: d } = shape
+  const P = decoder.length
+  return withScratch((s, k) => {
+    const pPhi = s.put(encoder)
+    const pTheta = s.put(decoder)
+    const px = s.put(x.data)
+    const pv = s.put(draws)
+    const gPhi = s.f64(encoder.length)
+    const gRows = s.f64(x.rows * P)
+    const pKl = s.f64(d)
+    const pSums = s.f64(3)
+    ;(k.cd_vae_elbo_grad_per_sample as Kernel)(m, hidden, d, x.rows, j, pPhi, pTheta, px, pv, floors.latentFloor, floors.scaleFloor, gPhi, gRows, pKl, pSums)
+    const sums = f64view(pSums, 3).slice()
+    return {
+      elbo: sums[0],
+      kl: sums[1],
+      recon: sums[2],
+      gradEncoder: f64view(gPhi, encoder.length).slice(),
+      gradDecoderRows: { rows: x.rows, cols: P, data: f64view(gRows, x.rows * P).slice() },
+      klPerDim: f64view(pKl, d).slice(),
+    }
+  })
+}
+
 /**
  * Per-row anomaly score a(x) = -(1/J) sum_j ln N(x | mu(z_j), diag sigma(z_j)^2) (eq. 39),
  * plus `klWeight` x KL(q(z | x) || N(0, I)) of the row (0, the default: eq. 39 exactly;

@@ -245,6 +245,51 @@ pub fn elbo_grad(
     ElboSums { elbo: recon - kl, kl, recon }
 }
 
+/// Per-sample variant of `elbo_grad` for DP-SGD: row n of `gtheta_rows` (b x P_theta)
+/// receives the decoder gradient of sample n's own ELBO term, d L_n / d theta (its J draws
+/// averaged), so the host can clip each sample's contribution before summing. Each row is
+/// computed by `elbo_grad` on the one-row batch {x_n} with that row's draws v_{j,n}, so
+/// sum_n row_n is the batch gradient up to rounding. gphi, kl_dim and the sums are the
+/// batch totals, as in `elbo_grad`.
+pub fn elbo_grad_per_sample(
+    dims: VaeDims,
+    phi: &[f64],
+    theta: &[f64],
+    x: &[f64],
+    v: &[f64],
+    h_floor: f64,
+    s_floor: f64,
+    gphi: &mut [f64],
+    gtheta_rows: &mut [f64],
+    kl_dim: &mut [f64],
+) -> ElboSums {
+    let VaeDims { m, d, b, j, .. } = dims;
+    let one = VaeDims { b: 1, ..dims };
+    let (pl, tl) = (dims.encoder().len(), dims.decoder().len());
+    gphi.iter_mut().for_each(|g| *g = 0.0);
+    kl_dim.iter_mut().for_each(|g| *g = 0.0);
+    let mut gphi_n = vec![0.0; pl];
+    let mut kl_n = vec![0.0; d];
+    let mut v_n = vec![0.0; j * d];
+    let mut total = ElboSums { elbo: 0.0, kl: 0.0, recon: 0.0 };
+    for n in 0..b {
+        for jj in 0..j {
+            v_n[jj * d..(jj + 1) * d].copy_from_slice(&v[(jj * b + n) * d..(jj * b + n + 1) * d]);
+        }
+        let r = elbo_grad(one, phi, theta, &x[n * m..(n + 1) * m], &v_n, h_floor, s_floor, &mut gphi_n, &mut gtheta_rows[n * tl..(n + 1) * tl], &mut kl_n);
+        for (g, gn) in gphi.iter_mut().zip(gphi_n.iter()) {
+            *g += gn;
+        }
+        for (k, kn) in kl_dim.iter_mut().zip(kl_n.iter()) {
+            *k += kn;
+        }
+        total.elbo += r.elbo;
+        total.kl += r.kl;
+        total.recon += r.recon;
+    }
+    total
+}
+
 /// Anomaly score of eq. 39 per row: -(1/J) sum_j ln N(x | mu(z_j), diag sigma(z_j)^2),
 /// z_j = h(x) (.) v_j + m(x) from this node's encoder, plus `kl_weight` times the row's
 /// KL(q(z | x) || N(0, I)) (0: eq. 39 exactly; 1: the negative ELBO of the row).
@@ -361,4 +406,44 @@ pub unsafe extern "C" fn cd_vae_score(
         kl_weight,
         core::slice::from_raw_parts_mut(out, b),
     );
+}
+
+/// Per-sample decoder gradients (`elbo_grad_per_sample`): gtheta_rows is b x P_theta;
+/// `sums` (3) receives [elbo, kl, recon]; gphi, kl_dim are batch totals.
+#[no_mangle]
+pub unsafe extern "C" fn cd_vae_elbo_grad_per_sample(
+    m: usize,
+    hid: usize,
+    d: usize,
+    b: usize,
+    j: usize,
+    phi: *const f64,
+    theta: *const f64,
+    x: *const f64,
+    v: *const f64,
+    h_floor: f64,
+    s_floor: f64,
+    gphi: *mut f64,
+    gtheta_rows: *mut f64,
+    kl_dim: *mut f64,
+    sums: *mut f64,
+) {
+    let dims = VaeDims { m, hid, d, b, j };
+    let (pl, tl) = (dims.encoder().len(), dims.decoder().len());
+    let r = elbo_grad_per_sample(
+        dims,
+        core::slice::from_raw_parts(phi, pl),
+        core::slice::from_raw_parts(theta, tl),
+        core::slice::from_raw_parts(x, b * m),
+        core::slice::from_raw_parts(v, j * b * d),
+        h_floor,
+        s_floor,
+        core::slice::from_raw_parts_mut(gphi, pl),
+        core::slice::from_raw_parts_mut(gtheta_rows, b * tl),
+        core::slice::from_raw_parts_mut(kl_dim, d),
+    );
+    let s = core::slice::from_raw_parts_mut(sums, 3);
+    s[0] = r.elbo;
+    s[1] = r.kl;
+    s[2] = r.recon;
 }

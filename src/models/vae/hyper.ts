@@ -83,10 +83,40 @@ export const VaeHyperSchema = z
     collapseThreshold: z.number().nonnegative().default(DEFAULT_COLLAPSE_THRESHOLD),
     /** z-score features with the network mean and sd (src/models/preprocess.ts). */
     standardise: z.boolean().default(true),
+    /**
+     * DP-SGD on the shared decoder gradients (Abadi et al. 2016); off (null) by default.
+     * Each localUpdate step Poisson-samples this node's rows at rate `sampleRate` (q),
+     * clips every sample's decoder gradient d L_n / d theta to L2 norm `clip` (C), sums,
+     * and adds this node's share N(0, noiseMultiplier^2 C^2 / nodes) of the noise, so the
+     * network sum over `nodes` (S) nodes carries N(0, z^2 C^2) (distributed Gaussian).
+     * The row count shared is the expected batch size q n_s (public: n_s is already summed
+     * in prepare). `noise` picks the noise and sampling source: 'secure' (default) the OS
+     * CSPRNG (src/privacy/secure.ts), which peers cannot recompute, for real nodes;
+     * 'seeded' a fork of the model's seed, so simulations and tests replay exactly (peers
+     * who know the seed could subtract that noise: no guarantee against them).
+     * Cost per localUpdate: `localSteps` subsampled-Gaussian steps (see model.privacyCost()).
+     * Excludes `batchSize` (the batch is the Poisson sample).
+     */
+    dpSgd: z
+      .object({
+        clip: z.number().positive().finite(),
+        noiseMultiplier: z.number().positive().finite(),
+        sampleRate: z.number().gt(0).max(1),
+        /** S: nodes that each add their share of the noise (the network size). */
+        nodes: z.number().int().min(1),
+        noise: z.enum(['secure', 'seeded']).default('secure'),
+      })
+      .strict()
+      .nullable()
+      .default(null),
     /** R of the privacy guarantee: clip training rows to radius R/2 around the network mean; null = off. */
     clipRadius: z.number().positive().nullable().default(null),
   })
   .strict()
+  .refine((h) => h.dpSgd === null || h.batchSize === undefined, {
+    message: 'dpSgd samples its own batches (Poisson, rate dpSgd.sampleRate): remove batchSize',
+    path: ['batchSize'],
+  })
 
 /** Hyper-parameters as given (defaults optional). */
 export type VaeHyperInput = z.input<typeof VaeHyperSchema>

@@ -16,12 +16,14 @@ import type { CollabModel, SavedModel, TraceEntry } from '../model.js'
 import type { VaeShape } from '../../numeric/vae.js'
 import type { Preprocessing } from '../preprocess.js'
 import { parseVaeHyper, VaeConfigError, type VaeHyper, type VaeHyperInput } from './hyper.js'
-import { VAE_FORMAT_VERSION, VaeModelImpl, type CollapseReport, type VaeEvaluation } from './model.js'
+import type { NoiseRng } from '../../privacy/mechanisms.js'
+import { VAE_FORMAT_VERSION, VaeModelImpl, type CollapseReport, type VaeEvaluation, type VaePrivacyCost } from './model.js'
 
 export { VaeHyperSchema, parseVaeHyper, VaeConfigError, DEFAULT_HIDDEN, DEFAULT_LATENT, DEFAULT_SCALE_FLOOR, DEFAULT_COLLAPSE_THRESHOLD } from './hyper.js'
 export type { VaeHyper, VaeHyperInput } from './hyper.js'
 export { VaeStateError, VAE_FORMAT_VERSION } from './model.js'
-export type { CollapseReport, VaeEvaluation } from './model.js'
+export type { CollapseReport, VaeEvaluation, VaePrivacyCost } from './model.js'
+export { chargeVaeStep } from './dpsgd.js'
 export { referenceElboGrad, referenceScore } from './reference.js'
 
 /** A node's multi-task VAE: the CollabModel contract plus the VAE's own read-outs. */
@@ -41,14 +43,29 @@ export interface VaeModel extends CollabModel {
   encoder(): Float64Array
   /** Mean per-sample ELBO, KL, reconstruction of `data` at the current parameters (fixed draws). */
   evaluate(data: Mat): VaeEvaluation
+  /**
+   * RDP cost of the last localUpdate() under hyper.dpSgd (null when DP-SGD is off or no
+   * localUpdate ran), over `orders` (default DEFAULT_ORDERS of src/privacy/rdp.ts).
+   * Charge it with chargeVaeStep(model, ledger) before sharing the statistics vector.
+   */
+  privacyCost(orders?: ArrayLike<number>): VaePrivacyCost | null
+}
+
+/** Construction options that are not agreed hyper-parameters. */
+export interface VaeModelOptions {
+  /**
+   * DP-SGD noise and Poisson-sampling source, overriding hyper.dpSgd.noise ('secure': the
+   * OS CSPRNG, for real nodes; 'seeded': the model's seed, for replayable simulations).
+   */
+  noise?: NoiseRng
 }
 
 /**
  * A VAE for one node from hyper-parameters (`VaeHyperInput`; validated here, so a
  * registry may pass parsed JSON straight through); call prepare() next.
  */
-export function createVaeModel(hyper: VaeHyperInput | Record<string, unknown>): VaeModel {
-  return new VaeModelImpl(parseVaeHyper(hyper))
+export function createVaeModel(hyper: VaeHyperInput | Record<string, unknown>, options: VaeModelOptions = {}): VaeModel {
+  return new VaeModelImpl(parseVaeHyper(hyper), options.noise)
 }
 
 const SavedParamsSchema = z.object({

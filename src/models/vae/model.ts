@@ -6,7 +6,10 @@
  */
 import { selectRows, type Mat } from '../../numeric/matrix.js'
 import { Rng } from '../../numeric/rng.js'
-import { vaeElboGrad, vaeParamLengths, vaeScore, type VaeShape } from '../../numeric/vae.js'
+import { vaeElboGrad, vaeElboGradPerSample, vaeParamLengths, vaeScore, type VaeShape } from '../../numeric/vae.js'
+import { dpSgdNoisySum, dpSgdRdp, poissonBatch, type NoiseRng } from '../../privacy/mechanisms.js'
+import { DEFAULT_ORDERS } from '../../privacy/rdp.js'
+import { SecureNoiseRng } from '../../privacy/secure.js'
 import { buildId } from '../../numeric/wasm.js'
 import type { Aggregate, SavedModel, TraceEntry } from '../model.js'
 import {
@@ -46,6 +49,18 @@ export interface VaeEvaluation {
   kl: number
   recon: number
   klPerDim: number[]
+}
+
+/**
+ * RDP cost of one localUpdate under DP-SGD (`privacyCost()`): `steps` Poisson-subsampled
+ * Gaussian steps at rate q and noise multiplier z (the network sum's noise), over `orders`.
+ */
+export interface VaePrivacyCost {
+  /** Ledger label, e.g. 'vae/dp-sgd/iter/12'. */
+  label: string
+  rdp: Float64Array
+  orders: Float64Array
+  details: { iteration: number; q: number; noiseMultiplier: number; clip: number; nodes: number; steps: number; batchRows: number; clippedRows: number; noise: 'secure' | 'seeded' | 'injected' }
 }
 
 interface LocalSummary {
@@ -95,8 +110,18 @@ export class VaeModelImpl {
   private readonly history: number[] = []
   private local: LocalSummary | undefined
   private cache: { raw: Mat; data: Mat; clipped: number } | undefined
+  private lastDp: { iteration: number; steps: number; batchRows: number; clippedRows: number } | undefined
+  private noiseRng: NoiseRng | undefined
+  private readonly injected: boolean
 
-  constructor(readonly hyper: VaeHyper) {}
+  /**
+   * `noise` overrides the DP-SGD noise and sampling source chosen by hyper.dpSgd.noise
+   * (e.g. a test's own generator); it must be one peers cannot recompute for a real guarantee.
+   */
+  constructor(readonly hyper: VaeHyper, noise?: NoiseRng) {
+    this.noiseRng = noise
+    this.injected = noise !== undefined
+  }
 
   get dim(): number {
     return this.shapeValue?.features ?? 0
@@ -211,35 +236,119 @@ export class VaeModelImpl {
    * gradient over the step's rows), each with fresh draws; returns the statistics vector
    * [dL^s/dtheta (decoder length), ELBO sum, row count] (decoder part and sums averaged
    * over the steps), whose network-wide sum optimize() consumes.
+   *
+   * With hyper.dpSgd each step is a DP-SGD step on the decoder part: Poisson batch at rate
+   * q, per-sample decoder gradients clipped to C and summed, plus this node's noise share
+   * N(0, z^2 C^2 / S); the row count entry is the expected batch size q n_s. The ELBO sum
+   * is NOT privatised (it is a training read-out) and the encoder step uses the batch's
+   * exact gradient (the encoder never leaves the node). privacyCost() then describes it.
    */
   localUpdate(data: Mat): Float64Array {
-    const { shape, theta, phi, encOpt } = this.ready()
+    const { shape, theta, phi } = this.ready()
     const x = this.training(data)
     const P = theta.length
     const steps = this.hyper.localSteps
+    const dp = this.hyper.dpSgd
     const out = new Float64Array(P + 2)
     const klPerDim = new Float64Array(shape.latent)
     let kl = 0
+    let batchRows = 0
+    let clippedRows = 0
     const lrEnc = this.hyper.encoderLearningRate ?? this.hyper.learningRate
     for (let step = 0; step < steps; step++) {
       const rng = this.rng(`${this.nodeLabel}/round/${this.iter}/step/${step}`)
-      const bs = this.hyper.batchSize
-      const batch = bs !== undefined && bs < x.rows ? selectRows(x, rng.permutation(x.rows).slice(0, bs)) : x
+      let batch: Mat
+      let noise: NoiseRng | undefined
+      if (dp !== null) {
+        noise = this.dpNoise(step)
+        batch = selectRows(x, poissonBatch(x.rows, dp.sampleRate, noise))
+      } else {
+        const bs = this.hyper.batchSize
+        batch = bs !== undefined && bs < x.rows ? selectRows(x, rng.permutation(x.rows).slice(0, bs)) : x
+      }
+      batchRows += batch.rows
+      if (dp !== null && noise !== undefined) {
+        let rows: Mat = { rows: 0, cols: P, data: new Float64Array(0) }
+        if (batch.rows > 0) {
+          const draws = new Float64Array(this.hyper.draws * batch.rows * shape.latent)
+          rng.fillNormal(draws)
+          const r = vaeElboGradPerSample(shape, phi, theta, batch, draws, this.floors())
+          this.encoderStep(r.gradEncoder, batch.rows, lrEnc)
+          rows = r.gradDecoderRows
+          out[P] += r.elbo / steps
+          kl += r.kl / batch.rows / steps
+          for (let i = 0; i < shape.latent; i++) klPerDim[i] += r.klPerDim[i] / batch.rows / steps
+        }
+        // distributed DP-SGD: this node's std z C / sqrt(S), so the network sum carries z C
+        const noisy = dpSgdNoisySum(rows, { clip: dp.clip, noiseMultiplier: dp.noiseMultiplier / Math.sqrt(dp.nodes) }, noise)
+        clippedRows += noisy.clippedRows
+        for (let i = 0; i < P; i++) out[i] += noisy.sum[i] / steps
+        out[P + 1] += (dp.sampleRate * x.rows) / steps
+        continue
+      }
       const draws = new Float64Array(this.hyper.draws * batch.rows * shape.latent)
       rng.fillNormal(draws)
       const r = vaeElboGrad(shape, phi, theta, batch, draws, this.floors())
-      const g = r.gradEncoder
-      for (let i = 0; i < g.length; i++) g[i] /= batch.rows
-      clipNorm(g, this.hyper.maxGradNorm)
-      encOpt.apply(phi, g, lrEnc) // eq. 34
+      this.encoderStep(r.gradEncoder, batch.rows, lrEnc)
       for (let i = 0; i < P; i++) out[i] += r.gradDecoder[i] / steps
       out[P] += r.elbo / steps
       out[P + 1] += batch.rows / steps
       kl += r.kl / batch.rows / steps
       for (let i = 0; i < shape.latent; i++) klPerDim[i] += r.klPerDim[i] / batch.rows / steps
     }
-    this.local = { elbo: out[P] / out[P + 1], rows: out[P + 1], kl, klPerDim }
+    this.local = { elbo: out[P] / Math.max(out[P + 1], 1e-300), rows: out[P + 1], kl, klPerDim }
+    this.lastDp = dp === null ? undefined : { iteration: this.iter, steps, batchRows, clippedRows }
     return out
+  }
+
+  /** eq. 34 on the batch's summed encoder gradient g (modified in place). */
+  private encoderStep(g: Float64Array, rows: number, lr: number): void {
+    const { phi, encOpt } = this.ready()
+    for (let i = 0; i < g.length; i++) g[i] /= rows
+    clipNorm(g, this.hyper.maxGradNorm)
+    encOpt.apply(phi, g, lr)
+  }
+
+  /**
+   * Noise and Poisson-sampling source of DP-SGD step `step`: the injected generator if
+   * any; else hyper.dpSgd.noise 'secure' -> one SecureNoiseRng (OS CSPRNG, not
+   * replayable, peers cannot recompute it), 'seeded' -> a fork of the model's seed per
+   * node, round and step (replays exactly; for simulations and tests only).
+   */
+  private dpNoise(step: number): NoiseRng {
+    if (this.noiseRng !== undefined) return this.noiseRng
+    if (this.hyper.dpSgd?.noise === 'seeded') return this.rng(`${this.nodeLabel}/dp-sgd/round/${this.iter}/step/${step}`)
+    this.noiseRng = new SecureNoiseRng()
+    return this.noiseRng
+  }
+
+  /**
+   * RDP cost of the most recent localUpdate() under DP-SGD, or null (dpSgd off, or no
+   * localUpdate yet): `localSteps` compositions of the Poisson-subsampled Gaussian at
+   * q = dpSgd.sampleRate, noise multiplier z = dpSgd.noiseMultiplier (Mironov, Talwar &
+   * Zhang 2019; dpSgdRdp), over `orders` (default DEFAULT_ORDERS; pass the ledger's).
+   * Charge it once per localUpdate, before the vector is shared (chargeVaeStep).
+   */
+  privacyCost(orders: ArrayLike<number> = DEFAULT_ORDERS): VaePrivacyCost | null {
+    const dp = this.hyper.dpSgd
+    const last = this.lastDp
+    if (dp === null || last === undefined) return null
+    return {
+      label: `vae/dp-sgd/iter/${last.iteration}`,
+      rdp: dpSgdRdp(dp.sampleRate, dp.noiseMultiplier, last.steps, orders),
+      orders: Float64Array.from(orders),
+      details: {
+        iteration: last.iteration,
+        q: dp.sampleRate,
+        noiseMultiplier: dp.noiseMultiplier,
+        clip: dp.clip,
+        nodes: dp.nodes,
+        steps: last.steps,
+        batchRows: last.batchRows,
+        clippedRows: last.clippedRows,
+        noise: this.injected ? 'injected' : dp.noise,
+      },
+    }
   }
 
   /** eq. 35-36: theta <- theta + eta * (sum_s dL^s/dtheta) / N, identically on every node. */

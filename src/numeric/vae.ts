@@ -116,6 +116,8 @@ export interface ElboGradPerSample extends Omit<ElboGrad, 'gradDecoder'> {
    * up to rounding.
    */
   gradDecoderRows: Mat
+  /** B x P_phi (row-major): row n is d L_n / d phi; the rows sum to `gradEncoder` up to rounding. */
+  gradEncoderRows: Mat
 }
 
 /**
@@ -133,10 +135,11 @@ export function vaeElboGradPerSample(shape: VaeShape, encoder: Float64Array, dec
     const px = s.put(x.data)
     const pv = s.put(draws)
     const gPhi = s.f64(encoder.length)
+    const gPhiRows = s.f64(x.rows * encoder.length)
     const gRows = s.f64(x.rows * P)
     const pKl = s.f64(d)
     const pSums = s.f64(3)
-    ;(k.cd_vae_elbo_grad_per_sample as Kernel)(m, hidden, d, x.rows, j, pPhi, pTheta, px, pv, floors.latentFloor, floors.scaleFloor, gPhi, gRows, pKl, pSums)
+    ;(k.cd_vae_elbo_grad_per_sample as Kernel)(m, hidden, d, x.rows, j, pPhi, pTheta, px, pv, floors.latentFloor, floors.scaleFloor, gPhi, gPhiRows, gRows, pKl, pSums)
     const sums = f64view(pSums, 3).slice()
     return {
       elbo: sums[0],
@@ -144,6 +147,7 @@ export function vaeElboGradPerSample(shape: VaeShape, encoder: Float64Array, dec
       recon: sums[2],
       gradEncoder: f64view(gPhi, encoder.length).slice(),
       gradDecoderRows: { rows: x.rows, cols: P, data: f64view(gRows, x.rows * P).slice() },
+      gradEncoderRows: { rows: x.rows, cols: encoder.length, data: f64view(gPhiRows, x.rows * encoder.length).slice() },
       klPerDim: f64view(pKl, d).slice(),
     }
   })

@@ -249,7 +249,8 @@ pub fn elbo_grad(
 /// receives the decoder gradient of sample n's own ELBO term, d L_n / d theta (its J draws
 /// averaged), so the host can clip each sample's contribution before summing. Each row is
 /// computed by `elbo_grad` on the one-row batch {x_n} with that row's draws v_{j,n}, so
-/// sum_n row_n is the batch gradient up to rounding. gphi, kl_dim and the sums are the
+/// sum_n row_n is the batch gradient up to rounding. Likewise row n of `gphi_rows`
+/// (b x P_phi) receives sample n's encoder gradient. gphi, kl_dim and the sums are the
 /// batch totals, as in `elbo_grad`.
 pub fn elbo_grad_per_sample(
     dims: VaeDims,
@@ -260,6 +261,7 @@ pub fn elbo_grad_per_sample(
     h_floor: f64,
     s_floor: f64,
     gphi: &mut [f64],
+    gphi_rows: &mut [f64],
     gtheta_rows: &mut [f64],
     kl_dim: &mut [f64],
 ) -> ElboSums {
@@ -268,7 +270,6 @@ pub fn elbo_grad_per_sample(
     let (pl, tl) = (dims.encoder().len(), dims.decoder().len());
     gphi.iter_mut().for_each(|g| *g = 0.0);
     kl_dim.iter_mut().for_each(|g| *g = 0.0);
-    let mut gphi_n = vec![0.0; pl];
     let mut kl_n = vec![0.0; d];
     let mut v_n = vec![0.0; j * d];
     let mut total = ElboSums { elbo: 0.0, kl: 0.0, recon: 0.0 };
@@ -276,7 +277,8 @@ pub fn elbo_grad_per_sample(
         for jj in 0..j {
             v_n[jj * d..(jj + 1) * d].copy_from_slice(&v[(jj * b + n) * d..(jj * b + n + 1) * d]);
         }
-        let r = elbo_grad(one, phi, theta, &x[n * m..(n + 1) * m], &v_n, h_floor, s_floor, &mut gphi_n, &mut gtheta_rows[n * tl..(n + 1) * tl], &mut kl_n);
+        let gphi_n = &mut gphi_rows[n * pl..(n + 1) * pl];
+        let r = elbo_grad(one, phi, theta, &x[n * m..(n + 1) * m], &v_n, h_floor, s_floor, gphi_n, &mut gtheta_rows[n * tl..(n + 1) * tl], &mut kl_n);
         for (g, gn) in gphi.iter_mut().zip(gphi_n.iter()) {
             *g += gn;
         }
@@ -408,7 +410,7 @@ pub unsafe extern "C" fn cd_vae_score(
     );
 }
 
-/// Per-sample decoder gradients (`elbo_grad_per_sample`): gtheta_rows is b x P_theta;
+/// Per-sample gradients (`elbo_grad_per_sample`): gphi_rows is b x P_phi, gtheta_rows b x P_theta;
 /// `sums` (3) receives [elbo, kl, recon]; gphi, kl_dim are batch totals.
 #[no_mangle]
 pub unsafe extern "C" fn cd_vae_elbo_grad_per_sample(
@@ -424,6 +426,7 @@ pub unsafe extern "C" fn cd_vae_elbo_grad_per_sample(
     h_floor: f64,
     s_floor: f64,
     gphi: *mut f64,
+    gphi_rows: *mut f64,
     gtheta_rows: *mut f64,
     kl_dim: *mut f64,
     sums: *mut f64,
@@ -439,6 +442,7 @@ pub unsafe extern "C" fn cd_vae_elbo_grad_per_sample(
         h_floor,
         s_floor,
         core::slice::from_raw_parts_mut(gphi, pl),
+        core::slice::from_raw_parts_mut(gphi_rows, b * pl),
         core::slice::from_raw_parts_mut(gtheta_rows, b * tl),
         core::slice::from_raw_parts_mut(kl_dim, d),
     );

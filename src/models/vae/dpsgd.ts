@@ -3,7 +3,7 @@
  *
  * What the guarantee covers: the decoder part of every statistics vector a node shares.
  * Each localUpdate step is the Poisson-subsampled Gaussian mechanism on one node's rows
- * (per-sample decoder gradients clipped to C, rate q, noise z C on the network sum when
+ * (per-sample gradients clipped to C, rate q, noise z C on the network sum when
  * all S nodes add their share), so the sequence of network-wide decoder sums, and every
  * decoder released from them, is (alpha, sum_t eps_t(alpha))-RDP per example: with respect
  * to adding or removing one row of one node's data. It is charged with audience
@@ -15,10 +15,13 @@
  *   noise) and the row count (the expected batch size q n_s; n_s is shared in prepare);
  * - a single node's contribution seen alone: it carries only noise z C / sqrt(S), so the
  *   guarantee assumes peers see sums only (random chunking) and all S nodes add their share;
- * - the private encoder phi^s: it is trained on the batch's exact gradient and never
- *   shared, but later decoder gradients are computed through it, so strictly the bound
- *   holds for the decoder updates given the encoder; a rigorous end-to-end bound would
- *   also clip and noise the encoder's per-sample gradients;
+ * - with dpSgd.encoder = 'exact', the private encoder phi^s steps on the batch's exact
+ *   gradient, and later decoder gradients are computed through it, so the bound then holds
+ *   only for the decoder updates given the encoder. The default 'dp' clips each sample's
+ *   encoder and decoder gradients to C / sqrt(2) each (the pair to C) and noises the
+ *   encoder sum with this node's own N(0, z^2 C^2): phi^s is then a post-processing of
+ *   DP outputs and the bound holds end to end at the same cost;
+ * - the network standardisation statistics summed in prepare() (no noise);
  * - noise drawn with dpSgd.noise = 'seeded' (peers who know the seed can subtract it).
  */
 import type { LedgerEntry, PrivacyLedger } from '../../privacy/ledger.js'

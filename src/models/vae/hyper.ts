@@ -105,6 +105,17 @@ export const VaeHyperSchema = z
         /** S: nodes that each add their share of the noise (the network size). */
         nodes: z.number().int().min(1),
         noise: z.enum(['secure', 'seeded']).default('secure'),
+        /**
+         * 'dp' (default): each sample's encoder and decoder gradients are clipped to
+         * C / sqrt(2) each (the pair to C: sensitivity C) and the encoder sum gets this
+         * node's own N(0, z^2 C^2) noise before the step, so phi^s is a post-processing of
+         * DP outputs and the decoder guarantee holds end to end (the encoder learns
+         * slowly: use a small encoderLearningRate). 'exact': the encoder steps on the
+         * batch's exact gradient (better encoder, but later decoder gradients then depend
+         * on every row through phi^s, so the per-example bound is only conditional on the
+         * encoder).
+         */
+        encoder: z.enum(['dp', 'exact']).default('dp'),
       })
       .strict()
       .nullable()

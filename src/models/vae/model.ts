@@ -7,7 +7,7 @@
 import { selectRows, type Mat } from '../../numeric/matrix.js'
 import { Rng } from '../../numeric/rng.js'
 import { vaeElboGrad, vaeElboGradPerSample, vaeParamLengths, vaeScore, type VaeShape } from '../../numeric/vae.js'
-import { dpSgdNoisySum, dpSgdRdp, poissonBatch, type NoiseRng } from '../../privacy/mechanisms.js'
+import { dpSgdRdp, poissonBatch, type NoiseRng } from '../../privacy/mechanisms.js'
 import { DEFAULT_ORDERS } from '../../privacy/rdp.js'
 import { SecureNoiseRng } from '../../privacy/secure.js'
 import { buildId } from '../../numeric/wasm.js'
@@ -60,7 +60,7 @@ export interface VaePrivacyCost {
   label: string
   rdp: Float64Array
   orders: Float64Array
-  details: { iteration: number; q: number; noiseMultiplier: number; clip: number; nodes: number; steps: number; batchRows: number; clippedRows: number; noise: 'secure' | 'seeded' | 'injected' }
+  details: { iteration: number; q: number; noiseMultiplier: number; clip: number; nodes: number; steps: number; batchRows: number; clippedRows: number; noise: 'secure' | 'seeded' | 'injected'; encoder: 'dp' | 'exact' }
 }
 
 interface LocalSummary {
@@ -240,8 +240,9 @@ export class VaeModelImpl {
    * With hyper.dpSgd each step is a DP-SGD step on the decoder part: Poisson batch at rate
    * q, per-sample decoder gradients clipped to C and summed, plus this node's noise share
    * N(0, z^2 C^2 / S); the row count entry is the expected batch size q n_s. The ELBO sum
-   * is NOT privatised (it is a training read-out) and the encoder step uses the batch's
-   * exact gradient (the encoder never leaves the node). privacyCost() then describes it.
+   * is NOT privatised (it is a training read-out). The encoder (never shared) steps on its
+   * jointly clipped, locally noised gradient (dpSgd.encoder 'dp') or on the exact batch
+   * gradient ('exact'); see dpStep. privacyCost() then describes the step.
    */
   localUpdate(data: Mat): Float64Array {
     const { shape, theta, phi } = this.ready()
@@ -268,22 +269,9 @@ export class VaeModelImpl {
       }
       batchRows += batch.rows
       if (dp !== null && noise !== undefined) {
-        let rows: Mat = { rows: 0, cols: P, data: new Float64Array(0) }
-        if (batch.rows > 0) {
-          const draws = new Float64Array(this.hyper.draws * batch.rows * shape.latent)
-          rng.fillNormal(draws)
-          const r = vaeElboGradPerSample(shape, phi, theta, batch, draws, this.floors())
-          this.encoderStep(r.gradEncoder, batch.rows, lrEnc)
-          rows = r.gradDecoderRows
-          out[P] += r.elbo / steps
-          kl += r.kl / batch.rows / steps
-          for (let i = 0; i < shape.latent; i++) klPerDim[i] += r.klPerDim[i] / batch.rows / steps
-        }
-        // distributed DP-SGD: this node's std z C / sqrt(S), so the network sum carries z C
-        const noisy = dpSgdNoisySum(rows, { clip: dp.clip, noiseMultiplier: dp.noiseMultiplier / Math.sqrt(dp.nodes) }, noise)
+        const noisy = this.dpStep(batch, rng, noise, lrEnc, x.rows, steps, out, klPerDim)
+        kl += noisy.kl
         clippedRows += noisy.clippedRows
-        for (let i = 0; i < P; i++) out[i] += noisy.sum[i] / steps
-        out[P + 1] += (dp.sampleRate * x.rows) / steps
         continue
       }
       const draws = new Float64Array(this.hyper.draws * batch.rows * shape.latent)
@@ -299,6 +287,65 @@ export class VaeModelImpl {
     this.local = { elbo: out[P] / Math.max(out[P + 1], 1e-300), rows: out[P + 1], kl, klPerDim }
     this.lastDp = dp === null ? undefined : { iteration: this.iter, steps, batchRows, clippedRows }
     return out
+  }
+
+  /**
+   * One DP-SGD step on the Poisson batch: per-sample gradients; with dpSgd.encoder 'dp'
+   * each sample's encoder row and decoder row are clipped to C / sqrt(2) each (the pair
+   * to C), the
+   * encoder sum gets N(0, z^2 C^2) (this node's own noise: it never leaves the node) and
+   * the step divides by the expected batch size q n_s; with 'exact' only the decoder row
+   * is clipped and the encoder steps on the exact batch mean. The decoder sum gets this
+   * node's share N(0, z^2 C^2 / S) and is added (divided by `steps`) into `out`, with the
+   * ELBO sum and the expected row count q n_s. `rng` supplies the Monte-Carlo draws.
+   */
+  private dpStep(batch: Mat, rng: Rng, noise: NoiseRng, lrEnc: number, nodeRows: number, steps: number, out: Float64Array, klPerDim: Float64Array): { kl: number; clippedRows: number } {
+    const { shape, theta, phi } = this.ready()
+    const dp = this.hyper.dpSgd
+    if (dp === null) throw new VaeStateError('dpStep needs hyper.dpSgd')
+    const P = theta.length
+    const Q = phi.length
+    const expected = dp.sampleRate * nodeRows
+    const dec = new Float64Array(P)
+    const enc = new Float64Array(Q)
+    let clippedRows = 0
+    let kl = 0
+    if (batch.rows > 0) {
+      const draws = new Float64Array(this.hyper.draws * batch.rows * shape.latent)
+      rng.fillNormal(draws)
+      const r = vaeElboGradPerSample(shape, phi, theta, batch, draws, this.floors())
+      const joint = dp.encoder === 'dp'
+      // 'dp': each part clipped to C / sqrt(2), so the pair has norm <= C (sensitivity C)
+      // and the decoder keeps a fixed share of the bound whatever the encoder's norm
+      const bound = joint ? dp.clip / Math.SQRT2 : dp.clip
+      const clipInto = (g: Float64Array, acc: Float64Array): boolean => {
+        let ss = 0
+        for (let i = 0; i < g.length; i++) ss += g[i] * g[i]
+        const nrm = Math.sqrt(ss)
+        const c = nrm > bound ? bound / nrm : 1
+        for (let i = 0; i < g.length; i++) acc[i] += g[i] * c
+        return c < 1
+      }
+      for (let n = 0; n < batch.rows; n++) {
+        let hit = clipInto(r.gradDecoderRows.data.subarray(n * P, (n + 1) * P), dec)
+        if (joint) hit = clipInto(r.gradEncoderRows.data.subarray(n * Q, (n + 1) * Q), enc) || hit
+        if (hit) clippedRows++
+      }
+      if (!joint) this.encoderStep(r.gradEncoder, batch.rows, lrEnc)
+      out[P] += r.elbo / steps
+      kl = r.kl / batch.rows / steps
+      for (let i = 0; i < shape.latent; i++) klPerDim[i] += r.klPerDim[i] / batch.rows / steps
+    }
+    if (dp.encoder === 'dp') {
+      const std = dp.noiseMultiplier * dp.clip
+      for (let i = 0; i < Q; i++) enc[i] += std * noise.normal()
+      this.encoderStep(enc, Math.max(expected, 1e-300), lrEnc)
+    }
+    // distributed DP-SGD: this node's std z C / sqrt(S), so the network sum carries z C
+    const share = (dp.noiseMultiplier * dp.clip) / Math.sqrt(dp.nodes)
+    for (let i = 0; i < P; i++) out[i] += (dec[i] + share * noise.normal()) / steps
+    out[P + 1] += expected / steps
+    return { kl, clippedRows }
   }
 
   /** eq. 34 on the batch's summed encoder gradient g (modified in place). */
@@ -347,6 +394,7 @@ export class VaeModelImpl {
         batchRows: last.batchRows,
         clippedRows: last.clippedRows,
         noise: this.injected ? 'injected' : dp.noise,
+        encoder: dp.encoder,
       },
     }
   }

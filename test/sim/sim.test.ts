@@ -36,6 +36,19 @@ describe('collab sim on the in-memory transport', () => {
     expect(reportJson(c.report)).not.toBe(reportJson(a.report))
   })
 
+  it('the VAE with its default plain step trains on the ggm-vs-vae breastw network (it diverged to -Infinity before the default gradient clip)', async () => {
+    const sc = parseScenario({
+      ...small({ seed: 1, transport: 'exact', dataset: { path: 'data/ad_breastw.csv', labelCol: 'anomaly', split: { kind: 'non-iid', minRows: 8 }, testFraction: 0.3 } }),
+      training: { model: { kind: 'vae' }, seed: 7, maxIterations: 20, consensus: { scheme: 'chebyshev', tol: 1e-9, chunks: 2 }, privacy: { monitor: true, l0: 2, release: { enabled: false } } },
+    })
+    const out = await runScenario(sc)
+    expect(out.report.outcome.status).toBe('completed')
+    const obj = out.report.iterations.map((r) => r.objective)
+    expect(obj.length).toBe(20)
+    expect(obj.every(Number.isFinite)).toBe(true)
+    expect(obj[obj.length - 1]).toBeGreaterThan(obj[0] + 10)
+  })
+
   it('consensus reaches the exact-sum model within its tolerance, and reports the error it measured', async () => {
     const exact = await runScenario(parseScenario(small({ transport: 'exact' })))
     const cons = await runScenario(parseScenario(small()))

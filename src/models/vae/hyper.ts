@@ -28,6 +28,9 @@ export const DEFAULT_COLLAPSE_THRESHOLD = 0.01
  */
 export const DEFAULT_LEARNING_RATE = 5e-3
 
+/** Default L2 clip of each mean gradient before a step (see maxGradNorm). */
+export const DEFAULT_MAX_GRAD_NORM = 10
+
 export const VaeHyperSchema = z
   .object({
     /** Shared seed: decoder initialisation (identical on all nodes) and, forked by `node`, everything private. */
@@ -61,10 +64,13 @@ export const VaeHyperSchema = z
     adamEpsilon: z.number().positive().default(1e-8),
     /**
      * Clip each mean gradient (encoder step, and the decoder's network-mean gradient) to
-     * this L2 norm before the step; off by default. Keeps the plain step stable when a
-     * scale head shrinks towards its floor (the gradient grows like 1/sigma).
+     * this L2 norm before the step (null: no clipping). Keeps the plain step stable when a
+     * scale head shrinks towards its floor (the gradient grows like 1/sigma^3). Measured
+     * without it: the plain step at the default learning rate diverged on non-iid breastw
+     * (11 nodes, ELBO -49 -> -1e3 -> -7e7 -> -inf within 6 steps); with 10 it trains on
+     * breastw, pima and new-thyroid (5 to 100 gave ROC-AUC within 0.015 of each other).
      */
-    maxGradNorm: z.number().positive().optional(),
+    maxGradNorm: z.number().positive().nullable().default(DEFAULT_MAX_GRAD_NORM),
     /**
      * Encoder ascent steps per consensus round. Each step evaluates the ELBO at the
      * current (fixed) decoder with fresh draws and moves phi^s; the decoder gradients of

@@ -88,8 +88,8 @@ function initNetwork(rng: Rng, din: number, hid: number, dout: number): Float64A
 }
 
 /** Scale `g` in place so that its L2 norm is at most `max` (no-op when max is undefined). */
-function clipNorm(g: Float64Array, max: number | undefined): void {
-  if (max === undefined) return
+function clipNorm(g: Float64Array, max: number | null): void {
+  if (max === null) return
   let s = 0
   for (let i = 0; i < g.length; i++) s += g[i] * g[i]
   const norm = Math.sqrt(s)
@@ -407,7 +407,7 @@ export class VaeModelImpl {
     const n = sums[P + 1]
     if (!(n > 0)) throw new VaeStateError(`network sums carry ${n} rows: pass the sum of localUpdate() vectors`)
     if (!Number.isFinite(sums[P])) {
-      throw new VaeStateError(`the network ELBO is ${sums[P]}: training diverged; lower learningRate, use optimizer 'adam' or set maxGradNorm`)
+      throw new VaeStateError(`the network ELBO is ${sums[P]}: training diverged; lower learningRate or maxGradNorm, or use optimizer 'adam'`)
     }
     const g = new Float64Array(P)
     for (let i = 0; i < P; i++) g[i] = sums[i] / n

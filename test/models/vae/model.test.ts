@@ -10,6 +10,7 @@ import { mat, selectRows, type Mat } from '../../../src/numeric/matrix.js'
 import { Rng } from '../../../src/numeric/rng.js'
 import { vaeElboGrad } from '../../../src/numeric/vae.js'
 import { buildId } from '../../../src/numeric/wasm.js'
+import { DEFAULT_MAX_GRAD_NORM } from '../../../src/models/vae/hyper.js'
 import { exactNetwork, runExact } from '../../../src/models/ggm/exact.js'
 import { createModel, loadModel } from '../../../src/models/index.js'
 import { createVaeModel, loadVaeModel, parseVaeHyper, referenceElboGrad, type VaeHyperInput, type VaeModel } from '../../../src/models/vae/index.js'
@@ -48,12 +49,19 @@ function maxAbsDiff(a: Float64Array, b: Float64Array): number {
   return m
 }
 
+/** g rescaled to L2 norm DEFAULT_MAX_GRAD_NORM when longer. */
+function clipped(g: Float64Array): Float64Array {
+  const norm = Math.hypot(...g)
+  return norm > DEFAULT_MAX_GRAD_NORM ? g.map((v) => (v * DEFAULT_MAX_GRAD_NORM) / norm) : g
+}
+
 const small = { seed: 11, hidden: 16, latent: 3, learningRate: 0.01 } satisfies VaeHyperInput
 
 describe('multi-task VAE: decentralised == centralised gradient sum', () => {
   /**
    * A single process: pooled standardisation, the same initial parameters, and per round
-   * every node's gradient (same draws) summed in node order, theta <- theta + lr * sum / N.
+   * every node's gradient (same draws) summed in node order, theta <- theta + lr * clip(sum / N),
+   * with clip the L2 rescaling to DEFAULT_MAX_GRAD_NORM (also on each encoder's mean gradient).
    */
   function singleProcess(parts: Mat[], T: number, hyper: typeof small, grad: typeof vaeElboGrad, init: { theta: Float64Array; phi: Float64Array[] }): Float64Array {
     const M = parts[0].cols
@@ -75,11 +83,13 @@ describe('multi-task VAE: decentralised == centralised gradient sum', () => {
         const draws = new Float64Array(z[s].rows * shape.latent)
         new Rng(hyper.seed).fork(`vae/node/${s}/round/${t}/step/0`).fillNormal(draws)
         const r = grad(shape, phi[s], theta, z[s], draws, fl)
-        for (let i = 0; i < phi[s].length; i++) phi[s][i] += (hyper.learningRate * r.gradEncoder[i]) / z[s].rows
+        const ge = clipped(r.gradEncoder.map((g) => g / z[s].rows))
+        for (let i = 0; i < phi[s].length; i++) phi[s][i] += hyper.learningRate * ge[i]
         for (let i = 0; i < sum.length; i++) sum[i] += r.gradDecoder[i]
         n += z[s].rows
       }
-      for (let i = 0; i < theta.length; i++) theta[i] += (hyper.learningRate * sum[i]) / n
+      const gd = clipped(sum.map((g) => g / n))
+      for (let i = 0; i < theta.length; i++) theta[i] += hyper.learningRate * gd[i]
     }
     return theta
   }

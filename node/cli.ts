@@ -12,7 +12,34 @@ import { loadModel } from '../src/models/index.js'
 import { toRows } from '../src/numeric/matrix.js'
 import { loadNodeConfig } from './config.js'
 import { initIdentity } from './identity.js'
+import { NetworkInitError, scaffoldNetwork } from './network.js'
 import { startNode } from './peer.js'
+import { TOPOLOGY_KINDS, type TopologyKind } from '../topologies/index.js'
+
+interface NetworkInitFlags {
+  dir: string
+  data: string
+  nodes: number
+  labelCol?: string
+  trainOn: string
+  topology: string
+  degree?: number
+  model: string
+  k?: number
+  rho?: number
+  seed: number
+  maxIterations?: number
+  host: string
+  p2pPort: number
+  apiPort: number
+  token?: string
+}
+
+function intArg(flag: string, v: string): number {
+  const n = Number(v)
+  if (!Number.isInteger(n)) throw new NetworkInitError(`${flag} must be a whole number, got '${v}'`)
+  return n
+}
 
 export class ScoreClientError extends Error {
   override name = 'ScoreClientError'
@@ -93,6 +120,52 @@ export function registerNodeCommands(program: Command): void {
       running.training.catch(() => {
         process.exitCode = 1
       })
+    })
+
+  program
+    .command('network')
+    .description('set up a network of organisations (identities, data slices, org.yaml files, topology)')
+    .command('init')
+    .description('create S organisations in --dir: identity, slice of --data, org.yaml each; one topology.json with every PeerId and address')
+    .requiredOption('--dir <dir>', 'folder to create')
+    .requiredOption('--data <file.csv>', 'CSV with a header row, split evenly (seeded) over the organisations')
+    .option('--nodes <S>', 'number of organisations', (v) => intArg('--nodes', v), 5)
+    .option('--label-col <name>', '0/1 anomaly label column (kept out of the features)')
+    .option('--train-on <rows>', 'train on all rows or only rows labelled 0 (needs --label-col)', 'all')
+    .option('--topology <kind>', `overlay: ${TOPOLOGY_KINDS.join(', ')}`, 'cwic')
+    .option('--degree <d>', 'degree of a random regular topology', (v) => intArg('--degree', v))
+    .option('--model <kind>', 'ggm or vae', 'ggm')
+    .option('--k <K>', 'GGM: initial number of components', (v) => intArg('--k', v))
+    .option('--rho <rho>', 'GGM: l1 penalty', Number)
+    .option('--seed <n>', 'shared training seed', (v) => intArg('--seed', v), 1)
+    .option('--max-iterations <n>', 'iteration cap', (v) => intArg('--max-iterations', v))
+    .option('--host <ip>', 'address every node listens on and is listed under', '127.0.0.1')
+    .option('--p2p-port <port>', 'libp2p TCP port of the first organisation (then +1 each)', (v) => intArg('--p2p-port', v), 4001)
+    .option('--api-port <port>', 'API port of the first organisation (then +1 each)', (v) => intArg('--api-port', v), 8080)
+    .option('--token <token>', 'bearer token for every node API')
+    .action(async (o: NetworkInitFlags) => {
+      if (o.trainOn !== 'all' && o.trainOn !== 'normal') throw new NetworkInitError(`--train-on must be "all" or "normal", got '${o.trainOn}'`)
+      if (o.model !== 'ggm' && o.model !== 'vae') throw new NetworkInitError(`--model must be "ggm" or "vae", got '${o.model}'`)
+      const hyper: Record<string, unknown> = {}
+      if (o.k !== undefined) hyper.K = o.k
+      if (o.rho !== undefined) hyper.rho = o.rho
+      const net = await scaffoldNetwork({
+        dir: o.dir,
+        nodes: o.nodes,
+        data: o.data,
+        labelCol: o.labelCol,
+        trainOn: o.trainOn,
+        kind: o.topology as TopologyKind,
+        degree: o.degree,
+        host: o.host,
+        p2pPort: (s) => o.p2pPort + s,
+        apiPort: (s) => o.apiPort + s,
+        token: o.token,
+        training: { model: { kind: o.model, hyper }, seed: o.seed, ...(o.maxIterations !== undefined ? { maxIterations: o.maxIterations } : {}) },
+      })
+      console.log(`${net.nodes.length} organisations in ${net.root}; topology ${net.topologyPath}`)
+      console.log('start each (one terminal or machine per organisation):')
+      for (const n of net.nodes) console.log(`  collab node start --config ${n.config}    # ${n.peerId}, API ${n.apiUrl}`)
     })
 
   program

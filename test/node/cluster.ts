@@ -3,12 +3,12 @@
  * identity, config, storage and slice of a dataset, sharing one topology file.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
-import { generateTopology, type TopologyKind } from '../../topologies/index.js'
+import type { TopologyKind } from '../../topologies/index.js'
 import type { TrainingConfigInput } from '../../src/learning/config.js'
-import { initIdentity } from '../../node/identity.js'
+import { scaffoldNetwork, type ScaffoldedNode } from '../../node/network.js'
 
 export const REPO = resolve(import.meta.dirname, '../..')
 export const CLI = join(REPO, 'cli/collab.ts')
@@ -25,15 +25,7 @@ export async function freePort(): Promise<number> {
   })
 }
 
-export interface ClusterNode {
-  index: number
-  dir: string
-  config: string
-  storage: string
-  dataPath: string
-  peerId: string
-  apiPort: number
-  apiUrl: string
+export interface ClusterNode extends ScaffoldedNode {
   proc: ChildProcess | null
   log: string
 }
@@ -44,20 +36,7 @@ export interface Cluster {
   nodes: ClusterNode[]
 }
 
-/** Split a CSV (header + rows) into S contiguous slices, written under `root`. */
-export function sliceCsv(src: string, S: number, root: string): string[] {
-  const [header, ...rows] = readFileSync(src, 'utf8').trim().split('\n')
-  const out: string[] = []
-  for (let s = 0; s < S; s++) {
-    const lo = Math.floor((s * rows.length) / S)
-    const hi = Math.floor(((s + 1) * rows.length) / S)
-    const p = join(root, `slice-${s}.csv`)
-    writeFileSync(p, [header, ...rows.slice(lo, hi)].join('\n') + '\n')
-    out.push(p)
-  }
-  return out
-}
-
+/** S organisations from `collab network init`'s scaffold, on free loopback ports. */
 export async function makeCluster(opts: {
   root: string
   S: number
@@ -67,47 +46,26 @@ export async function makeCluster(opts: {
   training: TrainingConfigInput
   token?: string
 }): Promise<Cluster> {
-  const { root, S } = opts
-  mkdirSync(root, { recursive: true })
-  const slices = sliceCsv(opts.csv, S, root)
-  const topo = generateTopology(opts.kind, S)
-  const nodes: ClusterNode[] = []
-  for (let s = 0; s < S; s++) {
-    const dir = join(root, `node${s}`)
-    const { peerId } = await initIdentity(join(dir, 'identity'))
-    const p2pPort = await freePort()
-    const apiPort = await freePort()
-    topo.nodes[s].peerId = peerId
-    topo.nodes[s].multiaddrs = [`/ip4/127.0.0.1/tcp/${p2pPort}`]
-    const config = {
-      identity: './identity',
-      listen: [`/ip4/127.0.0.1/tcp/${p2pPort}`],
-      data: { path: slices[s], labelCol: opts.labelCol, trainOn: 'normal' },
-      topology: join(root, 'topology.json'),
-      storage: './state',
-      api: { host: '127.0.0.1', port: apiPort, ...(opts.token ? { token: opts.token } : {}) },
-      startup: { barrierTimeoutMs: 60_000 },
-      log: { level: 'info' },
-      training: opts.training,
-    }
-    const configPath = join(dir, 'org.json')
-    writeFileSync(configPath, JSON.stringify(config, null, 2))
-    nodes.push({
-      index: s,
-      dir,
-      config: configPath,
-      storage: join(dir, 'state'),
-      dataPath: slices[s],
-      peerId,
-      apiPort,
-      apiUrl: `http://127.0.0.1:${apiPort}`,
-      proc: null,
-      log: '',
-    })
+  const p2p: number[] = []
+  const api: number[] = []
+  for (let s = 0; s < opts.S; s++) {
+    p2p.push(await freePort())
+    api.push(await freePort())
   }
-  const topologyPath = join(root, 'topology.json')
-  writeFileSync(topologyPath, JSON.stringify(topo, null, 2))
-  return { root, topologyPath, nodes }
+  const net = await scaffoldNetwork({
+    dir: opts.root,
+    nodes: opts.S,
+    data: opts.csv,
+    labelCol: opts.labelCol,
+    trainOn: 'normal',
+    kind: opts.kind,
+    p2pPort: (s) => p2p[s],
+    apiPort: (s) => api[s],
+    token: opts.token,
+    barrierTimeoutMs: 60_000,
+    training: opts.training,
+  })
+  return { root: net.root, topologyPath: net.topologyPath, nodes: net.nodes.map((n) => ({ ...n, proc: null, log: '' })) }
 }
 
 /** Run the `collab` CLI as a separate OS process. */

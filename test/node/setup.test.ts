@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest'
 import { loadNodeConfig, NodeConfigError, parseNodeConfig } from '../../node/config.js'
 import { IdentityError, identityPath, initIdentity, loadIdentity } from '../../node/identity.js'
 import { openStore, writeAtomic } from '../../node/store.js'
+import { NetworkInitError, scaffoldNetwork } from '../../node/network.js'
+import { loadTopology } from '../../topologies/index.js'
 import { exitOf, spawnCollab } from './cluster.js'
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'collab-node-'))
@@ -99,5 +101,39 @@ describe('durable store', () => {
     expect(openStore(dir).loadState().preparedSessions).toBe(4)
     writeFileSync(join(dir, 'checkpoint.json'), '{"format": "collabdict-checkpoint", "iter')
     expect(() => store.loadCheckpoint()).toThrow(/unreadable/)
+  })
+})
+
+describe('collab network init', () => {
+  it('scaffolds S organisations: valid org.yaml files, identities listed in the topology, a seeded partition of the rows', async () => {
+    const dir = join(tmp(), 'net')
+    let out = ''
+    const proc = spawnCollab(['network', 'init', '--dir', dir, '--nodes', '4', '--data', 'data/ad_breastw.csv', '--label-col', 'anomaly', '--train-on', 'normal', '--topology', 'ring', '--k', '3', '--p2p-port', '5001', '--api-port', '9001'], (t) => {
+      out += t
+    })
+    expect(await exitOf(proc)).toBe(0)
+    const topo = loadTopology(join(dir, 'topology.json'))
+    expect(topo.nodes).toHaveLength(4)
+    const source = readFileSync('data/ad_breastw.csv', 'utf8').trim().split('\n')
+    const seen: string[] = []
+    for (const n of topo.nodes) {
+      const cfg = loadNodeConfig(join(dir, n.name, 'org.yaml'))
+      expect(loadIdentity(cfg.identity).peerId).toBe(n.peerId)
+      expect(cfg.listen).toEqual(n.multiaddrs)
+      expect(cfg.listen[0]).toBe(`/ip4/127.0.0.1/tcp/${5001 + n.index}`)
+      expect(cfg.api.port).toBe(9001 + n.index)
+      expect(cfg.topology).toBe(join(dir, 'topology.json'))
+      expect(cfg.training.model).toEqual({ kind: 'ggm', hyper: { K: 3 } })
+      expect(cfg.data.trainOn).toBe('normal')
+      expect(out).toContain(n.peerId)
+      const [header, ...rows] = readFileSync(cfg.data.path, 'utf8').trim().split('\n')
+      expect(header).toBe(source[0])
+      expect(Math.abs(rows.length - (source.length - 1) / 4)).toBeLessThan(1)
+      seen.push(...rows)
+    }
+    expect(seen.sort()).toEqual(source.slice(1).sort())
+    await expect(scaffoldNetwork({ dir, nodes: 4, data: 'data/ad_breastw.csv', training: { model: { kind: 'ggm' }, seed: 1 } })).rejects.toThrow(NetworkInitError)
+    await expect(scaffoldNetwork({ dir: join(tmp(), 'x'), nodes: 5, data: 'data/nope.csv', training: { model: { kind: 'ggm' }, seed: 1 } })).rejects.toThrow(/cannot read the data file/)
+    await expect(scaffoldNetwork({ dir: join(tmp(), 'y'), nodes: 5, data: 'data/ad_breastw.csv', training: { model: { kind: 'ggm' }, seed: -1 } })).rejects.toThrow(/training\.seed/)
   })
 })

@@ -5,7 +5,9 @@
 import { writeFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_TOL, DisconnectedGraphError } from '../src/consensus/weights.js'
-import { TOPOLOGY_KINDS, TopologyError, generateTopology, loadTopology, spectralReport, type Topology, type TopologyKind } from './index.js'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { TOPOLOGY_KINDS, TopologyError, generateTopology, loadTopology, parseTopology, spectralReport, type Topology, type TopologyKind } from './index.js'
 
 function int(name: string) {
   return (v: string): number => {
@@ -47,6 +49,31 @@ function guarded<A extends unknown[]>(fn: (...a: A) => void): (...a: A) => void 
   }
 }
 
+/**
+ * Fill in one member of a topology: its PeerId (from `collab node init`) and the
+ * multiaddrs its peers dial. The PeerId and each multiaddr are parsed here, so a typo
+ * fails now rather than as a refused connection at start-up.
+ */
+export function setMember(t: Topology, index: number, m: { peerId: string; addrs: string[]; name?: string }): Topology {
+  if (!(index >= 0 && index < t.nodes.length)) throw new TopologyError(`--index ${index} is outside 0..${t.nodes.length - 1}`)
+  try {
+    peerIdFromString(m.peerId)
+  } catch (e) {
+    throw new TopologyError(`--peer-id '${m.peerId}' is not a PeerId (${(e as Error).message}); copy what \`collab node init\` printed`)
+  }
+  if (m.addrs.length === 0) throw new TopologyError('pass at least one --addr, e.g. /ip4/10.0.0.5/tcp/4001')
+  for (const a of m.addrs) {
+    try {
+      multiaddr(a)
+    } catch (e) {
+      throw new TopologyError(`--addr '${a}' is not a multiaddr (${(e as Error).message}); use e.g. /ip4/10.0.0.5/tcp/4001`)
+    }
+    if (!/^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d+/.test(a)) throw new TopologyError(`--addr '${a}' must be a TCP address such as /ip4/10.0.0.5/tcp/4001`)
+  }
+  const nodes = t.nodes.map((n) => (n.index === index ? { ...n, ...(m.name !== undefined ? { name: m.name } : {}), peerId: m.peerId, multiaddrs: [...m.addrs] } : n))
+  return parseTopology({ ...t, nodes }, 'topology after set-member')
+}
+
 export function registerTopologyCommands(program: Command): void {
   const topo = program.command('topology').description('generate and inspect overlay topologies (expanders, spectra, consensus rounds)')
   topo
@@ -65,6 +92,20 @@ export function registerTopologyCommands(program: Command): void {
         writeFileSync(o.out, text)
         process.stderr.write(`wrote ${o.out}: ${t.nodes.length} nodes, ${t.edges.length} edges\n`)
       }
+    }))
+  topo
+    .command('set-member')
+    .description("record one organisation's PeerId and address in a topology file (in place)")
+    .argument('<file>', 'topology JSON file')
+    .requiredOption('--index <i>', 'node index in the file', int('index'))
+    .requiredOption('--peer-id <id>', 'the PeerId `collab node init` printed')
+    .requiredOption('--addr <multiaddr>', 'address its peers dial (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--name <name>', 'rename the node (e.g. the organisation)')
+    .action(guarded((file: string, o: { index: number; peerId: string; addr: string[]; name?: string }) => {
+      const t = setMember(loadTopology(file), o.index, { peerId: o.peerId, addrs: o.addr, name: o.name })
+      writeFileSync(file, formatTopology(t))
+      const missing = t.nodes.filter((n) => n.peerId === undefined).length
+      process.stderr.write(`${file}: node ${o.index} is ${o.peerId}; ${missing} of ${t.nodes.length} nodes still lack a PeerId\n`)
     }))
   topo
     .command('inspect')

@@ -14,7 +14,9 @@ import {
   spectralReport,
   type Topology,
 } from '../../topologies/index.js'
-import { registerTopologyCommands } from '../../topologies/cli.js'
+import { registerTopologyCommands, setMember } from '../../topologies/cli.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
 const dir = join(import.meta.dirname, '../../topologies')
 const degrees = (t: Topology): number[] => neighbours(t).map((a) => a.length)
@@ -217,5 +219,24 @@ describe('collab topology CLI', () => {
     expect(json).toEqual(JSON.parse(JSON.stringify(spectralReport(t, 1e-6))))
     const stdout = await run(['generate', '--kind', 'cwic', '--nodes', '31'])
     expect(JSON.parse(stdout)).toEqual(JSON.parse(readFileSync(join(dir, 'cwic-31.json'), 'utf8')))
+  })
+
+  it('set-member records a PeerId and addresses in place, refusing bad PeerIds, addresses and indices', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'topo-'))
+    const file = join(tmp, 'c.json')
+    await run(['generate', '--kind', 'cwic', '--nodes', '5', '--out', file])
+    const key = await generateKeyPair('Ed25519')
+    const peerId = peerIdFromPrivateKey(key).toString()
+    await run(['set-member', file, '--index', '2', '--peer-id', peerId, '--addr', '/ip4/10.0.0.5/tcp/4001', '--addr', '/dns4/clinic.example/tcp/4001', '--name', 'clinic-a'])
+    const t = loadTopology(file)
+    expect(t.nodes[2]).toEqual({ index: 2, name: 'clinic-a', peerId, multiaddrs: ['/ip4/10.0.0.5/tcp/4001', '/dns4/clinic.example/tcp/4001'] })
+    expect(t.edges).toEqual(generateTopology('cwic', 5).edges)
+    expect(() => setMember(t, 1, { peerId: 'not-a-peer', addrs: ['/ip4/1.2.3.4/tcp/1'] })).toThrow(/not a PeerId/)
+    expect(() => setMember(t, 1, { peerId, addrs: ['/ip4/1.2.3.4/tcp/1'] })).toThrow(/used twice/)
+    expect(() => setMember(t, 9, { peerId, addrs: ['/ip4/1.2.3.4/tcp/1'] })).toThrow(/outside 0..4/)
+    const other = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    expect(() => setMember(t, 1, { peerId: other, addrs: ['/ip4/1.2.3.4/udp/1'] })).toThrow(/TCP address/)
+    expect(() => setMember(t, 1, { peerId: other, addrs: ['garbage'] })).toThrow(/not a multiaddr/)
+    expect(() => setMember(t, 1, { peerId: other, addrs: [] })).toThrow(/at least one --addr/)
   })
 })

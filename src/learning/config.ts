@@ -9,6 +9,8 @@
  * the learning loop assumes a valid config.
  */
 import { z } from 'zod'
+import { DEFAULT_K } from '../models/ggm/hyper.js'
+import { DEFAULT_ORDERS, linearRdp, rdpToDp } from '../privacy/rdp.js'
 
 /** Iterations of Algorithm 1 before the loop stops without convergence (EM on the BCW/shuttle data converges in 20-60). */
 export const DEFAULT_MAX_ITERATIONS = 100
@@ -56,8 +58,18 @@ export const ReleaseSection = z
   .object({
     /** Publish a Rényi-DP release of the global model at the end of training (Theorem 1). */
     enabled: z.boolean().default(true),
-    /** Prior strength lambda0 > 0 of the posterior N(w_k, (lambda_k Lambda_k)^-1). */
-    lambda0: positive('release.lambda0').default(1),
+    /**
+     * Prior strength lambda0 > 0 of the posterior N(w_k, (lambda_k Lambda_k)^-1) (also the
+     * GGM's MAP prior in training). Give it, or give `epsilon` and let it be derived.
+     */
+    lambda0: positive('release.lambda0').optional(),
+    /**
+     * Target (epsilon, ledgerDelta)-DP of one release (improved conversion). When lambda0
+     * is not given it is derived from this: lambda0 = K B R^2 / (2c), with K the initial
+     * number of components (at most that many are released) and c the largest RDP slope
+     * (epsilon(alpha) = c alpha) whose conversion stays within epsilon. Default 8.
+     */
+    epsilon: positive('release.epsilon').optional(),
     /** Enforced bound on pairwise sample distance (samples clipped to radius R/2 around m0). */
     R: positive('release.R').default(6),
     /** Enforced bound on ||Lambda_k||_2 (eigenvalues clipped at B before release). */
@@ -80,7 +92,29 @@ export const PrivacySection = z
   })
   .strict()
 
-export const TrainingConfig = z
+/** Per-release target when neither release.lambda0 nor release.epsilon is given. */
+export const DEFAULT_RELEASE_EPSILON = 8
+
+/**
+ * The largest c such that the linear RDP curve c * alpha converts (improved conversion,
+ * DEFAULT_ORDERS) to at most `epsilon` at `delta`. The conversion is increasing in c, so
+ * bisection on ln c over [1e-12, 1e6] finds it (any epsilon > 0 is reachable: a tiny c
+ * converts to 0 once delta covers the total-variation bound); the result is the lower
+ * end of the bracket, so the derived release never costs more than asked.
+ */
+export function rdpSlopeFor(epsilon: number, delta: number): number {
+  const eps = (c: number): number => rdpToDp(DEFAULT_ORDERS, linearRdp(c), delta, 'improved').epsilon
+  let lo = Math.log(1e-12)
+  let hi = Math.log(1e6)
+  for (let i = 0; i < 100; i++) {
+    const mid = (lo + hi) / 2
+    if (eps(Math.exp(mid)) <= epsilon) lo = mid
+    else hi = mid
+  }
+  return Math.exp(lo)
+}
+
+const TrainingConfigObject = z
   .object({
     model: ModelSection,
     /** Seed every node shares (initial parameters, chunk relabelling, release noise streams). */
@@ -95,6 +129,29 @@ export const TrainingConfig = z
       .default(DEFAULT_THRESHOLD_QUANTILE),
   })
   .strict()
+
+export const TrainingConfig = TrainingConfigObject.superRefine((c, ctx) => {
+  const r = c.privacy.release
+  if (r.lambda0 !== undefined && r.epsilon !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['privacy', 'release', 'epsilon'], message: 'give release.lambda0 or release.epsilon, not both (epsilon derives lambda0)' })
+  }
+  const K = c.model.hyper.K
+  if (c.model.kind === 'ggm' && r.lambda0 === undefined && K !== undefined && !(Number.isInteger(K) && (K as number) >= 1)) {
+    ctx.addIssue({ code: 'custom', path: ['model', 'hyper', 'K'], message: 'K must be a whole number >= 1' })
+  }
+}).transform((c) => {
+  const r = c.privacy.release
+  if (r.lambda0 !== undefined) {
+    const { epsilon: _none, ...rest } = r
+    return { ...c, privacy: { ...c.privacy, release: { ...rest, lambda0: r.lambda0 } } }
+  }
+  const epsilon = r.epsilon ?? DEFAULT_RELEASE_EPSILON
+  const K = c.model.kind === 'ggm' ? ((c.model.hyper.K as number | undefined) ?? DEFAULT_K) : 1
+  const lambda0 = (K * r.B * r.R * r.R) / (2 * rdpSlopeFor(epsilon, c.privacy.ledgerDelta))
+  // the output names lambda0 only, so a parsed config parses to itself (files written back stay valid)
+  const { epsilon: _target, ...rest } = r
+  return { ...c, privacy: { ...c.privacy, release: { ...rest, lambda0 } } }
+})
 
 /** A validated training configuration (all defaults filled in). */
 export type TrainingConfig = z.infer<typeof TrainingConfig>

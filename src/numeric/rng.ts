@@ -56,6 +56,22 @@ const SQRT_HALF = 0.7071067811865475
 const LN2 = 0.6931471805599453
 
 /**
+ * Two independent standard normals from uniforms on [0, 1) (Marsaglia polar method), with
+ * the logarithm passed in: the seeded Rng uses lnExact so its stream matches Rust's bit
+ * for bit; the OS-entropy generator of src/privacy uses Math.log.
+ */
+export function polarPair(uniform: () => number, ln: (x: number) => number): [number, number] {
+  for (;;) {
+    const u = 2 * uniform() - 1
+    const v = 2 * uniform() - 1
+    const s = u * u + v * v
+    if (s >= 1 || s === 0) continue
+    const f = Math.sqrt((-2 * ln(s)) / s)
+    return [u * f, v * f]
+  }
+}
+
+/**
  * ln x for positive finite x from IEEE-exact operations only (identical to ln_exact in
  * wasm/src/rng.rs): x = m 2^e, m in [sqrt(1/2), sqrt(2)), by exact scaling, then
  * ln x = e ln 2 + 2 atanh((m-1)/(m+1)), atanh by its series to z^25 (Horner).
@@ -160,16 +176,10 @@ export class Rng {
       this.hasSpare = false
       return this.spare
     }
-    for (;;) {
-      const u = 2 * this.uniform() - 1
-      const v = 2 * this.uniform() - 1
-      const s = u * u + v * v
-      if (s >= 1 || s === 0) continue
-      const f = Math.sqrt((-2 * lnExact(s)) / s)
-      this.spare = v * f
-      this.hasSpare = true
-      return u * f
-    }
+    const [a, b] = polarPair(() => this.uniform(), lnExact)
+    this.spare = b
+    this.hasSpare = true
+    return a
   }
 
   /** Uniform integer in [0, n), unbiased (rejection sampling); n a positive safe integer. */

@@ -393,14 +393,17 @@ export function logDensityMixture(model: MixtureParams, X: Mat): Float64Array {
   const c = compile(model)
   const lp = componentLogDensities(c, X)
   const out = new Float64Array(X.rows)
-  for (let n = 0; n < X.rows; n++) {
-    let mx = -Infinity
-    for (let k = 0; k < c.K; k++) mx = Math.max(mx, lp[n * c.K + k])
-    let s = 0
-    for (let k = 0; k < c.K; k++) s += Math.exp(lp[n * c.K + k] - mx)
-    out[n] = mx + Math.log(s)
-  }
+  for (let n = 0; n < X.rows; n++) out[n] = rowLogSumExp(lp, c.K, n)
   return out
+}
+
+/** ln sum_k exp(lp[n K + k]) of row n of an n x K table, shifted by its maximum. */
+function rowLogSumExp(lp: Float64Array, K: number, n: number): number {
+  let mx = -Infinity
+  for (let k = 0; k < K; k++) mx = Math.max(mx, lp[n * K + k])
+  let s = 0
+  for (let k = 0; k < K; k++) s += Math.exp(lp[n * K + k] - mx)
+  return mx + Math.log(s)
 }
 
 /**
@@ -419,11 +422,7 @@ export function scoreMixture(model: MixtureParams, X: Mat): Float64Array {
   const lp = componentLogDensities(c, X)
   const out = new Float64Array(X.rows)
   for (let n = 0; n < X.rows; n++) {
-    let mx = -Infinity
-    for (let k = 0; k < c.K; k++) mx = Math.max(mx, lp[n * c.K + k])
-    let s = 0
-    for (let k = 0; k < c.K; k++) s += Math.exp(lp[n * c.K + k] - mx)
-    const lse = mx + Math.log(s)
+    const lse = rowLogSumExp(lp, c.K, n)
     let a = 0
     for (let k = 0; k < c.K; k++) {
       const r = Math.exp(lp[n * c.K + k] - lse)

@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { NoiseRng } from './mechanisms.js'
+import { polarPair } from '../numeric/rng.js'
 
 /** Bytes fetched from the CSPRNG at a time. */
 const POOL_BYTES = 4096
@@ -43,15 +44,9 @@ export class SecureNoiseRng implements NoiseRng {
       this.hasSpare = false
       return this.spare
     }
-    for (;;) {
-      const u = 2 * this.uniform() - 1
-      const v = 2 * this.uniform() - 1
-      const s = u * u + v * v
-      if (s >= 1 || s === 0) continue
-      const f = Math.sqrt((-2 * Math.log(s)) / s)
-      this.spare = v * f
-      this.hasSpare = true
-      return u * f
-    }
+    const [a, b] = polarPair(() => this.uniform(), Math.log)
+    this.spare = b
+    this.hasSpare = true
+    return a
   }
 }

@@ -38,7 +38,7 @@ import { selectRows, type Mat } from '../src/numeric/matrix.js'
 import { Rng } from '../src/numeric/rng.js'
 import type { PrivacyLedger } from '../src/privacy/ledger.js'
 import { scoreReleased } from '../src/privacy/release.js'
-import { generateTopology, loadTopology, spectralReport, type Topology } from '../topologies/index.js'
+import { generateTopology, loadTopology, spectralReport, type SpectralReport, type Topology } from '../topologies/index.js'
 import { loadSimData, type SimData } from './data.js'
 import { createLibp2pMesh, type Libp2pMesh } from './libp2p.js'
 import { modelHyper } from '../src/learning/models.js'
@@ -318,6 +318,21 @@ export const MAX_REJOINS = 3
 
 const emptySummary = (): Summary => summarise([], 0)
 
+/** The report's topology section: size, spectrum, and the scheme's rate and predicted rounds. */
+function topologySummary(topology: Topology, spec: SpectralReport, config: TrainingConfig): SimReport['topology'] {
+  const schemeInfo = spec.schemes[config.consensus.scheme]
+  return {
+    nodes: topology.nodes.length,
+    edges: topology.edges.length,
+    maxDegree: spec.maxDegree,
+    lambda2: spec.lambda2,
+    lambdaMax: spec.lambdaMax,
+    scheme: config.consensus.scheme,
+    rho: schemeInfo.rho,
+    predictedRounds: schemeInfo.rounds,
+  }
+}
+
 /**
  * Consensus only: every node sums one random vector (length sc.vectorLength) over the
  * in-memory transport with the scenario's scheme, tolerance, chunks and faults; the report
@@ -375,7 +390,6 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
   const error = got.length ? Math.max(...got.map((v) => relNorm(v, exactSum))) : null
   const bytes = cns.map((c) => c.stats.bytesSent)
   const frames = cns.map((c) => c.stats.framesSent)
-  const schemeInfo = spec.schemes[config.consensus.scheme]
   const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length)
   const fail = failure as Error | null
   const errs = probe.errors(0)
@@ -384,16 +398,7 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
     version: REPORT_VERSION,
     scenario: sc,
     data: { source: `random N(0, 1) vectors of length ${sc.vectorLength}`, columns: sc.vectorLength, rows: S, normal: S, anomalies: 0, trainRows: [] },
-    topology: {
-      nodes: S,
-      edges: topology.edges.length,
-      maxDegree: spec.maxDegree,
-      lambda2: spec.lambda2,
-      lambdaMax: spec.lambdaMax,
-      scheme: config.consensus.scheme,
-      rho: schemeInfo.rho,
-      predictedRounds: schemeInfo.rounds,
-    },
+    topology: topologySummary(topology, spec, config),
     outcome: {
       status: fail === null && !stalled ? 'completed' : 'stopped',
       reason: fail ? `${fail.name}: ${fail.message}` : stalled ? 'SimulationStalled: the sum did not complete' : null,
@@ -952,16 +957,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       anomalies: data.counts.anomalies,
       trainRows: data.nodes.map((n) => n.train.rows),
     },
-    topology: {
-      nodes: S,
-      edges: topology.edges.length,
-      maxDegree: spec.maxDegree,
-      lambda2: spec.lambda2,
-      lambdaMax: spec.lambdaMax,
-      scheme: config.consensus.scheme,
-      rho: schemeInfo.rho,
-      predictedRounds: schemeInfo.rounds,
-    },
+    topology: topologySummary(topology, spec, config),
     outcome,
     iterations: iterRows,
     consensus: {

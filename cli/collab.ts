@@ -25,4 +25,18 @@ registerPrivacyCommands(program)
 registerSimCommands(program)
 registerTopologyCommands(program)
 
-await program.parseAsync(process.argv)
+/** Built-in error classes mean a bug here (show the stack); our named errors are user-facing. */
+const BUILTIN_ERRORS = new Set(['Error', 'TypeError', 'RangeError', 'ReferenceError', 'SyntaxError', 'EvalError', 'URIError', 'AggregateError'])
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  // A named error (ConfigError, DataError, TopologyError, ...) already says what to do:
+  // print it as one line. Anything else is a bug: keep the stack. COLLAB_DEBUG=1 always shows it.
+  if (err instanceof Error && !BUILTIN_ERRORS.has(err.name) && process.env.COLLAB_DEBUG !== '1') {
+    process.stderr.write(`collab: ${err.name}: ${err.message}\n`)
+  } else {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  }
+  process.exitCode = 1
+}

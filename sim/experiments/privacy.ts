@@ -21,9 +21,10 @@
 import { readFileSync } from 'node:fs'
 import { anomalySplit, loadCsv } from '../../src/data/index.js'
 import { classificationReport, prAuc, rocAuc, thresholdAt, type ClassMetrics } from '../../src/eval/metrics.js'
-import { fitExact, loadGgm, type GgmModel } from '../../src/models/ggm/index.js'
+import { fitExact, loadGgm, statsBlock, type GgmModel } from '../../src/models/ggm/index.js'
+import { rdpSlopeFor } from '../../src/learning/config.js'
 import { clipEigenvalues } from '../../src/numeric/linalg.js'
-import { mat, selectRows, type Mat } from '../../src/numeric/matrix.js'
+import { addOuterPacked, mat, packSym, selectRows, unpackSym, type Mat } from '../../src/numeric/matrix.js'
 import { Rng } from '../../src/numeric/rng.js'
 import {
   componentEntropies,
@@ -163,17 +164,15 @@ async function monitor(): Promise<void> {
   const Kp = K + 1
   const zModel = m0.toModelSpace(parts[0])
   const X = Array.from({ length: n + 1 }, (_, i) => (i < n ? Array.from(zModel.data.subarray(i * M, (i + 1) * M)) : Array.from({ length: M }, () => 6)))
-  const block = 1 + M + M * M
+  const block = statsBlock(M)
   const stats = new Float64Array(2 + Kp * block)
   X.forEach((x, i) => {
     for (let k = 0; k < Kp; k++) {
       const r = resp.data[i * Kp + k]
       const at = 2 + k * block
       stats[at] += r
-      for (let a = 0; a < M; a++) {
-        stats[at + 1 + a] += r * x[a]
-        for (let b = 0; b < M; b++) stats[at + 1 + M + a * M + b] += r * x[a] * x[b]
-      }
+      for (let a = 0; a < M; a++) stats[at + 1 + a] += r * x[a]
+      addOuterPacked(stats, at + 1 + M, x, r)
     }
   })
   const means = mat(Kp, M)
@@ -191,16 +190,9 @@ async function monitor(): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------
-/** c such that the linear RDP curve c * alpha converts to exactly epsilon at DELTA (bisection). */
+/** c such that the linear RDP curve c * alpha converts to epsilon at DELTA (the config's own derivation). */
 function coefForEpsilon(eps: number): number {
-  let lo = 1e-9
-  let hi = 1e4
-  for (let i = 0; i < 200; i++) {
-    const mid = Math.sqrt(lo * hi)
-    if (rdpToDp(DEFAULT_ORDERS, linearRdp(mid), DELTA).epsilon > eps) hi = mid
-    else lo = mid
-  }
-  return lo
+  return rdpSlopeFor(eps, DELTA)
 }
 
 function mixtureOf(m: GgmModel): MixtureParams {
@@ -218,26 +210,23 @@ function mixtureOf(m: GgmModel): MixtureParams {
   }
 }
 
-/** DP post-processing of noisy sums: symmetrise C_k, N_k >= 0, and a PSD scatter (eigenvalues >= floor). */
+/** DP post-processing of noisy sums: N_k >= 0 and a PSD scatter (eigenvalues >= floor). */
 function postprocess(sums: Float64Array, K: number, M: number): Float64Array {
   const out = Float64Array.from(sums)
-  const block = 1 + M + M * M
+  const block = statsBlock(M)
   for (let k = 0; k < K; k++) {
     const at = 2 + k * block
     const n = Math.max(out[at], 0)
     out[at] = n
     if (n < MIN_NBAR) continue
     const mbar = out.subarray(at + 1, at + 1 + M)
+    const C = unpackSym(out, M, at + 1 + M)
     const S = mat(M, M)
-    for (let a = 0; a < M; a++) {
-      for (let b = 0; b < M; b++) {
-        const c = 0.5 * (out[at + 1 + M + a * M + b] + out[at + 1 + M + b * M + a])
-        S.data[a * M + b] = c / n - (mbar[a] / n) * (mbar[b] / n)
-      }
-    }
-    for (let a = 0; a < M; a++) for (let b = 0; b < a; b++) S.data[a * M + b] = S.data[b * M + a]
+    for (let a = 0; a < M; a++) for (let b = 0; b < M; b++) S.data[a * M + b] = C[a * M + b] / n - (mbar[a] / n) * (mbar[b] / n)
     const P = clipEigenvalues(S, { min: 1e-2 })
-    for (let a = 0; a < M; a++) for (let b = 0; b < M; b++) out[at + 1 + M + a * M + b] = n * (P.data[a * M + b] + (mbar[a] / n) * (mbar[b] / n))
+    const back = new Float64Array(M * M)
+    for (let a = 0; a < M; a++) for (let b = 0; b < M; b++) back[a * M + b] = n * (P.data[a * M + b] + (mbar[a] / n) * (mbar[b] / n))
+    packSym(back, M, out, at + 1 + M)
   }
   return out
 }

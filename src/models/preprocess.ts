@@ -11,7 +11,7 @@
  *    clipped rows is reported. Scoring never clips (it would hide anomalies).
  */
 import type { Aggregate } from './model.js'
-import { mat, type Mat } from '../numeric/matrix.js'
+import { addOuterPacked, mat, packedSymLength, unpackSym, type Mat } from '../numeric/matrix.js'
 
 export class PreprocessError extends Error {
   override name = 'PreprocessError'
@@ -142,7 +142,7 @@ export function preprocessTraining(data: Mat, pre: Preprocessing): { data: Mat; 
 
 /**
  * Network-wide mean and covariance (population, ddof = 0) by one aggregate of
- * [n, sum x, sum x x^T] (length 1 + M + M^2).
+ * [n, sum x, sum x x^T] (the scatter as its packed upper triangle: length 1 + M + M(M+1)/2).
  */
 export async function networkMeanCovariance(
   data: Mat,
@@ -150,16 +150,12 @@ export async function networkMeanCovariance(
   label: string,
 ): Promise<{ count: number; mean: Float64Array; covariance: Mat }> {
   const { rows: n, cols: m, data: x } = data
-  const v = new Float64Array(1 + m + m * m)
+  const v = new Float64Array(1 + m + packedSymLength(m))
   v[0] = n
   for (let i = 0; i < n; i++) {
-    const row = i * m
-    for (let a = 0; a < m; a++) {
-      const xa = x[row + a]
-      v[1 + a] += xa
-      const base = 1 + m + a * m
-      for (let b = 0; b < m; b++) v[base + b] += xa * x[row + b]
-    }
+    const row = x.subarray(i * m, (i + 1) * m)
+    for (let a = 0; a < m; a++) v[1 + a] += row[a]
+    addOuterPacked(v, 1 + m, row, 1)
   }
   const s = await aggregate(v, label)
   if (s.length !== v.length) throw new PreprocessError(`aggregate returned ${s.length} values for ${v.length}`)
@@ -167,12 +163,8 @@ export async function networkMeanCovariance(
   if (!(count > 0.5)) throw new PreprocessError(`the network holds no rows (count ${count})`)
   const mean = new Float64Array(m)
   for (let a = 0; a < m; a++) mean[a] = s[1 + a] / count
-  const cov = new Float64Array(m * m)
-  for (let a = 0; a < m; a++) {
-    for (let b = 0; b < m; b++) {
-      cov[a * m + b] = 0.5 * (s[1 + m + a * m + b] + s[1 + m + b * m + a]) / count - mean[a] * mean[b]
-    }
-  }
+  const cov = unpackSym(s, m, 1 + m)
+  for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) cov[a * m + b] = cov[a * m + b] / count - mean[a] * mean[b]
   return { count, mean, covariance: mat(m, m, cov) }
 }
 

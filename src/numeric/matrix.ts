@@ -53,3 +53,54 @@ export function selectRows(a: Mat, idx: ArrayLike<number>): Mat {
   }
   return { rows: idx.length, cols: a.cols, data: out }
 }
+
+/*
+ * Symmetric matrices on the wire: the upper triangle, row-major (a <= b), M(M+1)/2 values.
+ * Sufficient statistics such as sum_n r x x^T are symmetric, so sending the full M x M
+ * block would double the off-diagonal traffic of every consensus round for nothing.
+ */
+
+/** Values in the packed upper triangle of an M x M symmetric matrix. */
+export function packedSymLength(M: number): number {
+  return (M * (M + 1)) / 2
+}
+
+/** Offset of entry (a, b), a <= b, in the packed upper triangle. */
+function packedIndex(M: number, a: number, b: number): number {
+  return a * M - (a * (a - 1)) / 2 + (b - a)
+}
+
+/** Write the upper triangle of the M x M row-major `full` into out[at ..]. */
+export function packSym(full: ArrayLike<number>, M: number, out: Float64Array, at: number): void {
+  let i = at
+  for (let a = 0; a < M; a++) for (let b = a; b < M; b++) out[i++] = full[a * M + b]
+}
+
+/** The full M x M row-major matrix of the packed upper triangle at src[at ..]. */
+export function unpackSym(src: ArrayLike<number>, M: number, at: number): Float64Array {
+  const full = new Float64Array(M * M)
+  let i = at
+  for (let a = 0; a < M; a++) {
+    for (let b = a; b < M; b++) {
+      const v = src[i++]
+      full[a * M + b] = v
+      full[b * M + a] = v
+    }
+  }
+  return full
+}
+
+/** out[at ..] (packed upper triangle) += w z z^T. */
+export function addOuterPacked(out: Float64Array, at: number, z: ArrayLike<number>, w: number): void {
+  const M = z.length
+  let i = at
+  for (let a = 0; a < M; a++) {
+    const wa = w * z[a]
+    for (let b = a; b < M; b++) out[i++] += wa * z[b]
+  }
+}
+
+/** Entry (a, b) of the packed upper triangle at src[at ..], either order. */
+export function packedAt(src: ArrayLike<number>, M: number, at: number, a: number, b: number): number {
+  return a <= b ? src[at + packedIndex(M, a, b)] : src[at + packedIndex(M, b, a)]
+}

@@ -26,7 +26,7 @@
  * always reachable; we take the smallest t in [0, t*] that reaches it (bisection on the
  * increasing branch), so H(g'_k) >= ln l0 holds exactly, with the least added weight.
  */
-import { mat, type Mat } from '../numeric/matrix.js'
+import { addOuterPacked, mat, packedSymLength, type Mat } from '../numeric/matrix.js'
 import { PrivacySettingsError } from './errors.js'
 import type { LedgerEntry, PrivacyLedger } from './ledger.js'
 import type { NoiseRng } from './mechanisms.js'
@@ -166,7 +166,7 @@ export function minimalMixingFraction(h: number, target: number, L: number): num
 
 /**
  * Layout of a packed statistics vector: `header` leading entries, then per component k a
- * block [N_k^s, m_k^s (M), C_k^s (M*M, row-major)] (the GGM's eq. 13 layout,
+ * block [N_k^s, m_k^s (M), C_k^s (upper triangle row-major, M(M+1)/2; packSym)] (the GGM's eq. 13 layout,
  * src/models/ggm: header = STATS_HEADER = 2).
  */
 export interface StatsLayout {
@@ -238,7 +238,7 @@ export function protectContribution(
   opts: PerturbOptions,
 ): PerturbResult {
   const { header, K, M } = layout
-  const block = 1 + M + M * M
+  const block = 1 + M + packedSymLength(M)
   if (stats.length !== header + K * block) {
     throw new PrivacySettingsError(`statistics vector has ${stats.length} values, layout (header ${header}, K ${K}, M ${M}) needs ${header + K * block}`)
   }
@@ -268,10 +268,8 @@ export function protectContribution(
     out[at] += tau
     for (let l = 0; l < L; l++) {
       const z = samples.data.subarray(l * M, (l + 1) * M)
-      for (let a = 0; a < M; a++) {
-        out[at + 1 + a] += w * z[a]
-        for (let b = 0; b < M; b++) out[at + 1 + M + a * M + b] += w * z[a] * z[b]
-      }
+      for (let a = 0; a < M; a++) out[at + 1 + a] += w * z[a]
+      addOuterPacked(out, at + 1 + M, z, w)
     }
     perturbed.push({ k, before: h, after: mixedEntropy(h, t, L), t, tau, samples })
   }

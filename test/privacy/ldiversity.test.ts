@@ -107,10 +107,10 @@ describe('mixing with pseudo-samples', () => {
   })
 })
 
-/** Pack [header(2), per k: N_k, m_k, C_k] as the GGM does (eq. 13) from rows X and responsibilities. */
+/** Pack [header(2), per k: N_k, m_k, upper triangle of C_k] as the GGM does (eq. 13) from rows X and responsibilities. */
 function packStats(X: number[][], resp: Float64Array, K: number): Float64Array {
   const M = X[0].length
-  const block = 1 + M + M * M
+  const block = 1 + M + (M * (M + 1)) / 2
   const out = new Float64Array(2 + K * block)
   out[1] = X.length
   X.forEach((x, n) => {
@@ -118,9 +118,10 @@ function packStats(X: number[][], resp: Float64Array, K: number): Float64Array {
       const r = resp[n * K + k]
       const at = 2 + k * block
       out[at] += r
+      let i = at + 1 + M
       for (let a = 0; a < M; a++) {
         out[at + 1 + a] += r * x[a]
-        for (let b = 0; b < M; b++) out[at + 1 + M + a * M + b] += r * x[a] * x[b]
+        for (let b = a; b < M; b++) out[i++] += r * x[a] * x[b]
       }
     }
   })
@@ -162,7 +163,7 @@ describe('perturbation before sharing', () => {
     for (let i = 0; i < n; i++) augR.set([resp[i * K], resp[i * K + 1]], i * K)
     for (let l = 0; l < L; l++) augR[(n + l) * K + 1] = p.tau / L
     const expected = packStats(augX, augR, K)
-    const block = 1 + M + M * M
+    const block = 1 + M + (M * (M + 1)) / 2
     for (let j = 0; j < block; j++) expect(res.stats[2 + block + j]).toBeCloseTo(expected[2 + block + j], 10)
     // component 0 is untouched
     for (let j = 0; j < block; j++) expect(res.stats[2 + j]).toBe(stats[2 + j])

@@ -16,6 +16,7 @@ export {
   GGM_SAVE_VERSION,
   LOG_WEIGHT_FLOOR,
   STATS_HEADER,
+  statsBlock,
   statsLength,
 } from './model.js'
 export type { GgmModel, GgmRelease, GgmSavedParams, GgmStart, StopReason } from './model.js'

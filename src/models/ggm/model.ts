@@ -10,10 +10,12 @@
  *
  *   index 0                    sum_n ln sum_k pi_k N(x_n | mu_k, Lambda_k^-1)   (this node's log-likelihood)
  *   index 1                    n                                               (this node's row count)
- *   then per component k = 0..K-1, block of 1 + M + M*M values at 2 + k*(1 + M + M^2):
+ *   then per component k = 0..K-1, a block of statsBlock(M) = 1 + M + M(M+1)/2 values:
  *     [0]                      N_k^s = sum_n r_k^(n)                           (eq. 13)
  *     [1 .. M]                 m_k^s = sum_n r_k^(n) x_n                       (eq. 13)
- *     [1+M .. M+M^2]           C_k^s = sum_n r_k^(n) x_n x_n^T, row-major      (eq. 13)
+ *     [1+M ..]                 C_k^s = sum_n r_k^(n) x_n x_n^T, upper triangle row-major
+ *                              (a <= b; packSym in src/numeric/matrix.ts: C is symmetric, so
+ *                              the lower half would only double the consensus traffic)
  *
  * The network sum of this vector is exactly what eq. 14 needs, and the first two entries
  * give the network mean log-likelihood for the trace and the convergence test.
@@ -37,7 +39,7 @@ import {
   Rng,
   spdInverse,
 } from '../../numeric/index.js'
-import { mat, type Mat } from '../../numeric/matrix.js'
+import { mat, packedAt, packedSymLength, packSym, type Mat } from '../../numeric/matrix.js'
 import type { Aggregate, CollabModel, SavedModel, TraceEntry } from '../model.js'
 import {
   networkMeanCovariance,
@@ -64,9 +66,14 @@ export const STATS_HEADER = 2
 /** Floor on ln pi_k so a component a node never sees keeps a finite (negligible) weight. */
 export const LOG_WEIGHT_FLOOR = -700
 
+/** Values per component in the statistics vector: N_k, m_k, packed C_k. */
+export function statsBlock(M: number): number {
+  return 1 + M + packedSymLength(M)
+}
+
 /** Length of the statistics vector for K components of dimension M. */
 export function statsLength(K: number, M: number): number {
-  return STATS_HEADER + K * (1 + M + M * M)
+  return STATS_HEADER + K * statsBlock(M)
 }
 
 /** Why training stopped: relative change below tol, or the iteration cap. */
@@ -301,12 +308,12 @@ class GgmMixture implements GgmModel {
     for (let n = 0; n < logLik.length; n++) total += logLik[n]
     out[0] = total
     out[1] = z.rows
-    const block = 1 + M + M * M
+    const block = statsBlock(M)
     for (let k = 0; k < K; k++) {
       const at = STATS_HEADER + k * block
       out[at] = nk[k]
       out.set(sums.data.subarray(k * M, (k + 1) * M), at + 1)
-      out.set(scatter[k].data, at + 1 + M)
+      packSym(scatter[k].data, M, out, at + 1 + M)
     }
     this.resp = resp
     if (this.hyper.weights === 'local') {
@@ -332,7 +339,7 @@ class GgmMixture implements GgmModel {
     const totalLogLik = sums[0]
     const rows = sums[1]
     const objective = totalLogLik / rows
-    const block = 1 + M + M * M
+    const block = statsBlock(M)
     const keep: number[] = []
     for (let k = 0; k < K; k++) if (sums[STATS_HEADER + k * block] >= h.delta && sums[STATS_HEADER + k * block] > 0) keep.push(k)
     if (keep.length === 0) {
@@ -366,7 +373,7 @@ class GgmMixture implements GgmModel {
       }
       for (let a = 0; a < M; a++) {
         for (let b = a; b < M; b++) {
-          const c = 0.5 * (sums[at + 1 + M + a * M + b] + sums[at + 1 + M + b * M + a]) / nb
+          const c = packedAt(sums, M, at + 1 + M, a, b) / nb
           // eq. 15: Sigma_k = Cbar_k - mbar mbar^T + lambda0/(lambda0 + Nbar_k) (mbar - m0)(mbar - m0)^T
           const v = c - mbar[a] * mbar[b] + shrink * (mbar[a] - m0[a]) * (mbar[b] - m0[b])
           sigma[a * M + b] = v

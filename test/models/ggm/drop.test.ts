@@ -40,7 +40,7 @@ describe('dropping components with Nbar_k < delta', () => {
     }
     // the survivors keep training with vectors of the new length
     step(models)
-    expect(models[0].localUpdate(parts[0]).length).toBe(2 + 2 * (1 + M + M * M))
+    expect(models[0].localUpdate(parts[0]).length).toBe(2 + 2 * (1 + M + (M * (M + 1)) / 2))
   })
 
   it('from a generous K the surviving K is selected identically on all nodes, each with Nbar_k >= delta', async () => {

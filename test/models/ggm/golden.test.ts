@@ -64,16 +64,19 @@ describe('plain-EM path vs scikit-learn GaussianMixture (gmm_newthyroid_k3.json)
         }
       }
     }
-    expect(stats.length).toBe(STATS_HEADER + K * (1 + M + M * M))
+    // C_k travels as its upper triangle, row-major (a <= b)
+    expect(stats.length).toBe(STATS_HEADER + K * (1 + M + (M * (M + 1)) / 2))
     expect(stats[1]).toBe(215)
     expect(Math.abs(stats[0] - total)).toBeLessThan(1e-9)
     expect(Math.abs(stats[0] / 215 - g.trace_mean_loglik[0])).toBeLessThan(1e-10)
-    const block = 1 + M + M * M
+    const block = 1 + M + (M * (M + 1)) / 2
     for (let k = 0; k < K; k++) {
       const at = STATS_HEADER + k * block
       expect(Math.abs(stats[at] - nk[k])).toBeLessThan(1e-10)
       expect(maxAbsDiff(stats.subarray(at + 1, at + 1 + M), sums.subarray(k * M, (k + 1) * M))).toBeLessThan(1e-10)
-      expect(maxAbsDiff(stats.subarray(at + 1 + M, at + block), scatter.subarray(k * M * M, (k + 1) * M * M))).toBeLessThan(1e-9)
+      const upper: number[] = []
+      for (let a = 0; a < M; a++) for (let b = a; b < M; b++) upper.push(scatter[k * M * M + a * M + b])
+      expect(maxAbsDiff(stats.subarray(at + 1 + M, at + block), Float64Array.from(upper))).toBeLessThan(1e-9)
     }
     // responsibilities for the l-diversity monitor: rows sum to one, columns to N_k
     const resp = model.responsibilities!

@@ -25,10 +25,9 @@ import { loadCsv } from '../src/data/index.js'
 import { thresholdAt } from '../src/eval/metrics.js'
 import { runTraining, TrainingStoppedError, TrainingAbortedError, type LearningContext } from '../src/learning/index.js'
 import type { Checkpoint, GlobalState, TrainingResult } from '../src/learning/types.js'
-import { createNodeModel, loadNodeModel } from '../src/learning/models.js'
+import { consensusPayloadLimit, createNodeModel, loadNodeModel } from '../src/learning/models.js'
 import { createLedger, createPrivacyGuard, createReleaser } from '../src/learning/privacy.js'
 import type { CollabModel } from '../src/models/model.js'
-import { DEFAULT_K, statsLength } from '../src/models/ggm/index.js'
 import { selectRows, type Mat } from '../src/numeric/matrix.js'
 import { Rng } from '../src/numeric/rng.js'
 import {
@@ -75,16 +74,6 @@ export interface RunningNode {
   readonly training: Promise<TrainingResult | null>
   state(): NodeState
   stop(): Promise<void>
-}
-
-/** Largest payload a peer may send: the model's statistics vector plus the loop's two vote entries. */
-function payloadLimit(config: NodeConfig, M: number, S: number): number {
-  const t = config.training
-  if (t.model.kind === 'ggm') {
-    const K = typeof t.model.hyper.K === 'number' ? t.model.hyper.K : DEFAULT_K
-    return Math.max(statsLength(K, M) + 2, M * M + M + 2, S)
-  }
-  return Math.floor(DEFAULT_MAX_MESSAGE_BYTES / 8) - 8
 }
 
 function loadRows(config: NodeConfig): { data: Mat; columns: string[] } {
@@ -146,7 +135,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   })
   void sessionsGauge
 
-  const maxPayload = payloadLimit(config, data.cols, topology.nodes.length)
+  const maxPayload = consensusPayloadLimit(config.training, data.cols, topology.nodes.length)
   const limits: FrameLimits = { maxPayload, maxChunks: training.consensus.chunks, maxRounds: MAX_WIRE_ROUNDS }
   const host = await createHost({
     privateKey,

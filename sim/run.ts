@@ -31,7 +31,7 @@ import {
   type TrainingEvent,
   type TrainingResult,
 } from '../src/learning/index.js'
-import { createNodeModel, loadNodeModel } from '../src/learning/models.js'
+import { consensusPayloadLimit, createNodeModel, loadNodeModel } from '../src/learning/models.js'
 import { createLedger, createPrivacyGuard, createReleaser } from '../src/learning/privacy.js'
 import type { Aggregate, CollabModel } from '../src/models/model.js'
 import { selectRows, type Mat } from '../src/numeric/matrix.js'
@@ -41,8 +41,6 @@ import { scoreReleased } from '../src/privacy/release.js'
 import { generateTopology, loadTopology, spectralReport, type SpectralReport, type Topology } from '../topologies/index.js'
 import { loadSimData, type SimData } from './data.js'
 import { createLibp2pMesh, type Libp2pMesh } from './libp2p.js'
-import { modelHyper } from '../src/learning/models.js'
-import { parseGgmHyper, statsLength } from '../src/models/ggm/index.js'
 import { evaluateNode, evaluatedNodes, summarise, trainingThreshold, type NodeScore, type Summary } from './evaluate.js'
 import type { Latency, Scenario } from './scenario.js'
 
@@ -209,15 +207,6 @@ export function scenarioTopology(sc: Scenario): Topology {
     throw new SimulationError(`topology has ${t.nodes.length} nodes but the scenario has nodes: ${sc.nodes}; make them equal`)
   }
   return t
-}
-
-/** Largest consensus payload of a network (frame validation): statistics plus the loop's two vote entries, or the preparation vectors. */
-function payloadLimit(config: TrainingConfig, M: number, S: number): number {
-  if (config.model.kind === 'ggm') {
-    const K = parseGgmHyper(modelHyper(config)).K
-    return Math.max(statsLength(K, M) + 2, 1 + M + M * M, 1 + 2 * M, S)
-  }
-  return Math.floor((16 * 1024 * 1024) / 8) - 8
 }
 
 /** Config for the single-node reference runs (local-only and centralised): same model, no network privacy. */
@@ -466,7 +455,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
     if (sc.faults.loss > 0 || sc.faults.latency !== undefined || sc.faults.crashes.length > 0) {
       throw new SimulationError('faults are injected by the in-memory transport only; remove faults or use transport: memory')
     }
-    mesh = await createLibp2pMesh(S, { maxPayload: payloadLimit(config, data.columns.length, S), chunks: config.consensus.chunks })
+    mesh = await createLibp2pMesh(S, { maxPayload: consensusPayloadLimit(config, data.columns.length, S), chunks: config.consensus.chunks })
   }
   const realClock: Clock = systemClock
   const probe = new RoundProbe(S, 8, root.fork('probe'))

@@ -6,6 +6,10 @@
  * numbers: a model hyper-parameter that disagrees with privacy.release is refused.
  */
 import { createModel, loadModel } from '../models/index.js'
+import { parseGgmHyper, statsLength } from '../models/ggm/index.js'
+import { parseVaeHyper } from '../models/vae/index.js'
+import { packedSymLength } from '../numeric/matrix.js'
+import { vaeParamLengths } from '../numeric/vae.js'
 import type { CollabModel, SavedModel } from '../models/model.js'
 import { TrainingConfigError, type TrainingConfig } from './config.js'
 
@@ -46,4 +50,20 @@ export function loadNodeModel(config: TrainingConfig, saved: SavedModel): Collab
     throw new TrainingConfigError(`saved model is ${saved.kind} but the config says ${config.model.kind}; use the checkpoint of this network`)
   }
   return loadModel(saved)
+}
+
+/**
+ * Largest consensus payload (f64 values) a member of a network running `config` on M
+ * features with S members can legitimately send: the statistics vector plus the loop's two
+ * vote entries, or a preparation vector (moments 1 + 2M, mean and packed scatter
+ * 1 + M + M(M+1)/2), or an S-long membership vector. Hosts size frame validation with it,
+ * so a peer cannot make a node buffer more than the model needs.
+ */
+export function consensusPayloadLimit(config: TrainingConfig, M: number, S: number): number {
+  const prepare = Math.max(1 + 2 * M, 1 + M + packedSymLength(M), S)
+  const hyper = modelHyper(config)
+  if (config.model.kind === 'ggm') return Math.max(statsLength(parseGgmHyper(hyper).K, M) + 2, prepare)
+  const h = parseVaeHyper(hyper)
+  // decoder gradient, ELBO sum and row count, then the two votes
+  return Math.max(vaeParamLengths({ features: M, hidden: h.hidden, latent: h.latent }).decoder + 4, prepare)
 }

@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest'
 import { DEFAULT_RELEASE_EPSILON, parseTrainingConfig, rdpSlopeFor, TrainingConfigError } from '../../src/learning/config.js'
 import { DEFAULT_ORDERS, rdpToDp } from '../../src/privacy/rdp.js'
 import { releaseRdp } from '../../src/privacy/release.js'
+import { consensusPayloadLimit, createNodeModel } from '../../src/learning/models.js'
+import { exactNetwork } from '../../src/models/ggm/exact.js'
+import { mat } from '../../src/numeric/matrix.js'
 
 /** (epsilon, delta) of one Theorem 1 release of K components, computed by the release code itself. */
 function releaseEpsilon(K: number, B: number, R: number, lambda0: number, delta: number): number {
@@ -31,5 +34,19 @@ describe('training config: release privacy', () => {
     expect(() => parseTrainingConfig({ model: { kind: 'ggm' }, seed: 1, privacy: { release: { lambda0: 60, epsilon: 2 } } })).toThrow(/not both/)
     expect(() => parseTrainingConfig({ model: { kind: 'ggm' }, seed: 1, privacy: { release: { epsilon: -1 } } })).toThrow(TrainingConfigError)
     expect(releaseEpsilon(1, 1, 1, 0.5 / rdpSlopeFor(0.05, 1e-5), 1e-5)).toBeLessThanOrEqual(0.05)
+  })
+})
+
+describe('consensus payload limit (frame validation)', () => {
+  it('equals the longest vector the loop really sends: GGM and VAE statistics plus two votes', async () => {
+    const rows = mat(40, 6, Float64Array.from({ length: 240 }, (_, i) => Math.sin(i * 1.7) + (i % 7)))
+    for (const model of [{ kind: 'ggm' as const, hyper: { K: 3 } }, { kind: 'vae' as const, hyper: { hidden: 8, latent: 2 } }]) {
+      const config = parseTrainingConfig({ model, seed: 3 })
+      const m = createNodeModel(config)
+      await m.prepare(rows, exactNetwork(1).aggregate(0))
+      const sent = m.localUpdate(rows).length + 2
+      expect(consensusPayloadLimit(config, 6, 5)).toBe(Math.max(sent, 1 + 6 + 21))
+      expect(consensusPayloadLimit(config, 6, 500)).toBe(Math.max(sent, 500))
+    }
   })
 })

@@ -15,7 +15,7 @@ import { z } from 'zod'
 import { loadCsv } from '../src/data/index.js'
 import { loadGgm } from '../src/models/ggm/index.js'
 import { Rng } from '../src/numeric/rng.js'
-import { SecureNoiseRng } from '../src/privacy/secure.js'
+import { SecretRng } from '../src/numeric/secret-rng.js'
 import type { NoiseRng } from '../src/privacy/mechanisms.js'
 import { prAuc, rocAuc } from '../src/eval/metrics.js'
 import { PrivacyLedger } from '../src/privacy/ledger.js'
@@ -157,9 +157,8 @@ export function registerPrivacyCommands(program: Command): void {
     .requiredOption('--out <file>', 'where to write the released model')
     .option('--delta <d>', 'delta of the ledger\'s (epsilon, delta) report', '1e-5')
     .option('--budget <eps>', 'external epsilon budget of a new ledger (default none)')
-    .option('--seed <s>', 'seeded noise for reproducible experiments only: anyone who knows the seed can remove the noise')
     .option('--json', 'print JSON')
-    .action(function (this: Command, opts: { model: string; ledger: string; nodeId: string; eigCap: string; minNbar: string; out: string; delta: string; budget?: string; seed?: string; json?: boolean }) {
+    .action(function (this: Command, opts: { model: string; ledger: string; nodeId: string; eigCap: string; minNbar: string; out: string; delta: string; budget?: string; json?: boolean }) {
       try {
         const model = loadGgm(JSON.parse(readFileSync(opts.model, 'utf8')))
         const ledger = PrivacyLedger.open(opts.ledger, {
@@ -167,7 +166,7 @@ export function registerPrivacyCommands(program: Command): void {
           delta: Number(opts.delta),
           budget: opts.budget === undefined ? null : Number(opts.budget),
         })
-        const rng: NoiseRng = opts.seed === undefined ? new SecureNoiseRng() : new Rng(opts.seed)
+        const rng: NoiseRng = SecretRng.fromOsEntropy()
         const pre = model.preprocessing
         const released = release(
           { ...model.release(), transform: pre ? { shift: pre.shift, scale: pre.scale } : undefined },

@@ -15,7 +15,6 @@
  * rejoins at (preparedSessions + iteration, recorded in node-state.json). If the peers
  * already excluded this node from that session, it retries from the next iteration.
  */
-import { randomBytes } from 'node:crypto'
 import { pino, type Logger } from 'pino'
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { Topology } from '../topologies/index.js'
@@ -29,7 +28,7 @@ import { consensusPayloadLimit, createNodeModel, loadNodeModel } from '../src/le
 import { createLedger, createPrivacyGuard, createReleaser } from '../src/learning/privacy.js'
 import type { CollabModel } from '../src/models/model.js'
 import { selectRows, type Mat } from '../src/numeric/matrix.js'
-import { Rng } from '../src/numeric/rng.js'
+import { SecretRng } from '../src/numeric/secret-rng.js'
 import {
   addPeerAddresses,
   createHost,
@@ -111,7 +110,8 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   const guard = training.privacy.monitor ? createPrivacyGuard(training, ledger) : undefined
   const releaser = training.privacy.release.enabled ? createReleaser(training, ledger) : undefined
   let checkpoint: Checkpoint | null = store.loadCheckpoint()
-  let model: CollabModel = checkpoint ? loadNodeModel(training, checkpoint.model) : createNodeModel(training)
+  const secret = SecretRng.fromKey(store.secretKey())
+  let model: CollabModel = checkpoint ? loadNodeModel(training, checkpoint.model) : createNodeModel(training, { noise: secret.fork('model') })
   let prepared = checkpoint !== null
   let result: TrainingResult | null = null
   let threshold: number | null = null
@@ -271,7 +271,8 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
       chunks: training.consensus.chunks,
       chunkScale: training.consensus.chunkScale,
       seed: training.seed,
-      privateSeed: randomBytes(16).toString('hex'),
+      // chunk noise: a fresh OS-entropy key per engine (never reused across incarnations)
+      noise: SecretRng.fromOsEntropy(),
       timeoutMs: training.consensus.timeoutMs,
       rerunOnTimeout: training.consensus.rerunOnTimeout,
       firstSession,
@@ -287,7 +288,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     consensus.close()
     consensus = null
   }
-  const aggregate: LearningContext['aggregate'] = async (vec, label) => {
+  const aggregate: LearningContext['aggregate'] = async (vec, label, opts) => {
     const m = /^iter:(\d+):stats$/.exec(label)
     const iteration = m === null ? null : Number(m[1])
     if (consensus === null) {
@@ -311,7 +312,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
       await store.saveState(nodeState)
     }
     const c = consensus
-    if (iteration === null) return c.sum(vec, label)
+    if (iteration === null) return c.sum(vec, label, opts)
     // watchdog: a node that rejoined a session its peers already finished would wait on
     // frames that never come; when the neighbours are past this iteration, leave it
     let timer: ReturnType<typeof setTimeout> | null = null
@@ -330,7 +331,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     }
     watch()
     try {
-      return await c.sum(vec, label)
+      return await c.sum(vec, label, opts)
     } finally {
       settled = true
       if (timer !== null) clearTimeout(timer)
@@ -414,7 +415,8 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
     log.info({ peers: targets.length }, 'start barrier passed')
   }
 
-  const rng = new Rng(training.seed).fork(`node:${self}`)
+  // every noise that protects privacy: keyed by this node's own OS-entropy secret (never the shared seed)
+  const noise = secret.fork('learning')
   const train = async (): Promise<TrainingResult | null> => {
     state = 'waiting-for-peers'
     // the sync handler doubles as the readiness signal of the start barrier: a peer that
@@ -431,7 +433,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
         data,
         model,
         aggregate,
-        rng,
+        noise,
         ledger,
         guard,
         releaser,

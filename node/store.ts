@@ -8,8 +8,13 @@
  *   node-state.json   what the node itself needs to rejoin (consensus sessions used by prepare)
  *   model.json        the node's trained model (with its private part) when training finishes
  *   released.json     the released DP model, when there is one
+ *   secret.key        this node's 32-byte secret (hex, mode 0600) from the OS CSPRNG: the key of
+ *                     every noise that protects privacy (src/numeric/secret-rng.ts). It never
+ *                     leaves the machine; a release re-run after a crash redraws the same noise.
  */
 import { existsSync, readFileSync } from 'node:fs'
+import { newSecretKey } from '../src/numeric/secret-rng.js'
+import { writeFileAtomic } from '../src/privacy/ledger.js'
 import { mkdir, open, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import type { Checkpoint } from '../src/learning/types.js'
@@ -62,6 +67,8 @@ export interface NodeStore {
   saveState(s: NodeState): Promise<void>
   saveJson(name: 'model.json' | 'released.json', value: unknown): Promise<void>
   loadJson(name: 'model.json' | 'released.json'): unknown
+  /** This node's secret key (secret.key), created from OS entropy on first use. */
+  secretKey(): Uint8Array
 }
 
 function readJson(path: string, what: string): unknown {
@@ -96,6 +103,17 @@ export function openStore(dir: string): NodeStore {
     saveJson: (name, value) => writeAtomic(p(name), JSON.stringify(value)),
     loadJson(name): unknown {
       return existsSync(p(name)) ? readJson(p(name), name) : null
+    },
+    secretKey(): Uint8Array {
+      const path = p('secret.key')
+      if (!existsSync(path)) {
+        writeFileAtomic(path, Buffer.from(newSecretKey()).toString('hex') + '\n')
+      }
+      const hex = readFileSync(path, 'utf8').trim()
+      if (!/^[0-9a-f]{64}$/.test(hex)) {
+        throw new StoreError(`${path} is not a 32-byte hex secret; restore it from backup, or delete it to draw a new one (a release re-run would then use new noise)`)
+      }
+      return Uint8Array.from(Buffer.from(hex, 'hex'))
     },
   }
 }

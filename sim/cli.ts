@@ -15,7 +15,7 @@ import { createNodeModel } from '../src/learning/models.js'
 import { selectRows } from '../src/numeric/matrix.js'
 import { Rng } from '../src/numeric/rng.js'
 import { compareReports, reportJson, writeRunReport, writeSweepReport } from './report.js'
-import { runScenario, scenarioTopology, type Progress, type SimReport } from './run.js'
+import { runScenario, scenarioTopology, simulationSecret, type Progress, type SimReport } from './run.js'
 import { SCENARIO_DIR, ScenarioError, parseScenario, resolveScenario, setPath, type Scenario } from './scenario.js'
 import { runSweep } from './sweep.js'
 
@@ -319,17 +319,17 @@ export function registerSimCommands(program: Command): void {
       const clock = createVirtualClock()
       const net = o.exact ? null : createMemoryNetwork(topology, { clock, seed: `${o.seed}/network` })
       const cns = net
-        ? net.transports.map((t) =>
-            createConsensusNode({ topology, transport: t, clock, scheme: config.consensus.scheme, tol: config.consensus.tol, chunks: config.consensus.chunks, chunkScale: config.consensus.chunkScale, seed: config.seed }),
+        ? net.transports.map((t, s) =>
+            createConsensusNode({ topology, transport: t, clock, scheme: config.consensus.scheme, tol: config.consensus.tol, chunks: config.consensus.chunks, chunkScale: config.consensus.chunkScale, seed: config.seed, noise: simulationSecret(sc, s).fork('consensus') }),
           )
         : null
       const t0 = performance.now()
       const run = runNetwork({
         config,
         parts,
-        rng: new Rng(config.seed),
-        nodeParts: () => ({ model: createNodeModel(config) }),
-        aggregation: cns ? { kind: 'custom', aggregateFor: (s) => (vec, label) => cns[s].sum(vec, label), fail: () => cns.forEach((c) => c.close()) } : { kind: 'exact' },
+        noise: (s) => simulationSecret(sc, s).fork('learning'),
+        nodeParts: (s) => ({ model: createNodeModel(config, { noise: simulationSecret(sc, s).fork('model') }) }),
+        aggregation: cns ? { kind: 'custom', aggregateFor: (s) => (vec, label, opts) => cns[s].sum(vec, label, opts), fail: () => cns.forEach((c) => c.close()) } : { kind: 'exact' },
         clock,
       })
       if (net) await clock.run({ until: run })

@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks'
 import {
   createConsensusNode,
   createMemoryNetwork,
+  sessionTol,
   createVirtualClock,
   type ConsensusNode,
   type MemoryNetwork,
@@ -36,6 +37,7 @@ import { createLedger, createPrivacyGuard, createReleaser } from '../src/learnin
 import type { Aggregate, CollabModel } from '../src/models/model.js'
 import { selectRows, type Mat } from '../src/numeric/matrix.js'
 import { Rng } from '../src/numeric/rng.js'
+import { SecretRng } from '../src/numeric/secret-rng.js'
 import type { PrivacyLedger } from '../src/privacy/ledger.js'
 import { scoreReleased } from '../src/privacy/release.js'
 import { generateTopology, loadTopology, spectralReport, type SpectralReport, type Topology } from '../topologies/index.js'
@@ -158,6 +160,12 @@ export interface SimReport {
   /** released: the DP-released models (Theorem 1), scored as a third party would. */
   auc: { collab: Summary; local: Summary | null; centralised: Summary | null; released: Summary | null }
   privacy: {
+    /**
+     * Where protecting noise came from: the simulator's per-node secret streams (keyed
+     * from `noiseSeed`, or from the scenario seed when none is given), never the shared
+     * training seed. A real node keys them from OS entropy.
+     */
+    noise: { source: 'simulation-secret'; derivedFrom: 'noiseSeed' | 'scenario seed' }
     monitor: boolean
     l0: number
     exposedNodes: number
@@ -215,9 +223,14 @@ function referenceConfig(config: TrainingConfig): TrainingConfig {
 }
 
 /** Algorithm 1 on one node holding `data` with exact sums (the local-only and centralised baselines). */
-export async function trainAlone(config: TrainingConfig, data: Mat, rng: Rng): Promise<TrainingResult> {
+export async function trainAlone(config: TrainingConfig, data: Mat, noise: SecretRng): Promise<TrainingResult> {
   const agg = createExactAggregator(1)
-  return runTraining({ nodeIndex: 0, data, model: createNodeModel(config), aggregate: agg.forNode(0), rng }, { config })
+  return runTraining({ nodeIndex: 0, data, model: createNodeModel(config, { noise: noise.fork('model') }), aggregate: agg.forNode(0), noise: noise.fork('learning') }, { config })
+}
+
+/** The simulator's secret stream of node `node` (see Scenario.noiseSeed): replayable, unrelated to training.seed. */
+export function simulationSecret(sc: Scenario, node: number | string): SecretRng {
+  return SecretRng.forSimulation(sc.noiseSeed ?? `scenario-seed:${sc.seed}`, node)
 }
 
 function relNorm(a: Float64Array, ref: Float64Array): number {
@@ -332,7 +345,7 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
   const topology = scenarioTopology(sc)
   const config = sc.training
   const S = sc.nodes
-  const spec = spectralReport(topology, config.consensus.tol)
+  const spec = spectralReport(topology, sessionTol(config.consensus.tol, config.consensus.chunks, config.consensus.chunkScale, sc.vectorLength))
   const root = new Rng(sc.seed)
   const clock = createVirtualClock()
   const net = createMemoryNetwork(topology, { clock, latencyMs: latencyFn(sc.faults.latency), loss: sc.faults.loss, seed: `${sc.seed}/network` })
@@ -347,6 +360,7 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
       chunks: config.consensus.chunks,
       chunkScale: config.consensus.chunkScale,
       seed: config.seed,
+      noise: simulationSecret(sc, s).fork('consensus'),
       timeoutMs: config.consensus.timeoutMs,
       rerunOnTimeout: config.consensus.rerunOnTimeout,
       onRound: (e) => probe.onRound(s, e),
@@ -421,7 +435,7 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
       reruns: [],
     },
     auc: { collab: emptySummary(), local: null, centralised: null, released: null },
-    privacy: { monitor: false, l0: config.privacy.l0, exposedNodes: 0, perturbations: 0, minEntropy: null, release: false, epsilonPerRelease: null, spent: null, ledgers: [] },
+    privacy: { noise: { source: 'simulation-secret', derivedFrom: sc.noiseSeed === undefined ? 'scenario seed' : 'noiseSeed' }, monitor: false, l0: config.privacy.l0, exposedNodes: 0, perturbations: 0, minEntropy: null, release: false, epsilonPerRelease: null, spent: null, ledgers: [] },
     faults: { loss: sc.faults.loss, latency: sc.faults.latency ?? null, crashes: [], rejoins: [] },
     nodes: [],
   }
@@ -437,9 +451,11 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   const data: SimData = loadSimData(sc, root.fork('data'))
   const topology = scenarioTopology(sc)
   const config = sc.training
-  const trainingRng = new Rng(config.seed)
   const S = sc.nodes
-  const spec = spectralReport(topology, config.consensus.tol)
+  // Chunked sessions run to a tighter tolerance that covers the chunk noise (sessionTol); the
+  // prediction is for the statistics vector (its largest length).
+  const statsLength = consensusPayloadLimit(config, data.columns.length, S)
+  const spec = spectralReport(topology, sessionTol(config.consensus.tol, config.consensus.chunks, config.consensus.chunkScale, statsLength))
   const schemeInfo = spec.schemes[config.consensus.scheme]
 
   // Transport.
@@ -494,6 +510,8 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       chunks: config.consensus.chunks,
       chunkScale: config.consensus.chunkScale,
       seed: config.seed,
+      // chunk noise from the node's secret stream, a fresh one per incarnation
+      noise: simulationSecret(sc, s).fork(`consensus/from-session-${firstSession}`),
       timeoutMs: config.consensus.timeoutMs,
       rerunOnTimeout: config.consensus.rerunOnTimeout,
       firstSession,
@@ -507,7 +525,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   const states: NodeState[] = data.nodes.map((_, s) => {
     const ledger = config.privacy.monitor || config.privacy.release.enabled ? createLedger(config, `node-${s}`, { now: vnow }) : null
     return {
-      model: createNodeModel(config),
+      model: createNodeModel(config, { noise: simulationSecret(sc, s).fork('model') }),
       ledger,
       consensus: makeConsensus(s, 0),
       controller: new AbortController(),
@@ -548,7 +566,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   const rejoinable = exact === null && (sc.faults.loss > 0 || sc.faults.latency !== undefined || sc.faults.crashes.length > 0 || sc.transport === 'libp2p')
 
   const aggregateFor = (s: number): Aggregate => {
-    return async (vec, label) => {
+    return async (vec, label, opts) => {
       const st = states[s]
       const crash = crashOf.get(s)
       if (crash && label === `iter:${crash.atIteration}:stats` && st.status === 'running' && !crashDone.has(s) && st.consensus) {
@@ -567,7 +585,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
         e.inputs++
         settleErrors(e)
       }
-      const out = exact ? await exact.forNode(s)(vec, label) : await (st.consensus as ConsensusNode).sum(vec, label)
+      const out = exact ? await exact.forNode(s)(vec, label) : await (st.consensus as ConsensusNode).sum(vec, label, opts)
       if (isStats) {
         const e = sessionInputs.get(label) as SessionInputs
         e.pending.push(Float64Array.from(out))
@@ -611,8 +629,8 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       data: data.nodes[s].train,
       model: st.model,
       aggregate: aggregateFor(s),
-      // The stream a peer node gives itself (node/peer.ts): Rng(training seed).fork(`node:${s}`).
-      rng: trainingRng.fork(`node:${s}`),
+      // The node's secret stream (a peer node keys it from OS entropy: node/peer.ts).
+      noise: simulationSecret(sc, s).fork('learning'),
       ledger: st.ledger ?? undefined,
       guard: config.privacy.monitor ? createPrivacyGuard(config, st.ledger) : undefined,
       releaser: config.privacy.release.enabled && st.ledger ? createReleaser(config, st.ledger) : undefined,
@@ -784,7 +802,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
     let failed = 0
     for (const s of evaluatedNodes(S, sc.evaluate.maxNodes)) {
       try {
-        const r = await trainAlone(refConfig, data.nodes[s].train, root.fork(`local:${s}`))
+        const r = await trainAlone(refConfig, data.nodes[s].train, simulationSecret(sc, `local:${s}`))
         const thr = sc.evaluate.perClass ? trainingThreshold(r.model, data.nodes[s].train, config.thresholdQuantile) : null
         const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), thr)
         scores.push(ns)
@@ -801,7 +819,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
     const scores: NodeScore[] = []
     let failed = 0
     try {
-      const r = await trainAlone(refConfig, data.trainAll, root.fork('centralised'))
+      const r = await trainAlone(refConfig, data.trainAll, simulationSecret(sc, 'centralised'))
       for (const s of evaluatedNodes(S, sc.evaluate.maxNodes)) {
         try {
           const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), sc.evaluate.perClass ? r.threshold : null)
@@ -960,6 +978,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
     },
     auc: { collab: summarise(collabScores, collabFailed), local, centralised, released },
     privacy: {
+      noise: { source: 'simulation-secret', derivedFrom: sc.noiseSeed === undefined ? 'scenario seed' : 'noiseSeed' },
       monitor: config.privacy.monitor,
       l0: config.privacy.l0,
       exposedNodes: results.filter((r) => r.exposures > 0).length,

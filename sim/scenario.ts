@@ -143,6 +143,13 @@ export const Scenario = z
     description: z.string().default(''),
     /** Seed of the data split and of every node's generator (the training seed is training.seed). */
     seed: z.number().int().min(0).default(1),
+    /**
+     * Seed of the simulator's per-node *secret* streams (chunk noise, l-diversity
+     * pseudo-samples, release and DP-SGD noise), so a simulated run replays exactly.
+     * Default: derived from `seed` above (domain-separated), never from training.seed,
+     * the seed the members share. A real node draws these from OS entropy instead.
+     */
+    noiseSeed: z.union([z.number().int().min(0), z.string().min(1)]).optional(),
     /** train: Algorithm 1 end to end; consensus: one network sum of random vectors (rounds, error, traffic). */
     mode: z.enum(['train', 'consensus'], { error: 'must be train or consensus' }).default('train'),
     /** Required in train mode. */

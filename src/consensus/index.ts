@@ -24,6 +24,7 @@ export {
   attemptId,
   DEFAULT_SCHEME,
   DEFAULT_CHUNKS,
+  sessionTol,
   DEFAULT_CHUNK_SCALE,
   DEFAULT_RETRANSMIT_MS,
   MAX_SESSIONS_AHEAD,
@@ -32,11 +33,12 @@ export {
   type ConsensusNode,
   type ConsensusStats,
   type SessionRecord,
+  type SumOptions,
 } from './node.js'
 export { NeighbourTimeoutError, ExcludedError, OutOfStepError, ConsensusClosedError, ConsensusInputError } from './errors.js'
 export { createMemoryNetwork, MemoryNetworkError, type MemoryNetwork, type MemoryNetworkOptions, type MemoryNetworkStats } from './memory.js'
 export { createVirtualClock, type VirtualClock } from './clock.js'
-export { splitChunks, relabelling, memberGraph, type Relabelling, type MemberGraph } from './membership.js'
+export { splitChunks, relabelling, sessionRelabelling, memberGraph, COVERAGE_REPAIR_SWAPS_PER_NODE, type Relabelling, type SessionRelabelling, type MemberGraph } from './membership.js'
 export { ChunkRun, type RoundEvent } from './round.js'
 export {
   SHAMIR_PRIME,

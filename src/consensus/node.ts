@@ -17,7 +17,8 @@
  * Known limit: a node that crashes in the last rounds of a session (fewer rounds from the
  * end than the graph's diameter) can leave nodes that already returned the full sum.
  */
-import { Rng } from '../numeric/rng.js'
+import type { RandomSource } from '../numeric/rng.js'
+import { SecretRng } from '../numeric/secret-rng.js'
 import { adjacency } from '../../topologies/generators.js'
 import type { Topology } from '../../topologies/index.js'
 import { ConsensusClosedError, ConsensusInputError, ExcludedError, NeighbourTimeoutError, OutOfStepError } from './errors.js'
@@ -30,7 +31,10 @@ import { DEFAULT_TOL, SCHEMES, rowWeights, type SchemeName, type SchemePlan } fr
 export const DEFAULT_SCHEME: SchemeName = 'chebyshev'
 /** Default number of chunks C (eq. 6; the CollabDict papers use a handful). */
 export const DEFAULT_CHUNKS = 3
-/** Default std of the random chunks, in the units of the summed values. */
+/**
+ * Default std of the random chunks relative to max_i |x_i| of the vector (splitChunks): a
+ * neighbour missing one chunk of a session then has SNR <= 0 dB on the node's vector.
+ */
 export const DEFAULT_CHUNK_SCALE = 1
 /**
  * Longest retransmission interval: a round stalled this long always resends its frame (also
@@ -62,14 +66,21 @@ export interface ConsensusOptions {
   tol?: number
   /** Number of chunks C (eq. 6); 1 disables chunking. Default 3. */
   chunks?: number
-  /** Std of the random chunks (absolute, in the units of the values); default 1. */
+  /**
+   * Std of the random chunks relative to the vector's largest magnitude (sigma = chunkScale
+   * * max_i |x_i|, see splitChunks); default 1.
+   */
   chunkScale?: number
   /** Relabel nodes per session by the shared permutation; default true. */
   relabel?: boolean
   /** Seed every node shares (relabelling). */
   seed: number | string
-  /** This node's private seed (chunk noise); default derived from seed and index (simulation only). */
-  privateSeed?: number | string
+  /**
+   * This node's secret generator for the random chunks (and Shamir coefficients): never
+   * a stream peers can recompute. Default: a fresh OS-entropy SecretRng. The simulator
+   * passes per-node secret streams derived from its own noise seed, so runs replay.
+   */
+  noise?: RandomSource
   /** A neighbour silent this long while we wait on it fails or reruns the session; default none. */
   timeoutMs?: number
   /** Rerun the session without silent nodes instead of failing; default false. */
@@ -80,6 +91,26 @@ export interface ConsensusOptions {
   firstSession?: number
   /** Called after every round of every chunk (analysis, tests). */
   onRound?: (e: RoundEvent) => void
+}
+
+/**
+ * The relative tolerance a session's chunks are run to, so that the *sum* reaches `tol`
+ * relative to the vector despite the chunk noise: each chunk's error is tol times its own
+ * spread, and the noise chunks (std up to 2 chunkScale max|x_i| in each of `length`
+ * coordinates) are up to 2 chunkScale sqrt(chunks * length) times the vector's norm; the
+ * factor 4 leaves a margin of 2 on that bound. Depends only on agreed numbers (config and
+ * vector length), so every node runs the same rounds. Chebyshev rounds grow with
+ * ln(1/tol): the margin costs about 20-30 % more rounds (53 -> 68 on cwic-31 at 1e-9, L 112).
+ */
+export function sessionTol(tol: number, chunks: number, chunkScale: number, length: number): number {
+  if (chunks <= 1 || chunkScale === 0) return tol
+  return tol / (1 + 4 * chunkScale * Math.sqrt(chunks * Math.max(1, length)))
+}
+
+/** Per-call options of sum() / average() (the AggregateOptions of src/models/model.ts). */
+export interface SumOptions {
+  /** Chunk-noise groups (see splitChunks): coordinates with one id share a noise scale. */
+  noiseGroups?: Int32Array
 }
 
 export interface SessionRecord {
@@ -109,13 +140,19 @@ export interface ConsensusStats {
   /** Frames dropped by reason (duplicate, old, not-neighbour, round-ahead, bad-length, bad-frame, stale, too-early). */
   rejected: Record<string, number>
   reruns: Array<{ session: number; attempt: number; excluded: number[] }>
+  /**
+   * Sessions in which some peer of this node was its neighbour in every chunk, and so saw
+   * every chunk of its vector (chunking hides nothing from it); 0 unless the topology
+   * leaves no choice (see sessionRelabelling).
+   */
+  exposedSessions: number
 }
 
 export interface ConsensusNode {
   /** Network-wide sum of `vec` over the session's members (the `Aggregate` of src/models/model.ts). */
-  sum(vec: Float64Array, label: string): Promise<Float64Array>
+  sum(vec: Float64Array, label: string, opts?: SumOptions): Promise<Float64Array>
   /** Network-wide average of `vec` over the session's members. */
-  average(vec: Float64Array, label: string): Promise<Float64Array>
+  average(vec: Float64Array, label: string, opts?: SumOptions): Promise<Float64Array>
   /** Id the next sum() call will use. */
   readonly nextSession: number
   readonly stats: ConsensusStats
@@ -184,6 +221,7 @@ class ConsensusNodeImpl implements ConsensusNode {
     retransmits: 0,
     rejected: {},
     reruns: [],
+    exposedSessions: 0,
   }
   private readonly S: number
   private readonly self: number
@@ -197,7 +235,7 @@ class ConsensusNodeImpl implements ConsensusNode {
   private readonly chunkScale: number
   private readonly relabel: boolean
   private readonly seed: number | string
-  private readonly rng: Rng
+  private readonly rng: RandomSource
   private readonly timeoutMs: number
   private readonly rerun: boolean
   private readonly retransmitMs: number
@@ -234,7 +272,7 @@ class ConsensusNodeImpl implements ConsensusNode {
     if (!(this.chunkScale >= 0 && Number.isFinite(this.chunkScale))) throw new ConsensusInputError(`chunkScale must be finite and >= 0, got ${this.chunkScale}`)
     this.relabel = o.relabel ?? true
     this.seed = o.seed
-    this.rng = new Rng(o.privateSeed ?? `${String(o.seed)}/consensus-private/${this.self}`)
+    this.rng = o.noise ?? SecretRng.fromOsEntropy()
     this.timeoutMs = o.timeoutMs ?? Number.POSITIVE_INFINITY
     if (!(this.timeoutMs > 0)) throw new ConsensusInputError(`timeoutMs must be > 0, got ${this.timeoutMs}`)
     this.rerun = o.rerunOnTimeout ?? false
@@ -252,12 +290,12 @@ class ConsensusNodeImpl implements ConsensusNode {
     return this.session
   }
 
-  sum(vec: Float64Array, label: string): Promise<Float64Array> {
-    return this.begin(vec, label, 'sum')
+  sum(vec: Float64Array, label: string, opts?: SumOptions): Promise<Float64Array> {
+    return this.begin(vec, label, 'sum', opts)
   }
 
-  average(vec: Float64Array, label: string): Promise<Float64Array> {
-    return this.begin(vec, label, 'average')
+  average(vec: Float64Array, label: string, opts?: SumOptions): Promise<Float64Array> {
+    return this.begin(vec, label, 'average', opts)
   }
 
   close(): void {
@@ -270,7 +308,7 @@ class ConsensusNodeImpl implements ConsensusNode {
     this.finished.clear()
   }
 
-  private begin(vec: Float64Array, label: string, mode: 'sum' | 'average'): Promise<Float64Array> {
+  private begin(vec: Float64Array, label: string, mode: 'sum' | 'average', opts: SumOptions = {}): Promise<Float64Array> {
     if (this.closed) return Promise.reject(new ConsensusClosedError('consensus node is closed; create a new one'))
     if (!(vec instanceof Float64Array)) return Promise.reject(new ConsensusInputError('sum() takes a Float64Array'))
     for (let i = 0; i < vec.length; i++) {
@@ -287,7 +325,8 @@ class ConsensusNodeImpl implements ConsensusNode {
         label,
         len: vec.length,
         mode,
-        x0: splitChunks(vec, this.chunks, this.chunkScale, this.rng),
+        // a lone member has nobody to hide from: its chunks are exact (zeros and the value)
+        x0: splitChunks(vec, this.chunks, this.S === 1 ? 0 : this.chunkScale, this.rng, opts.noiseGroups),
         excluded,
         attempt: attemptId(excluded),
         attempts: 0,
@@ -332,7 +371,7 @@ class ConsensusNodeImpl implements ConsensusNode {
     const g = memberGraph(this.topology, run.excluded, this.baseAdj)
     let plan: SchemePlan
     try {
-      plan = g.plan(this.scheme, this.tol)
+      plan = g.plan(this.scheme, sessionTol(this.tol, this.chunks, this.S === 1 ? 0 : this.chunkScale, run.len))
     } catch (e) {
       this.fail(run, e as Error)
       return
@@ -341,12 +380,14 @@ class ConsensusNodeImpl implements ConsensusNode {
     run.members = g.members
     const now = this.clock.now()
     const runs: ChunkRun[] = []
+    let everyChunk: Set<number> | null = null
     for (let c = 0; c < this.chunks; c++) {
-      const lab = relabelling(this.seed, this.S, run.session, c, run.excluded, this.relabel)
+      const lab = relabelling(this.seed, this.topology, run.session, c, this.chunks, run.excluded, this.relabel)
       const u = g.compactOf[lab.pos[this.self]]
       const nbCompact = g.adj[u]
       const peers = new Int32Array(nbCompact.length)
       for (let k = 0; k < nbCompact.length; k++) peers[k] = lab.node[g.positionOf[nbCompact[k]]]
+      everyChunk = everyChunk === null ? new Set(peers) : new Set([...peers].filter((p) => (everyChunk as Set<number>).has(p)))
       const base = plan.kind === 'chebyshev' ? plan.base : plan.kind === 'step' ? { kind: 'step' as const, step: plan.step } : { kind: 'metropolis' as const }
       const w = rowWeights(base, g.adj, u)
       const cr: ChunkRun = new ChunkRun({
@@ -377,6 +418,7 @@ class ConsensusNodeImpl implements ConsensusNode {
       runs.push(cr)
     }
     run.chunkRuns = runs
+    if (this.chunks > 1 && run.attempts === 1 && everyChunk !== null && (everyChunk as Set<number>).size > 0) this.stats.exposedSessions++
     run.aheadFrom.clear()
     run.resendAt.fill(now)
     for (const cr of runs) {

@@ -23,6 +23,7 @@
  */
 import { createHash } from 'node:crypto'
 import { systemClock } from '../consensus/transport.js'
+import { SecretRng } from '../numeric/secret-rng.js'
 import type { Aggregate } from '../models/model.js'
 import { thresholdAt } from '../eval/metrics.js'
 import type { TrainingConfig } from './config.js'
@@ -71,6 +72,18 @@ export class TrainingStoppedError extends Error {
 /** The host aborted training (shutdown signal); the last checkpoint is intact. */
 export class TrainingAbortedError extends Error {
   override name = 'TrainingAbortedError'
+}
+
+/** The model's chunk-noise groups for its L statistics, and one more group for the two vote entries. */
+function loopNoiseGroups(model: LearningContext['model'], L: number): Int32Array {
+  const g = new Int32Array(L + 2)
+  const own = model.statsNoiseGroups?.(L)
+  if (own !== undefined) g.set(own)
+  let top = 0
+  for (let i = 0; i < L; i++) top = Math.max(top, g[i])
+  g[L] = top + 1
+  g[L + 1] = top + 1
+  return g
 }
 
 /** Label of the statistics session of iteration i (every node uses the same). */
@@ -134,6 +147,7 @@ export async function runTraining(ctx: LearningContext, opts: RunOptions): Promi
   const emit = (e: TrainingEvent): void => opts.onEvent?.(e)
   const log = ctx.logger
   const digest = configDigest(config)
+  const noise = ctx.noise ?? SecretRng.fromOsEntropy()
 
   if (model.kind !== config.model.kind) {
     throw new LearningSetupError(`node ${nodeIndex}: model is ${model.kind} but the config says ${config.model.kind}; create the model from config.model`)
@@ -200,7 +214,7 @@ export async function runTraining(ctx: LearningContext, opts: RunOptions): Promi
     log?.info({ nodeIndex, fromIteration: resumedFrom, adoptedIteration }, 'resumed from checkpoint')
     emit({ type: 'resumed', nodeIndex, fromIteration: resumedFrom, adoptedIteration })
   } else {
-    const prepAggregate: Aggregate = (vec, label) => ctx.aggregate(vec, `prepare:${label}`)
+    const prepAggregate: Aggregate = (vec, label, opts) => ctx.aggregate(vec, `prepare:${label}`, opts)
     await model.prepare(data, prepAggregate)
     emit({ type: 'prepared', nodeIndex, at: clock.now() })
     await saveCheckpoint()
@@ -217,7 +231,7 @@ export async function runTraining(ctx: LearningContext, opts: RunOptions): Promi
     if (ctx.guard && config.privacy.monitor) {
       // The same noise stream every iteration: the pseudo-samples move with the posterior
       // instead of being redrawn, so a perturbed network still converges (see privacy.ts).
-      const out = ctx.guard.protect({ iteration: i, data, model, stats, rng: ctx.rng.fork('protect') })
+      const out = ctx.guard.protect({ iteration: i, data, model, stats, noise: noise.fork('protect') })
       if (out !== null) {
         stats = out.stats
         exposure = { minEntropy: out.report.minEntropy, maxEntropy: out.report.maxEntropy, exposed: out.report.exposed, perturbed: out.perturbed }
@@ -243,7 +257,7 @@ export async function runTraining(ctx: LearningContext, opts: RunOptions): Promi
     const ta = clock.now()
     let sums: Float64Array
     try {
-      sums = await ctx.aggregate(vec, label)
+      sums = await ctx.aggregate(vec, label, { noiseGroups: loopNoiseGroups(model, L) })
     } catch (e) {
       if (signal?.aborted) checkAbort(signal, nodeIndex, `during ${label}`)
       const err = e instanceof Error ? e : new Error(String(e))
@@ -294,7 +308,7 @@ export async function runTraining(ctx: LearningContext, opts: RunOptions): Promi
 
   if (!finished && ctx.releaser && config.privacy.release.enabled) {
     try {
-      const out = ctx.releaser.release(model, ctx.rng.fork('release'))
+      const out = ctx.releaser.release(model, noise.fork('release'))
       release = out
       emit({ type: 'released', nodeIndex, epsilon: out.epsilon, spent: out.spent })
       log?.info({ nodeIndex, epsilon: out.epsilon, spent: out.spent }, 'released DP model')

@@ -5,7 +5,7 @@
  * bound R through clipping, drop floor delta). The config is the single source of those
  * numbers: a model hyper-parameter that disagrees with privacy.release is refused.
  */
-import { createModel, loadModel } from '../models/index.js'
+import { createModel, loadModel, type ModelOptions } from '../models/index.js'
 import { parseGgmHyper, statsLength } from '../models/ggm/index.js'
 import { parseVaeHyper } from '../models/vae/index.js'
 import { packedSymLength } from '../numeric/matrix.js'
@@ -40,8 +40,8 @@ export function modelHyper(config: TrainingConfig): Record<string, unknown> {
 }
 
 /** A new, unprepared model for one node of the network that agreed on `config`. */
-export function createNodeModel(config: TrainingConfig): CollabModel {
-  return createModel(config.model.kind, modelHyper(config))
+export function createNodeModel(config: TrainingConfig, options: ModelOptions = {}): CollabModel {
+  return createModel(config.model.kind, modelHyper(config), options)
 }
 
 /** A node's model from a checkpoint's saved model (kind checked against the config). */

@@ -10,7 +10,7 @@ import type { Mat } from '../numeric/matrix.js'
 import type { TrainingConfig } from './config.js'
 import { createExactAggregator } from './exact.js'
 import { runTraining } from './index.js'
-import type { Checkpoint, LearningContext, Rng, LearningLogger, TrainingEvent, TrainingResult } from './types.js'
+import type { Checkpoint, LearningContext, RandomSource, LearningLogger, TrainingEvent, TrainingResult } from './types.js'
 
 export type NetworkAggregation =
   /** Exact sums in node order: decentralised must equal centralised. */
@@ -30,8 +30,11 @@ export interface NetworkRunOptions {
   config: TrainingConfig
   /** Private rows of node s, for s = 0..S-1. */
   parts: readonly Mat[]
-  /** Root generator seeded with config.seed; node s gets rng.fork(`node:${s}`). */
-  rng: Rng
+  /**
+   * Node s's secret generator (see LearningContext.noise): e.g. SecretRng.forSimulation(noiseSeed, s)
+   * in a simulation; default a fresh OS-entropy generator per node.
+   */
+  noise?: (s: number) => RandomSource
   /** Builds node s's model (e.g. createNodeModel(config) of ./models.js) and privacy collaborators. */
   nodeParts: (s: number) => NodeParts
   aggregation: NetworkAggregation
@@ -68,7 +71,7 @@ export async function runNetwork(opts: NetworkRunOptions): Promise<NetworkResult
       data,
       model: p.model,
       aggregate: aggregateFor(s),
-      rng: opts.rng.fork(`node:${s}`),
+      noise: opts.noise?.(s),
       ledger: p.ledger,
       guard: p.guard,
       releaser: p.releaser,

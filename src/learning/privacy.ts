@@ -51,7 +51,7 @@ function asGgm(model: CollabModel): GgmModel | null {
 export function createPrivacyGuard(config: TrainingConfig, ledger: PrivacyLedger | null): PrivacyGuard {
   const l0 = config.privacy.l0
   return {
-    protect({ iteration, model, stats, rng }) {
+    protect({ iteration, model, stats, noise }) {
       const ggm = asGgm(model)
       if (ggm === null) return null
       const resp = ggm.responsibilities
@@ -63,7 +63,7 @@ export function createPrivacyGuard(config: TrainingConfig, ledger: PrivacyLedger
         resp,
         { header: STATS_HEADER, K: rel.K, M: rel.dim },
         { means: rel.means, precisions: rel.precisions, lambdas },
-        rng,
+        noise,
         ledger,
         { l0, label: `l-diversity perturbation, iteration ${iteration}` },
       )
@@ -88,7 +88,7 @@ export function createPrivacyGuard(config: TrainingConfig, ledger: PrivacyLedger
 export function createReleaser(config: TrainingConfig, ledger: PrivacyLedger): Releaser {
   const rel = config.privacy.release
   return {
-    release(model, rng): ReleaseOutcome {
+    release(model, noise): ReleaseOutcome {
       const ggm = asGgm(model)
       if (ggm === null) {
         throw new ReleaseUnsupportedError(
@@ -99,7 +99,7 @@ export function createReleaser(config: TrainingConfig, ledger: PrivacyLedger): R
       const pre = ggm.preprocessing
       const released = release(
         { ...input, transform: pre ? { shift: pre.shift, scale: pre.scale } : undefined },
-        rng,
+        noise,
         ledger,
         { eigCap: rel.B, minNbar: rel.delta, label: 'posterior release' },
       )

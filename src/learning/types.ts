@@ -5,11 +5,11 @@
 import type { Aggregate, CollabModel, SavedModel, TraceEntry } from '../models/model.js'
 import type { Clock } from '../consensus/transport.js'
 import type { Mat } from '../numeric/matrix.js'
-import type { Rng } from '../numeric/rng.js'
+import type { RandomSource } from '../numeric/rng.js'
 import type { ReleasedModel } from '../privacy/release.js'
 import type { TrainingConfig } from './config.js'
 
-export type { Rng }
+export type { RandomSource }
 
 /** The global part a rejoining node adopts (same shape as CollabModel.exportGlobal()). */
 export interface GlobalState {
@@ -55,7 +55,7 @@ export interface ProtectOutcome {
  */
 export interface PrivacyGuard {
   /** null: nothing to monitor for this model (e.g. the VAE has no per-sample component weights). */
-  protect(input: { iteration: number; data: Mat; model: CollabModel; stats: Float64Array; rng: Rng }): ProtectOutcome | null
+  protect(input: { iteration: number; data: Mat; model: CollabModel; stats: Float64Array; noise: RandomSource }): ProtectOutcome | null
 }
 
 /** What a release produced (DESIGN.md "External release", Theorem 1). */
@@ -70,7 +70,7 @@ export interface ReleaseOutcome {
 
 /** Publishes the DP release of a trained model and records it in the ledger. */
 export interface Releaser {
-  release(model: CollabModel, rng: Rng): ReleaseOutcome
+  release(model: CollabModel, noise: RandomSource): ReleaseOutcome
 }
 
 /** Per-node privacy ledger as the loop sees it: serialisable into checkpoints. */
@@ -88,8 +88,14 @@ export interface LearningContext {
   model: CollabModel
   /** Network-wide sum (consensus in the network, exact in tests). */
   aggregate: Aggregate
-  /** This node's generator; the loop forks named streams from it. */
-  rng: Rng
+  /**
+   * This node's secret generator: every noise that protects privacy (l-diversity
+   * pseudo-samples, the release) is forked from it. A peer node passes a SecretRng keyed
+   * from OS entropy; the simulator passes per-node secret streams it derives from its own
+   * noise seed. Never a stream derived from the network's shared seed (peers could
+   * recompute it). Default: a fresh OS-entropy SecretRng.
+   */
+  noise?: RandomSource
   /** Privacy ledger; saved into every checkpoint. */
   ledger?: LedgerPort
   /** l-diversity monitor + perturbation; required when config.privacy.monitor is on. */

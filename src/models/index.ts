@@ -5,6 +5,7 @@
 import { createGgm, loadGgm } from './ggm/index.js'
 import { createVaeModel, loadVaeModel } from './vae/index.js'
 import type { CollabModel, ModelKind } from './model.js'
+import type { NoiseRng } from '../privacy/mechanisms.js'
 
 export type { Aggregate, CollabModel, ModelKind, SavedModel, TraceEntry } from './model.js'
 export { exactNetwork, runExact, sumVectors, ExactRunError } from './ggm/exact.js'
@@ -13,15 +14,24 @@ export class UnknownModelError extends Error {
   override name = 'UnknownModelError'
 }
 
+/** Construction options that are not agreed hyper-parameters (every kind may ignore them). */
+export interface ModelOptions {
+  /**
+   * The node's secret generator for noise that protects privacy (DP-SGD noise and
+   * sampling); default: a fresh OS-entropy generator. Never a stream peers can recompute.
+   */
+  noise?: NoiseRng
+}
+
 /** How one model kind is created from hyper-parameters (validated by the kind) and reloaded from `save()` output. */
 export interface ModelEntry {
-  create(hyper: unknown): CollabModel
+  create(hyper: unknown, options?: ModelOptions): CollabModel
   load(saved: unknown): CollabModel
 }
 
 const registry: Partial<Record<ModelKind, ModelEntry>> = {
   ggm: { create: (hyper) => createGgm(hyper), load: (saved) => loadGgm(saved) },
-  vae: { create: (hyper) => createVaeModel(hyper as Record<string, unknown>), load: (saved) => loadVaeModel(saved) },
+  vae: { create: (hyper, options) => createVaeModel(hyper as Record<string, unknown>, { noise: options?.noise }), load: (saved) => loadVaeModel(saved) },
 }
 
 /** Model kinds this build can create. */
@@ -30,10 +40,10 @@ export function modelKinds(): ModelKind[] {
 }
 
 /** A new, unprepared model of `kind`; hyper-parameters are validated by the kind (defaults filled in). */
-export function createModel(kind: ModelKind, hyper: unknown = {}): CollabModel {
+export function createModel(kind: ModelKind, hyper: unknown = {}, options: ModelOptions = {}): CollabModel {
   const entry = registry[kind]
   if (entry === undefined) throw new UnknownModelError(`no model of kind "${kind}" in this build; known: ${modelKinds().join(', ')}`)
-  return entry.create(hyper)
+  return entry.create(hyper, options)
 }
 
 /** Rebuild a model from `save()` output (any kind), validating it. */

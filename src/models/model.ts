@@ -15,7 +15,18 @@
 import type { Mat } from '../numeric/matrix.js'
 
 /** Network-wide sum of a vector: exact in unit tests, dynamical consensus in the network. */
-export type Aggregate = (vec: Float64Array, label: string) => Promise<Float64Array>
+/** How a contribution should be protected in the network sum (hints for the consensus engine). */
+export interface AggregateOptions {
+  /**
+   * Chunk-noise groups: coordinates with the same id share one noise scale (the group's
+   * largest magnitude, see splitChunks in src/consensus). Put coordinates with one unit in
+   * one group (a feature's sum and sum of squares) so that features of small units are not
+   * buried in the noise of large ones. Default: the whole vector is one group.
+   */
+  noiseGroups?: Int32Array
+}
+
+export type Aggregate = (vec: Float64Array, label: string, opts?: AggregateOptions) => Promise<Float64Array>
 
 export type ModelKind = 'ggm' | 'vae'
 
@@ -59,6 +70,11 @@ export interface CollabModel {
   prepare(data: Mat, aggregate: Aggregate): Promise<void>
   /** Private step on this node's rows; returns the statistics vector to be summed. */
   localUpdate(data: Mat): Float64Array
+  /**
+   * Chunk-noise groups of a statistics vector of `length` values (AggregateOptions): which
+   * entries share a unit. Optional; without it the whole vector is one group.
+   */
+  statsNoiseGroups?(length: number): Int32Array
   /** Update the global part from the network-wide sum of the statistics vectors. */
   optimize(sums: Float64Array): void
   /** Anomaly score per row (higher = more anomalous), with this node's private part. */

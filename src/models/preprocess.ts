@@ -66,7 +66,13 @@ export async function networkMoments(
       v[1 + m + j] += t * t
     }
   }
-  const s = await aggregate(v, label)
+  // one chunk-noise group per feature (its sum and sum of squares share a unit), one for n
+  const groups = new Int32Array(v.length)
+  for (let j = 0; j < m; j++) {
+    groups[1 + j] = j + 1
+    groups[1 + m + j] = j + 1
+  }
+  const s = await aggregate(v, label, { noiseGroups: groups })
   if (s.length !== v.length) throw new PreprocessError(`aggregate returned ${s.length} values for ${v.length}`)
   const count = s[0]
   if (!(count > 0.5)) throw new PreprocessError(`the network holds no rows (count ${count}); every node needs data before prepare()`)

@@ -105,7 +105,30 @@ export function lnExact(x: number): number {
   return e * LN2 + 2 * z * p
 }
 
-export class Rng {
+/**
+ * What a consumer of randomness draws from: the seeded `Rng` below (replayable streams for
+ * shared decisions and simulations) and the keyed cryptographic `SecretRng`
+ * (./secret-rng.ts) for every noise that protects privacy. Code that adds protective
+ * noise takes a RandomSource and its host decides which one it gets.
+ */
+export interface RandomSource {
+  /** Next 32-bit output, an integer in [0, 2^32). */
+  nextU32(): number
+  /** Uniform on [0, 1). */
+  uniform(): number
+  /** Standard normal. */
+  normal(): number
+  /** Uniform integer in [0, n). */
+  int(n: number): number
+  fillUniform(out: Float64Array): Float64Array
+  fillNormal(out: Float64Array): Float64Array
+  /** Uniformly random permutation of 0..n-1. */
+  permutation(n: number): Int32Array
+  /** Independent child stream named `label` (the same label always gives the same stream). */
+  fork(label: string | number): RandomSource
+}
+
+export class Rng implements RandomSource {
   private lo = 0
   private hi = 0
   private s0 = 0

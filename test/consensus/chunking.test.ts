@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { Rng } from '../../src/numeric/rng.js'
 import { generateTopology, neighbours, spectralReport } from '../../topologies/index.js'
-import { createConsensusNode, createMemoryNetwork, relabelling, splitChunks, type ConsensusFrame } from '../../src/consensus/index.js'
+import { createConsensusNode, createMemoryNetwork, relabelling, sessionRelabelling, sessionTol, splitChunks, type ConsensusFrame } from '../../src/consensus/index.js'
 import { directMean, randomVectors } from './helpers.js'
 
 const t31 = generateTopology('cwic', 31)
@@ -83,7 +83,8 @@ describe('random chunking (eq. 6) and relabelling', () => {
     const tol = 1e-9
     const xs = randomVectors(31, 8, 'chunk-avg')
     const mean = directMean(xs)
-    const R = spectralReport(t31, tol).schemes.chebyshev.rounds
+    // chunked sessions run to the tolerance that covers the chunk noise (sessionTol)
+    const R = spectralReport(t31, sessionTol(tol, C, 10, 8)).schemes.chebyshev.rounds
     const net = createMemoryNetwork(t31)
     const finals: Float64Array[][] = Array.from({ length: 31 }, () => [])
     const nodes = net.transports.map((tr) =>
@@ -116,7 +117,7 @@ describe('random chunking (eq. 6) and relabelling', () => {
     const peersOf0 = new Set<string>()
     for (let s = 0; s < 10; s++) {
       for (let c = 0; c < 3; c++) {
-        const r = relabelling('seed', 31, s, c, [], true)
+        const r = relabelling('seed', t31, s, c, 3, [], true)
         // node[pos[v]] = v: a permutation and its inverse.
         for (let v = 0; v < 31; v++) expect(r.node[r.pos[v]]).toBe(v)
         const peers = adj[r.pos[0]].map((p) => r.node[p]).sort((a, b) => a - b)
@@ -125,10 +126,54 @@ describe('random chunking (eq. 6) and relabelling', () => {
     }
     expect(peersOf0.size).toBeGreaterThan(20)
     // Same seed, same permutation on every node; excluded nodes pinned to their own index.
-    const a = relabelling('seed', 31, 4, 1, [3, 17], true)
-    const b = relabelling('seed', 31, 4, 1, [3, 17], true)
+    const a = relabelling('seed', t31, 4, 1, 3, [3, 17], true)
+    const b = relabelling('seed', t31, 4, 1, 3, [3, 17], true)
     expect(Array.from(a.pos)).toEqual(Array.from(b.pos))
     expect(a.pos[3]).toBe(3)
     expect(a.pos[17]).toBe(17)
+  })
+
+  it('no two nodes are neighbours in every chunk of a session (checked against the edge lists directly)', () => {
+    const cases = [
+      { t: t31, chunks: 2 },
+      { t: t31, chunks: 3 },
+      { t: generateTopology('regular', 100, { degree: 3, seed: 5 }), chunks: 2 },
+      { t: generateTopology('ring', 12), chunks: 2 },
+    ]
+    for (const { t, chunks } of cases) {
+      const S = t.nodes.length
+      const adj = neighbours(t)
+      for (let session = 0; session < 60; session++) {
+        const rel = sessionRelabelling('cover', t, session, chunks, true)
+        expect(rel.coveringPairs).toBe(0)
+        // independent check: intersect each node's peer sets over the chunks
+        for (let v = 0; v < S; v++) {
+          let common = null as Set<number> | null
+          for (const r of rel.chunks) {
+            const peers = new Set(adj[r.pos[v]].map((p) => r.node[p]))
+            common = common === null ? peers : new Set([...common].filter((q: number) => peers.has(q)))
+          }
+          expect((common as Set<number>).size).toBe(0)
+        }
+      }
+    }
+    // where the topology leaves no choice (every pair adjacent in every chunk), it is reported
+    const k5 = generateTopology('complete', 5)
+    expect(sessionRelabelling('cover', k5, 0, 3, true).coveringPairs).toBe(10)
+  })
+
+  it('the chunk noise scales with the vector: every coordinate carries noise of at least chunkScale x max|x_i|', () => {
+    const rng = new Rng('scale')
+    for (const magnitude of [1e-3, 1, 1e4]) {
+      const x = rng.fillNormal(new Float64Array(400)).map((v) => v * magnitude)
+      let peak = 0
+      for (const v of x) peak = Math.max(peak, Math.abs(v))
+      const parts = splitChunks(x, 3, 1, new Rng(`noise-${magnitude}`))
+      // the remainder is the chunk that is not pure noise: the two others have sample sd sigma
+      const sds = parts.map((p) => Math.sqrt(p.reduce((a, v) => a + v * v, 0) / p.length))
+      const noiseSd = Math.min(...sds)
+      expect(noiseSd).toBeGreaterThan(0.9 * peak)
+      expect(noiseSd).toBeLessThan(2.2 * peak)
+    }
   })
 })

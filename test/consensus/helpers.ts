@@ -1,5 +1,6 @@
 /** Shared test helpers: run one sum() on every node of an in-memory network, measure errors. */
 import { Rng } from '../../src/numeric/rng.js'
+import { SecretRng } from '../../src/numeric/secret-rng.js'
 import { createConsensusNode, createMemoryNetwork, type ConsensusNode, type ConsensusOptions, type MemoryNetwork } from '../../src/consensus/index.js'
 import type { Topology } from '../../topologies/index.js'
 
@@ -10,7 +11,7 @@ export interface Net {
 
 export function network(t: Topology, opts: Partial<Omit<ConsensusOptions, 'topology' | 'transport'>> = {}, netOpts: Parameters<typeof createMemoryNetwork>[1] = {}): Net {
   const net = createMemoryNetwork(t, netOpts)
-  const nodes = net.transports.map((tr) => createConsensusNode({ seed: 11, ...opts, topology: t, transport: tr }))
+  const nodes = net.transports.map((tr) => createConsensusNode({ seed: 11, noise: SecretRng.forSimulation(`test/${String(opts.seed ?? 11)}`, tr.self), ...opts, topology: t, transport: tr }))
   return { net, nodes }
 }
 

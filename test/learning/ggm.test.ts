@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { SecretRng } from '../../src/numeric/secret-rng.js'
 import { describe, expect, it } from 'vitest'
 import { loadCsv } from '../../src/data/index.js'
 import { selectRows, type Mat } from '../../src/numeric/matrix.js'
@@ -38,7 +39,7 @@ describe('runTraining hosts the GGM mixture unchanged', () => {
       privacy: { monitor: false, release: { enabled: false } },
     })
     const reference = await fitCentralised(X, { K: 3, weights: 'shared', maxIter: 40, seed: 11 })
-    const net = await runNetwork({ config: cfg, parts: slices(X, 6), rng, aggregation: { kind: 'exact' }, nodeParts: () => ({ model: createNodeModel(cfg) }) })
+    const net = await runNetwork({ config: cfg, parts: slices(X, 6), aggregation: { kind: 'exact' }, nodeParts: () => ({ model: createNodeModel(cfg) }) })
     const ref = reference.exportGlobal()
     for (const r of net.nodes) {
       const g = r.model.exportGlobal()
@@ -62,7 +63,7 @@ describe('GGM resume', () => {
     const full = await runNetwork({
       config: cfg,
       parts,
-      rng,
+      noise: (s) => SecretRng.forSimulation('resume', s),
       aggregation: { kind: 'exact' },
       nodeParts: (s) => {
         const ledger = createLedger(cfg, `n${s}`, { now: () => new Date(0) })
@@ -89,7 +90,7 @@ describe('GGM resume', () => {
             data,
             model: loadNodeModel(cfg, cp.model),
             aggregate: agg.forNode(s),
-            rng: rng.fork(`node:${s}`),
+            noise: SecretRng.forSimulation('resume', s),
             ledger,
             guard: createPrivacyGuard(cfg, ledger),
             releaser: createReleaser(cfg, ledger),

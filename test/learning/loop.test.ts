@@ -38,7 +38,6 @@ async function fit(S: number, cfg = config, checkpoint?: (s: number, cp: Checkpo
   return runNetwork({
     config: cfg,
     parts: slices(X, S),
-    rng: rng,
     nodeParts: () => ({ model: new DiagGmm(M, 3) }),
     aggregation: { kind: 'exact' },
     checkpoint,
@@ -90,7 +89,7 @@ describe('runTraining with exact aggregation', () => {
     const resumed = await Promise.all(
       parts.map((data, s) => {
         const cp = saved.get(`${s}:${at}:false`) as Checkpoint
-        return runTraining({ nodeIndex: s, data, model: DiagGmm.load(cp.model, M), aggregate: agg.forNode(s), rng: rng }, { config, resume: cp })
+        return runTraining({ nodeIndex: s, data, model: DiagGmm.load(cp.model, M), aggregate: agg.forNode(s) }, { config, resume: cp })
       }),
     )
     for (let s = 0; s < S; s++) {
@@ -123,7 +122,6 @@ describe('runTraining with exact aggregation', () => {
             data,
             model: DiagGmm.load(cp.model, M),
             aggregate: agg.forNode(s),
-            rng: rng,
             fetchGlobal: async () => peer.exportGlobal(),
           },
           { config, resume: cp },
@@ -142,7 +140,7 @@ describe('runTraining with exact aggregation', () => {
     })
     const cp = saved[1]
     const model = DiagGmm.load(cp.model, M)
-    const ctx = { nodeIndex: 1, data: X, model, aggregate: createExactAggregator(1).forNode(0), rng: rng }
+    const ctx = { nodeIndex: 1, data: X, model, aggregate: createExactAggregator(1).forNode(0) }
     await expect(runTraining(ctx, { config: { ...config, maxIterations: 2 }, resume: cp })).rejects.toThrow(CheckpointMismatchError)
     await expect(runTraining({ ...ctx, nodeIndex: 0 }, { config, resume: cp })).rejects.toThrow(/different training config/)
   })
@@ -157,7 +155,6 @@ describe('runTraining with exact aggregation', () => {
           nodeIndex: s,
           data,
           model: new DiagGmm(M, 3),
-          rng: rng,
           aggregate: (vec, label) => {
             if (s === 2 && label === statsLabel(3)) {
               const e = new Error('neighbour 5 silent at round 17')

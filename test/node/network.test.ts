@@ -118,7 +118,6 @@ describe('5 peer processes on loopback', () => {
     const reference = await runNetwork({
       config,
       parts,
-      rng: new Rng(config.seed),
       nodeParts: (s) => {
         const ledger = createLedger(config, `ref-${s}`)
         return { model: createNodeModel(config), ledger, guard: createPrivacyGuard(config, ledger), releaser: createReleaser(config, ledger) }

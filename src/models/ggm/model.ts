@@ -327,6 +327,13 @@ class GgmMixture implements GgmModel {
     return out
   }
 
+  /** The log-likelihood sum in its own group; n and every component block (all row-count scale) in another. */
+  statsNoiseGroups(length: number): Int32Array {
+    const g = new Int32Array(length).fill(1)
+    g[0] = 0
+    return g
+  }
+
   // eq. 14-16: network averages, MAP means and covariances, glasso precisions; drop Nbar_k < delta.
   optimize(sums: Float64Array): void {
     const p = this.params()

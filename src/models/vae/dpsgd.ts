@@ -14,15 +14,17 @@
  * - the ELBO sum entry of the statistics vector (a training read-out, shared without
  *   noise) and the row count (the expected batch size q n_s; n_s is shared in prepare);
  * - a single node's contribution seen alone: it carries only noise z C / sqrt(S), so the
- *   guarantee assumes peers see sums only (random chunking) and all S nodes add their share;
+ *   guarantee assumes peers see sums only (random chunking or Shamir) and all S nodes add
+ *   their share (a member who knows its own share faces (S-1)/S of the variance);
  * - with dpSgd.encoder = 'exact', the private encoder phi^s steps on the batch's exact
  *   gradient, and later decoder gradients are computed through it, so the bound then holds
  *   only for the decoder updates given the encoder. The default 'dp' clips each sample's
  *   encoder and decoder gradients to C / sqrt(2) each (the pair to C) and noises the
  *   encoder sum with this node's own N(0, z^2 C^2): phi^s is then a post-processing of
  *   DP outputs and the bound holds end to end at the same cost;
- * - the network standardisation statistics summed in prepare() (no noise);
- * - noise drawn with dpSgd.noise = 'seeded' (peers who know the seed can subtract it).
+ * - the network standardisation statistics summed in prepare() (no noise).
+ * The noise and the Poisson sampling come from the node's secret generator (never from
+ * the shared seed), so peers cannot recompute and subtract them.
  */
 import type { LedgerEntry, PrivacyLedger } from '../../privacy/ledger.js'
 import type { VaePrivacyCost } from './model.js'

@@ -96,10 +96,9 @@ export const VaeHyperSchema = z
      * and adds this node's share N(0, noiseMultiplier^2 C^2 / nodes) of the noise, so the
      * network sum over `nodes` (S) nodes carries N(0, z^2 C^2) (distributed Gaussian).
      * The row count shared is the expected batch size q n_s (public: n_s is already summed
-     * in prepare). `noise` picks the noise and sampling source: 'secure' (default) the OS
-     * CSPRNG (src/privacy/secure.ts), which peers cannot recompute, for real nodes;
-     * 'seeded' a fork of the model's seed, so simulations and tests replay exactly (peers
-     * who know the seed could subtract that noise: no guarantee against them).
+     * in prepare). The noise and the Poisson sampling come from the node's secret
+     * generator (createVaeModel's `noise` option; src/numeric/secret-rng.ts), never from
+     * the shared seed, which peers know.
      * Cost per localUpdate: `localSteps` subsampled-Gaussian steps (see model.privacyCost()).
      * Excludes `batchSize` (the batch is the Poisson sample).
      */
@@ -110,7 +109,6 @@ export const VaeHyperSchema = z
         sampleRate: z.number().gt(0).max(1),
         /** S: nodes that each add their share of the noise (the network size). */
         nodes: z.number().int().min(1),
-        noise: z.enum(['secure', 'seeded']).default('secure'),
         /**
          * 'dp' (default): each sample's encoder and decoder gradients are clipped to
          * C / sqrt(2) each (the pair to C: sensitivity C) and the encoder sum gets this

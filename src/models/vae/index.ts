@@ -54,8 +54,9 @@ export interface VaeModel extends CollabModel {
 /** Construction options that are not agreed hyper-parameters. */
 export interface VaeModelOptions {
   /**
-   * DP-SGD noise and Poisson-sampling source, overriding hyper.dpSgd.noise ('secure': the
-   * OS CSPRNG, for real nodes; 'seeded': the model's seed, for replayable simulations).
+   * DP-SGD noise and Poisson-sampling source: the node's secret generator (a node's
+   * OS-entropy SecretRng, or the simulator's per-node secret stream so a run replays).
+   * Default: a fresh OS-entropy SecretRng. Never a stream derived from the shared seed.
    */
   noise?: NoiseRng
 }

@@ -9,7 +9,7 @@ import { Rng } from '../../numeric/rng.js'
 import { vaeElboGrad, vaeElboGradPerSample, vaeParamLengths, vaeScore, type VaeShape } from '../../numeric/vae.js'
 import { dpSgdRdp, poissonBatch, type NoiseRng } from '../../privacy/mechanisms.js'
 import { DEFAULT_ORDERS } from '../../privacy/rdp.js'
-import { SecureNoiseRng } from '../../privacy/secure.js'
+import { SecretRng } from '../../numeric/secret-rng.js'
 import { buildId } from '../../numeric/wasm.js'
 import type { Aggregate, SavedModel, TraceEntry } from '../model.js'
 import {
@@ -60,7 +60,7 @@ export interface VaePrivacyCost {
   label: string
   rdp: Float64Array
   orders: Float64Array
-  details: { iteration: number; q: number; noiseMultiplier: number; clip: number; nodes: number; steps: number; batchRows: number; clippedRows: number; noise: 'secure' | 'seeded' | 'injected'; encoder: 'dp' | 'exact' }
+  details: { iteration: number; q: number; noiseMultiplier: number; clip: number; nodes: number; steps: number; batchRows: number; clippedRows: number; noise: 'os-entropy' | 'injected'; encoder: 'dp' | 'exact' }
 }
 
 interface LocalSummary {
@@ -115,8 +115,8 @@ export class VaeModelImpl {
   private readonly injected: boolean
 
   /**
-   * `noise` overrides the DP-SGD noise and sampling source chosen by hyper.dpSgd.noise
-   * (e.g. a test's own generator); it must be one peers cannot recompute for a real guarantee.
+   * `noise`: the DP-SGD noise and sampling source (the node's secret generator); without
+   * it a fresh OS-entropy SecretRng. It must be one peers cannot recompute.
    */
   constructor(readonly hyper: VaeHyper, noise?: NoiseRng) {
     this.noiseRng = noise
@@ -261,7 +261,7 @@ export class VaeModelImpl {
       let batch: Mat
       let noise: NoiseRng | undefined
       if (dp !== null) {
-        noise = this.dpNoise(step)
+        noise = this.dpNoise()
         batch = selectRows(x, poissonBatch(x.rows, dp.sampleRate, noise))
       } else {
         const bs = this.hyper.batchSize
@@ -357,15 +357,11 @@ export class VaeModelImpl {
   }
 
   /**
-   * Noise and Poisson-sampling source of DP-SGD step `step`: the injected generator if
-   * any; else hyper.dpSgd.noise 'secure' -> one SecureNoiseRng (OS CSPRNG, not
-   * replayable, peers cannot recompute it), 'seeded' -> a fork of the model's seed per
-   * node, round and step (replays exactly; for simulations and tests only).
+   * Noise and Poisson-sampling source of DP-SGD: the injected secret generator, else one
+   * fresh OS-entropy SecretRng (peers cannot recompute either).
    */
-  private dpNoise(step: number): NoiseRng {
-    if (this.noiseRng !== undefined) return this.noiseRng
-    if (this.hyper.dpSgd?.noise === 'seeded') return this.rng(`${this.nodeLabel}/dp-sgd/round/${this.iter}/step/${step}`)
-    this.noiseRng = new SecureNoiseRng()
+  private dpNoise(): NoiseRng {
+    if (this.noiseRng === undefined) this.noiseRng = SecretRng.fromOsEntropy()
     return this.noiseRng
   }
 
@@ -393,7 +389,7 @@ export class VaeModelImpl {
         steps: last.steps,
         batchRows: last.batchRows,
         clippedRows: last.clippedRows,
-        noise: this.injected ? 'injected' : dp.noise,
+        noise: this.injected ? 'injected' : 'os-entropy',
         encoder: dp.encoder,
       },
     }

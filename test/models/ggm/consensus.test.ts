@@ -3,6 +3,7 @@
  * inverse chord, tolerance 1e-10) against exact sums: every node's global part within 1e-6.
  */
 import { describe, expect, it } from 'vitest'
+import { SecretRng } from '../../../src/numeric/secret-rng.js'
 import { createConsensusNode, createMemoryNetwork } from '../../../src/consensus/index.js'
 import { generateTopology } from '../../../topologies/index.js'
 import { createGgm, fitExact, type GgmModel } from '../../../src/models/ggm/index.js'
@@ -22,13 +23,13 @@ describe('GGM with dynamical consensus (cwic-31, tol 1e-10)', () => {
     const topology = generateTopology('cwic', S)
     expect(topology.nodes.length).toBe(S)
     const net = createMemoryNetwork(topology)
-    const consensus = net.transports.map((transport) => createConsensusNode({ topology, transport, seed: 'ggm-test', tol: 1e-10, chunks: 3 }))
+    const consensus = net.transports.map((transport) => createConsensusNode({ topology, transport, seed: 'ggm-test', noise: SecretRng.forSimulation('ggm-test', transport.self), tol: 1e-10, chunks: 3 }))
     try {
       const models = parts.map(() => createGgm(hyper))
-      await Promise.all(models.map((m, s) => m.prepare(parts[s], (v, l) => consensus[s].sum(v, l))))
+      await Promise.all(models.map((m, s) => m.prepare(parts[s], (v, l, o) => consensus[s].sum(v, l, o))))
       while (!models[0].converged) {
         const stats = models.map((m, s) => m.localUpdate(parts[s]))
-        const sums = await Promise.all(consensus.map((c, s) => c.sum(stats[s], `ggm/stats/${models[0].iteration}`)))
+        const sums = await Promise.all(consensus.map((c, s) => c.sum(stats[s], `ggm/stats/${models[0].iteration}`, { noiseGroups: models[s].statsNoiseGroups?.(stats[s].length) })))
         models.forEach((m, s) => m.optimize(sums[s]))
       }
       const exact = await fitExact(parts, hyper)

@@ -4,6 +4,7 @@
  * rounds every node's decoder is within 1e-6 of the exact-sum decoder.
  */
 import { describe, expect, it } from 'vitest'
+import { SecretRng } from '../../../src/numeric/secret-rng.js'
 import { createConsensusNode, createMemoryNetwork } from '../../../src/consensus/index.js'
 import { generateTopology } from '../../../topologies/index.js'
 import { loadCsv } from '../../../src/data/csv.js'
@@ -30,10 +31,10 @@ describe('multi-task VAE with dynamical consensus (cwic-31, tol 1e-10)', () => {
   it('after 50 steps every node decoder is within 1e-6 of the exact-sum decoder', async () => {
     const topology = generateTopology('cwic', S)
     const net = createMemoryNetwork(topology)
-    const consensus = net.transports.map((transport) => createConsensusNode({ topology, transport, seed: 'vae-test', tol: 1e-10, chunks: 3 }))
+    const consensus = net.transports.map((transport) => createConsensusNode({ topology, transport, seed: 'vae-test', noise: SecretRng.forSimulation('vae-test', transport.self), tol: 1e-10, chunks: 3 }))
     try {
       const models: VaeModel[] = parts.map((_, s) => createVaeModel({ ...hyper, node: s }))
-      await Promise.all(models.map((m, s) => m.prepare(parts[s], (v, l) => consensus[s].sum(v, l))))
+      await Promise.all(models.map((m, s) => m.prepare(parts[s], (v, l, o) => consensus[s].sum(v, l, o))))
       const initial = models[0].decoder()
       while (!models[0].converged) {
         const stats = models.map((m, s) => m.localUpdate(parts[s]))

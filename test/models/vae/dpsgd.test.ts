@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest'
 import { mat, type Mat } from '../../../src/numeric/matrix.js'
 import { Rng } from '../../../src/numeric/rng.js'
+import { SecretRng } from '../../../src/numeric/secret-rng.js'
 import { vaeElboGrad, vaeElboGradPerSample, vaeParamLengths, type VaeShape } from '../../../src/numeric/vae.js'
 import { exactNetwork, sumVectors } from '../../../src/models/ggm/exact.js'
 import { chargeVaeStep, createVaeModel, parseVaeHyper, referenceElboGrad, VaeConfigError, type VaeHyperInput, type VaeModel } from '../../../src/models/vae/index.js'
@@ -98,7 +99,9 @@ describe('DP-SGD hyper-parameters', () => {
   it('is off by default, and refuses batchSize together with dpSgd or invalid settings', () => {
     expect(parseVaeHyper({ seed: 1 }).dpSgd).toBeNull()
     const dp = { clip: 1, noiseMultiplier: 1, sampleRate: 0.5, nodes: 3 }
-    expect(parseVaeHyper({ seed: 1, dpSgd: dp }).dpSgd?.noise).toBe('secure')
+    expect(parseVaeHyper({ seed: 1, dpSgd: dp }).dpSgd?.encoder).toBe('dp')
+    // the noise source is never a hyper-parameter (a shared seed would let peers subtract it)
+    expect(() => parseVaeHyper({ seed: 1, dpSgd: { ...dp, noise: 'seeded' } })).toThrow(VaeConfigError)
     expect(() => parseVaeHyper({ seed: 1, dpSgd: dp, batchSize: 10 })).toThrow(/remove batchSize/)
     expect(() => parseVaeHyper({ seed: 1, dpSgd: { ...dp, sampleRate: 0 } })).toThrow(VaeConfigError)
     expect(() => parseVaeHyper({ seed: 1, dpSgd: { ...dp, clip: -1 } })).toThrow(VaeConfigError)
@@ -206,15 +209,15 @@ describe('DP-SGD noise', () => {
     expect(Math.abs(sum / count)).toBeLessThan(5 * Math.sqrt(variance / count))
   })
 
-  it("'seeded' noise replays exactly; 'secure' noise does not", async () => {
+  it('an injected simulation secret replays exactly; the default OS-entropy noise does not', async () => {
     const rng = new Rng('replay-data')
     const x = mat(10, 4, normals(rng, 40))
-    const run = async (noise: 'seeded' | 'secure'): Promise<Float64Array> => {
-      const [m] = await prepared([x], { ...small, seed: 'replay', dpSgd: { clip: 1, noiseMultiplier: 1, sampleRate: 0.5, nodes: 1, noise } }, () => undefined)
+    const run = async (noise: NoiseRng | undefined): Promise<Float64Array> => {
+      const [m] = await prepared([x], { ...small, seed: 'replay', dpSgd: { clip: 1, noiseMultiplier: 1, sampleRate: 0.5, nodes: 1 } }, () => noise)
       return m.localUpdate(x)
     }
-    expect(Array.from(await run('seeded'))).toEqual(Array.from(await run('seeded')))
-    expect(Array.from(await run('secure'))).not.toEqual(Array.from(await run('secure')))
+    expect(Array.from(await run(SecretRng.forSimulation('replay', 0)))).toEqual(Array.from(await run(SecretRng.forSimulation('replay', 0))))
+    expect(Array.from(await run(undefined))).not.toEqual(Array.from(await run(undefined)))
   })
 })
 
@@ -226,8 +229,8 @@ describe('DP-SGD accounting', () => {
     const z = 1.1
     const T = 6
     const localSteps = 2
-    const hyper = { ...small, seed: 'acct', localSteps, maxIter: T, dpSgd: { clip: 1, noiseMultiplier: z, sampleRate: q, nodes: 2, noise: 'seeded' as const } }
-    const models = await prepared(parts, hyper, () => undefined)
+    const hyper = { ...small, seed: 'acct', localSteps, maxIter: T, dpSgd: { clip: 1, noiseMultiplier: z, sampleRate: q, nodes: 2 } }
+    const models = await prepared(parts, hyper, (s) => SecretRng.forSimulation('acct', s))
     const ledgers = models.map((_, s) => PrivacyLedger.inMemory({ nodeId: `n${s}`, delta: 1e-5 }))
     expect(models[0].privacyCost()).toBeNull()
     while (!models[0].converged) {
@@ -269,7 +272,7 @@ describe('DP-SGD utility on breastw normal rows', () => {
     const C = 50
     const base = { seed: 2024, hidden: 16, latent: 4, optimizer: 'adam' as const, learningRate: 3e-3, encoderLearningRate: 1e-4, maxIter: T, tol: 1e-12, scoreDraws: 16, scoreKlWeight: 1 }
     const train = async (dpSgd: VaeHyperInput['dpSgd'], over: Partial<VaeHyperInput> = {}): Promise<{ before: number; after: number; roc: number; models: VaeModel[] }> => {
-      const models = await prepared(ds.parts, { ...base, ...over, dpSgd }, () => undefined)
+      const models = await prepared(ds.parts, { ...base, ...over, dpSgd }, (s) => SecretRng.forSimulation('breastw-utility', s))
       const rows = ds.parts.reduce((a, p) => a + p.rows, 0)
       const elbo = (): number => models.reduce((a, m, s) => a + m.evaluate(ds.parts[s]).elbo * ds.parts[s].rows, 0) / rows
       const before = elbo()
@@ -279,7 +282,7 @@ describe('DP-SGD utility on breastw normal rows', () => {
       }
       return { before, after: elbo(), roc: evaluatePerNode(ds, (s, X) => models[s].score(X)).roc, models }
     }
-    const dpOpts = { clip: C, noiseMultiplier: z, sampleRate: q, nodes: ds.S, noise: 'seeded' as const }
+    const dpOpts = { clip: C, noiseMultiplier: z, sampleRate: q, nodes: ds.S }
     const plain = await train(null)
     const dp = await train({ ...dpOpts, encoder: 'dp' })
     // encoder 'exact' (bound conditional on the encoder), at the learning rates it tolerates

@@ -33,9 +33,11 @@ export const DEFAULT_SCHEME: SchemeName = 'chebyshev'
 export const DEFAULT_CHUNKS = 3
 /**
  * Default std of the random chunks relative to max_i |x_i| of the vector (splitChunks): a
- * neighbour missing one chunk of a session then has SNR <= 0 dB on the node's vector.
+ * neighbour missing one chunk of a session then faces noise of at least twice the largest
+ * entry in every coordinate, so its estimate has relative error >= 1 (SNR <= 0 dB) even on
+ * a vector whose entries are all of the same size.
  */
-export const DEFAULT_CHUNK_SCALE = 1
+export const DEFAULT_CHUNK_SCALE = 2
 /**
  * Longest retransmission interval: a round stalled this long always resends its frame (also
  * a heartbeat). Stalls are judged against the node's own recent round times: a round that

@@ -18,6 +18,8 @@ export const DEFAULT_MAX_ITERATIONS = 100
 export const DEFAULT_CONSENSUS_TOL = 1e-9
 /** Random chunking (eq. 6): three chunks already decorrelate a neighbour's first-round view. */
 export const DEFAULT_CHUNKS = 3
+/** Random-chunk noise relative to the vector's largest magnitude (see ConsensusSection.chunkScale). */
+export const DEFAULT_CHUNK_SCALE = 2
 /** A silent neighbour is given up on after this long (wall clock in node/, virtual in sim/). */
 export const DEFAULT_TIMEOUT_MS = 10_000
 /** Entropy l-diversity level (eq. 48): exposed when some H_k < ln l0. */
@@ -46,8 +48,13 @@ export const ConsensusSection = z
     scheme: ConsensusSchemeName.default('chebyshev'),
     tol: positive('tol').max(0.1, { error: 'tol must be <= 0.1 (a relative tolerance such as 1e-9)' }).default(DEFAULT_CONSENSUS_TOL),
     chunks: z.number().int({ error: 'chunks must be a whole number' }).min(1, { error: 'chunks must be >= 1' }).max(64).default(DEFAULT_CHUNKS),
-    /** Scale of the random chunks 1..C-1 relative to the vector's magnitude (eq. 6). */
-    chunkScale: positive('chunkScale').default(1),
+    /**
+     * Std of the random chunks relative to the largest magnitude in the vector (eq. 6;
+     * src/consensus splitChunks): 2 makes a neighbour's estimate from the chunks it sees
+     * no better than guessing zero (relative error >= 1, measured in
+     * test/privacy/neighbour-attack.test.ts).
+     */
+    chunkScale: positive('chunkScale').default(DEFAULT_CHUNK_SCALE),
     timeoutMs: z.number().int().positive({ error: 'timeoutMs must be a positive number of milliseconds' }).default(DEFAULT_TIMEOUT_MS),
     /** After a neighbour times out, rerun the session without it instead of stopping. */
     rerunOnTimeout: z.boolean().default(true),

@@ -75,7 +75,7 @@ export class TrainingAbortedError extends Error {
 }
 
 /** The model's chunk-noise groups for its L statistics, and one more group for the two vote entries. */
-function loopNoiseGroups(model: LearningContext['model'], L: number): Int32Array {
+export function loopNoiseGroups(model: LearningContext['model'], L: number): Int32Array {
   const g = new Int32Array(L + 2)
   const own = model.statsNoiseGroups?.(L)
   if (own !== undefined) g.set(own)

@@ -327,11 +327,13 @@ class GgmMixture implements GgmModel {
     return out
   }
 
-  /** The log-likelihood sum in its own group; n and every component block (all row-count scale) in another. */
+  /**
+   * One group: every entry is a sum over this node's rows of bounded standardised terms
+   * (log-likelihood, n, N_k, m_k, C_k), so all share the row-count scale; splitting the
+   * largest (the log-likelihood) off would leave it hidden by a single noise draw.
+   */
   statsNoiseGroups(length: number): Int32Array {
-    const g = new Int32Array(length).fill(1)
-    g[0] = 0
-    return g
+    return new Int32Array(length)
   }
 
   // eq. 14-16: network averages, MAP means and covariances, glasso precisions; drop Nbar_k < delta.

@@ -103,9 +103,10 @@ export function registerNodeCommands(program: Command): void {
     .command('start')
     .description('join the overlay, train with the peers, serve the scoring API')
     .requiredOption('--config <file>', 'node config (YAML or JSON)')
-    .action(async (o: { config: string }) => {
+    .option('--restore-ledger-from-checkpoint', "rebuild a missing ledger.json from checkpoint.json's copy (charges made after that checkpoint are lost)")
+    .action(async (o: { config: string; restoreLedgerFromCheckpoint?: boolean }) => {
       const config = loadNodeConfig(o.config)
-      const running = await startNode(config)
+      const running = await startNode(config, { restoreLedgerFromCheckpoint: o.restoreLedgerFromCheckpoint === true })
       let signals = 0
       const shutdown = (sig: string): void => {
         if (++signals > 1) process.exit(130)

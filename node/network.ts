@@ -106,7 +106,8 @@ export async function scaffoldNetwork(o: NetworkInitOptions): Promise<Scaffolded
     mkdirSync(dir, { recursive: true })
     const { peerId } = await initIdentity(join(dir, 'identity'))
     const dataPath = join(dir, 'data.csv')
-    writeFileSync(dataPath, [header, ...parts[s]].join('\n') + '\n')
+    // private rows and the config (holding the API token): readable by the owner only
+    writeFileSync(dataPath, [header, ...parts[s]].join('\n') + '\n', { mode: 0o600 })
     const addr = `/ip4/${host}/tcp/${p2pPort(s)}`
     topo.nodes[s].peerId = peerId
     topo.nodes[s].multiaddrs = [addr]
@@ -123,7 +124,7 @@ export async function scaffoldNetwork(o: NetworkInitOptions): Promise<Scaffolded
     }
     parseNodeConfig(config, `${name}/org.yaml`, dir)
     const configPath = join(dir, 'org.yaml')
-    writeFileSync(configPath, `# ${name}: collab node start --config ${configPath}\n` + toYaml(config))
+    writeFileSync(configPath, `# ${name}: collab node start --config ${configPath}\n` + toYaml(config), { mode: 0o600 })
     nodes.push({
       index: s,
       name,

@@ -15,6 +15,7 @@
  * rejoins at (preparedSessions + iteration, recorded in node-state.json). If the peers
  * already excluded this node from that session, it retries from the next iteration.
  */
+import { existsSync } from 'node:fs'
 import { pino, type Logger } from 'pino'
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { Topology } from '../topologies/index.js'
@@ -26,6 +27,7 @@ import { runTraining, TrainingStoppedError, TrainingAbortedError, type LearningC
 import type { Checkpoint, GlobalState, TrainingResult } from '../src/learning/types.js'
 import { consensusPayloadLimit, createNodeModel, loadNodeModel } from '../src/learning/models.js'
 import { createLedger, createPrivacyGuard, createReleaser } from '../src/learning/privacy.js'
+import { LedgerMissingError, PrivacyLedger, writeFileAtomic } from '../src/privacy/ledger.js'
 import type { CollabModel } from '../src/models/model.js'
 import { selectRows, type Mat } from '../src/numeric/matrix.js'
 import { SecretRng } from '../src/numeric/secret-rng.js'
@@ -95,7 +97,36 @@ function selfIndex(topology: Topology, peerId: string, source: string): number {
   return i
 }
 
-export async function startNode(config: NodeConfig, opts: { logger?: Logger } = {}): Promise<RunningNode> {
+/**
+ * The node's ledger, checked against its training state: a checkpoint without a ledger
+ * (deleted, lost) would restart the privacy spent at zero, so the node refuses to start
+ * unless told to rebuild it from the checkpoint's copy; a ledger that does not contain the
+ * checkpoint's copy (truncated, reset, an older backup) is refused as corrupt.
+ */
+function openNodeLedger(store: NodeStore, training: NodeConfig['training'], peerId: string, checkpoint: Checkpoint | null, restore: boolean, log: Logger): PrivacyLedger {
+  const copy = checkpoint?.ledger ?? null
+  if (checkpoint !== null && !existsSync(store.ledgerPath)) {
+    if (!restore || copy === null) {
+      throw new LedgerMissingError(
+        `${store.ledgerPath} is missing but ${store.dir}/checkpoint.json exists (iteration ${checkpoint.iteration}): starting would reset the privacy spent to zero. ` +
+          'Restore ledger.json from a backup, or start with --restore-ledger-from-checkpoint to rebuild it from the checkpoint\'s copy (charges made after that checkpoint would be lost)',
+      )
+    }
+    writeFileAtomic(store.ledgerPath, JSON.stringify(copy, null, 1) + '\n')
+    log.warn({ ledger: store.ledgerPath, iteration: checkpoint.iteration }, 'ledger rebuilt from the checkpoint copy')
+  }
+  const ledger = createLedger(training, peerId, { path: store.ledgerPath })
+  if (copy !== null) ledger.assertContains(PrivacyLedger.fromJSON(copy).head(), `${store.dir}/checkpoint.json`)
+  return ledger
+}
+
+export interface StartOptions {
+  logger?: Logger
+  /** Rebuild a missing ledger.json from the checkpoint's copy (the operator's explicit choice). */
+  restoreLedgerFromCheckpoint?: boolean
+}
+
+export async function startNode(config: NodeConfig, opts: StartOptions = {}): Promise<RunningNode> {
   const log = opts.logger ?? pino({ level: config.log.level })
   let state: NodeState = 'starting'
   const { privateKey, peerId } = loadIdentity(config.identity)
@@ -106,10 +137,10 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   const { data } = loadRows(config)
   const store: NodeStore = openStore(config.storage)
   const training = config.training
-  const ledger = createLedger(training, peerId, { path: store.ledgerPath })
+  let checkpoint: Checkpoint | null = store.loadCheckpoint()
+  const ledger = openNodeLedger(store, training, peerId, checkpoint, opts.restoreLedgerFromCheckpoint === true, log)
   const guard = training.privacy.monitor ? createPrivacyGuard(training, ledger) : undefined
   const releaser = training.privacy.release.enabled ? createReleaser(training, ledger) : undefined
-  let checkpoint: Checkpoint | null = store.loadCheckpoint()
   const secret = SecretRng.fromKey(store.secretKey())
   let model: CollabModel = checkpoint ? loadNodeModel(training, checkpoint.model) : createNodeModel(training, { noise: secret.fork('model') })
   let prepared = checkpoint !== null

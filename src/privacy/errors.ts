@@ -14,3 +14,8 @@ export class PrivacyBudgetExceededError extends Error {
 export class LedgerCorruptError extends Error {
   override name = 'LedgerCorruptError'
 }
+
+/** A node has training state (a checkpoint) but no ledger: its spent privacy would silently restart at zero. */
+export class LedgerMissingError extends Error {
+  override name = 'LedgerMissingError'
+}

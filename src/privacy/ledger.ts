@@ -14,17 +14,30 @@
  * leaves either the old or the new ledger, never a torn one. `charge` returns only after
  * the entry is durable. Loading validates the file with zod and re-adds the entries to
  * check the stored totals.
+ *
+ * Tamper evidence (format v2): entries are hash-chained. Entry i stores
+ *   prev = hash of entry i-1 (entry 0: genesis = sha256 of the canonical settings),
+ *   hash = sha256(prev + "\n" + canonical JSON of the entry without `hash`),
+ * so editing, removing or reordering any entry breaks the chain on load. Dropping entries
+ * from the end leaves a valid shorter chain: hosts detect that by keeping the ledger's
+ * `head()` elsewhere (the node's checkpoint holds a copy) and checking it with
+ * `assertContains`. v1 files (no chain) are read and chained on the next write.
+ *
+ * Idempotence: a charge may carry an `id`; charging an id already in the ledger returns
+ * the recorded entry and charges nothing, so a release re-run after a crash between its
+ * charge and its output is never paid twice.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, existsSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { dirname, basename, join } from 'node:path'
 import { z } from 'zod'
 import { DEFAULT_ORDERS, checkOrders, rdpToDp, type Conversion, type DpGuarantee } from './rdp.js'
 import { LedgerCorruptError, PrivacyBudgetExceededError, PrivacySettingsError } from './errors.js'
 
-export { PrivacyBudgetExceededError, PrivacySettingsError, LedgerCorruptError } from './errors.js'
+export { PrivacyBudgetExceededError, PrivacySettingsError, LedgerCorruptError, LedgerMissingError } from './errors.js'
 
 export const LEDGER_FORMAT = 'collabdict-privacy-ledger'
-export const LEDGER_VERSION = 1
+export const LEDGER_VERSION = 2
 
 /** Default delta for reporting: 1e-5 (TF-Privacy tutorials; ref. 4 uses 1e-4 for ~1k-row datasets). */
 export const DEFAULT_LEDGER_DELTA = 1e-5
@@ -55,6 +68,8 @@ const DetailValue = z.union([z.number(), z.string(), z.boolean(), z.array(z.numb
 
 const EntrySchema = z.object({
   seq: z.number().int().nonnegative(),
+  /** Idempotency key: a second charge with the same id records nothing. */
+  id: z.string().min(1).optional(),
   time: z.string(),
   kind: z.string().min(1),
   audience: z.enum(['external', 'peers']),
@@ -64,11 +79,15 @@ const EntrySchema = z.object({
   /** Running guarantee of this entry's audience after it was added. */
   epsilon: z.number().nonnegative(),
   order: z.number(),
+  /** Hash of the previous entry (genesis hash for entry 0); absent only in v1 files. */
+  prev: z.string().optional(),
+  /** sha256(prev + "\n" + canonical JSON of this entry without `hash`). */
+  hash: z.string().optional(),
 })
 
 const FileSchema = z.object({
   format: z.literal(LEDGER_FORMAT),
-  version: z.literal(LEDGER_VERSION),
+  version: z.union([z.literal(1), z.literal(LEDGER_VERSION)]),
   settings: SettingsSchema,
   totals: z.object({ external: z.array(z.number()), peers: z.array(z.number()) }),
   entries: z.array(EntrySchema),
@@ -80,11 +99,44 @@ export type LedgerDetails = Record<string, number | string | boolean | number[]>
 
 /** What a charge is for, with its RDP curve over the ledger's orders. */
 export interface Charge {
+  /** Idempotency key (e.g. the release's id): a charge whose id is recorded is not repeated. */
+  id?: string
   kind: string
   label: string
   audience: Audience
   rdp: ArrayLike<number>
   details?: LedgerDetails
+}
+
+/** JSON with object keys sorted (undefined dropped), so equal values give equal strings. */
+function canonical(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null'
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`
+  const o = v as Record<string, unknown>
+  return `{${Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+    .join(',')}}`
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
+
+/** The chain's first `prev`: binds the chain to the ledger's settings. */
+export function genesisHash(settings: LedgerSettings): string {
+  return sha256(`collabdict-privacy-ledger/genesis\n${canonical(settings)}`)
+}
+
+/** Hash of an entry given its predecessor's hash (the entry's own `hash` is ignored). */
+export function entryHash(entry: LedgerEntry, prev: string): string {
+  const { hash: _ignored, ...rest } = entry
+  return sha256(`${prev}\n${canonical({ ...rest, prev })}`)
+}
+
+/** Where a ledger's chain ends: its length and the hash of its last entry (genesis when empty). */
+export interface LedgerHead {
+  length: number
+  hash: string
 }
 
 /** Validate ledger settings (edge check); fills defaults. Throws PrivacySettingsError. */
@@ -197,24 +249,46 @@ export class PrivacyLedger {
     } catch (e) {
       throw new LedgerCorruptError(`cannot read ledger ${path}: ${(e as Error).message}; restore it from a backup (do not delete it: spent privacy is not refunded)`)
     }
+    return PrivacyLedger.fromJSON(raw, path, now)
+  }
+
+  /**
+   * A ledger from its JSON document (toJSON() output, e.g. the copy in a checkpoint),
+   * validated like a file; persisted to `path` on the next charge when given.
+   */
+  static fromJSON(raw: unknown, path: string | null = null, now: () => Date = () => new Date()): PrivacyLedger {
+    const where = path ?? 'document'
     const parsed = FileSchema.safeParse(raw)
     if (!parsed.success) {
-      throw new LedgerCorruptError(`ledger ${path} is malformed: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+      throw new LedgerCorruptError(`ledger ${where} is malformed: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
     }
     const file = parsed.data
     const s = ledgerSettings(file.settings)
     const n = s.orders.length
     const re = { external: new Float64Array(n), peers: new Float64Array(n) }
+    let prev = genesisHash(s)
     for (const [i, e] of file.entries.entries()) {
-      if (e.seq !== i) throw new LedgerCorruptError(`ledger ${path}: entry ${i} has seq ${e.seq}; entries were removed or reordered`)
-      if (e.rdp.length !== n) throw new LedgerCorruptError(`ledger ${path}: entry ${i} has ${e.rdp.length} RDP values for ${n} orders`)
+      if (e.seq !== i) throw new LedgerCorruptError(`ledger ${where}: entry ${i} has seq ${e.seq}; entries were removed or reordered`)
+      if (e.rdp.length !== n) throw new LedgerCorruptError(`ledger ${where}: entry ${i} has ${e.rdp.length} RDP values for ${n} orders`)
+      if (file.version === LEDGER_VERSION) {
+        if (e.prev !== prev || e.hash !== entryHash(e, prev)) {
+          throw new LedgerCorruptError(
+            `ledger ${where}: entry ${i} does not match its hash chain; the file was edited. Restore it from a backup (do not delete it: spent privacy is not refunded)`,
+          )
+        }
+      } else {
+        // v1 (before chaining): chain it now; it is written as v2 with the next charge
+        e.prev = prev
+        e.hash = entryHash(e, prev)
+      }
+      prev = e.hash as string
       const t = re[e.audience]
       for (let j = 0; j < n; j++) t[j] += e.rdp[j]
     }
     for (const aud of ['external', 'peers'] as const) {
       const stored = file.totals[aud]
       if (stored.length !== n || stored.some((v, j) => Math.abs(v - re[aud][j]) > 1e-9 * Math.max(1, Math.abs(v)))) {
-        throw new LedgerCorruptError(`ledger ${path}: stored ${aud} totals do not equal the sum of its entries; the file was edited`)
+        throw new LedgerCorruptError(`ledger ${where}: stored ${aud} totals do not equal the sum of its entries; the file was edited`)
       }
     }
     return new PrivacyLedger(s, path, file, now)
@@ -222,6 +296,35 @@ export class PrivacyLedger {
 
   get entries(): readonly LedgerEntry[] {
     return this.list
+  }
+
+  /** The chain's head: keep it elsewhere (a checkpoint) to detect a truncated or replaced file. */
+  head(): LedgerHead {
+    const last = this.list.at(-1)
+    return { length: this.list.length, hash: last?.hash ?? genesisHash(this.settings) }
+  }
+
+  /**
+   * Throws LedgerCorruptError unless this ledger contains `head` (the chain has at least
+   * head.length entries and entry head.length - 1 has that hash): a ledger reset, truncated
+   * or swapped for an older copy fails this against a head recorded after it.
+   */
+  assertContains(head: LedgerHead, where: string): void {
+    const ok =
+      head.length === 0
+        ? head.hash === genesisHash(this.settings)
+        : this.list.length >= head.length && this.list[head.length - 1].hash === head.hash
+    if (!ok) {
+      throw new LedgerCorruptError(
+        `ledger${this.path ? ` ${this.path}` : ''} has ${this.list.length} entries and does not contain the ${head.length} recorded in ${where}: ` +
+          'it was truncated, reset or replaced by an older copy. Restore the ledger from a backup; spent privacy is not refunded',
+      )
+    }
+  }
+
+  /** The recorded entry with idempotency key `id`, if any. */
+  byId(id: string): LedgerEntry | undefined {
+    return this.list.find((e) => e.id === id)
   }
 
   get orders(): readonly number[] {
@@ -267,6 +370,10 @@ export class PrivacyLedger {
    * PrivacyBudgetExceededError and records nothing); the entry is durable on return.
    */
   charge(c: Charge): LedgerEntry {
+    if (c.id !== undefined) {
+      const done = this.byId(c.id)
+      if (done !== undefined) return done
+    }
     const n = this.settings.orders.length
     if (c.rdp.length !== n) {
       throw new PrivacySettingsError(`charge "${c.label}": RDP curve has ${c.rdp.length} values, the ledger has ${n} orders; compute it over ledger.orders`)
@@ -279,8 +386,10 @@ export class PrivacyLedger {
     if (c.audience === 'external') this.assertAffordable(c.rdp, `"${c.label}"`)
     const next = this.addTo(this.totals[c.audience], c.rdp)
     const g = rdpToDp(this.settings.orders, next, this.settings.delta, this.settings.conversion)
+    const prev = this.head().hash
     const entry: LedgerEntry = {
       seq: this.list.length,
+      ...(c.id !== undefined ? { id: c.id } : {}),
       time: this.now().toISOString(),
       kind: c.kind,
       audience: c.audience,
@@ -289,7 +398,9 @@ export class PrivacyLedger {
       details: { ...(c.details ?? {}) },
       epsilon: g.epsilon,
       order: g.order,
+      prev,
     }
+    entry.hash = entryHash(entry, prev)
     const prevTotals = this.totals[c.audience].slice()
     this.totals[c.audience].set(next)
     this.list.push(entry)

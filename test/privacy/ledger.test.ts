@@ -91,6 +91,74 @@ describe('PrivacyLedger', () => {
     expect(() => PrivacyLedger.load(path)).toThrow(LedgerCorruptError)
   })
 
+  it('hash-chains its entries: an edited detail, a removed middle entry or a swapped order is refused', () => {
+    const path = join(tmp(), 'ledger.json')
+    const led = PrivacyLedger.open(path, { nodeId: 'n1' }, fixedClock)
+    for (let i = 0; i < 3; i++) led.charge({ kind: 'perturbation', label: `p${i}`, audience: 'peers', rdp: linearRdp(0.01), details: { iteration: i } })
+    const good = readFileSync(path, 'utf8')
+    const doc = (): { version: number; entries: Record<string, unknown>[] } => JSON.parse(good) as { version: number; entries: Record<string, unknown>[] }
+    expect(doc().version).toBe(2)
+    expect(PrivacyLedger.load(path).entries).toEqual(led.entries)
+    // an edited detail (the totals still add up): caught by the chain
+    const edited = doc()
+    ;(edited.entries[1].details as Record<string, unknown>).iteration = 7
+    writeFileSync(path, JSON.stringify(edited))
+    expect(() => PrivacyLedger.load(path)).toThrow(/hash chain/)
+    // a relabelled entry
+    const relabelled = doc()
+    relabelled.entries[0].label = 'harmless'
+    writeFileSync(path, JSON.stringify(relabelled))
+    expect(() => PrivacyLedger.load(path)).toThrow(LedgerCorruptError)
+  })
+
+  it('detects a truncated or reset ledger against a recorded head, and accepts a longer one', () => {
+    const path = join(tmp(), 'ledger.json')
+    const led = PrivacyLedger.open(path, { nodeId: 'n1' }, fixedClock)
+    led.charge({ kind: 'release', label: 'r0', audience: 'external', rdp: linearRdp(0.1) })
+    const older = readFileSync(path, 'utf8')
+    led.charge({ kind: 'release', label: 'r1', audience: 'external', rdp: linearRdp(0.1) })
+    const head = led.head()
+    expect(head.length).toBe(2)
+    led.charge({ kind: 'release', label: 'r2', audience: 'external', rdp: linearRdp(0.1) })
+    PrivacyLedger.load(path).assertContains(head, 'checkpoint.json') // longer than the head: fine
+    writeFileSync(path, older) // swapped for an older copy: a valid chain, but one entry short
+    expect(() => PrivacyLedger.load(path).assertContains(head, 'checkpoint.json')).toThrow(/truncated, reset or replaced/)
+    const fresh = PrivacyLedger.inMemory({ nodeId: 'n1' })
+    expect(() => fresh.assertContains(head, 'checkpoint.json')).toThrow(LedgerCorruptError)
+    fresh.assertContains(fresh.head(), 'itself')
+  })
+
+  it('charges an idempotency key once: the second charge returns the recorded entry', () => {
+    const path = join(tmp(), 'ledger.json')
+    const led = PrivacyLedger.open(path, { nodeId: 'n1', budget: 10 }, fixedClock)
+    const a = led.charge({ id: 'release/abc/42', kind: 'release', label: 'r', audience: 'external', rdp: linearRdp(0.2) })
+    const spent = led.spent().epsilon
+    const again = PrivacyLedger.open(path, { nodeId: 'n1', budget: 10 }, fixedClock)
+    const b = again.charge({ id: 'release/abc/42', kind: 'release', label: 'r', audience: 'external', rdp: linearRdp(0.2) })
+    expect(b).toEqual(a)
+    expect(again.entries).toHaveLength(1)
+    expect(again.spent().epsilon).toBe(spent)
+    expect(again.byId('release/abc/42')?.seq).toBe(0)
+  })
+
+  it('reads a v1 (unchained) ledger and writes it back chained', () => {
+    const path = join(tmp(), 'ledger.json')
+    const led = PrivacyLedger.open(path, { nodeId: 'n1' }, fixedClock)
+    led.charge({ kind: 'release', label: 'r', audience: 'external', rdp: linearRdp(0.1) })
+    const v1 = JSON.parse(readFileSync(path, 'utf8')) as { version: number; entries: Record<string, unknown>[] }
+    v1.version = 1
+    for (const e of v1.entries) {
+      delete e.prev
+      delete e.hash
+    }
+    writeFileSync(path, JSON.stringify(v1))
+    const up = PrivacyLedger.load(path)
+    expect(up.entries[0].hash).toBe(led.entries[0].hash)
+    up.charge({ kind: 'release', label: 'r2', audience: 'external', rdp: linearRdp(0.1) })
+    expect((JSON.parse(readFileSync(path, 'utf8')) as { version: number }).version).toBe(2)
+    expect(PrivacyLedger.load(path).entries).toHaveLength(2)
+  })
+
   it('rolls back a charge that could not be written, so no entry exists without being durable', () => {
     const dir = tmp()
     writeFileSync(join(dir, 'file'), 'x')

@@ -4,8 +4,8 @@
  * prints {"epsilon", "order", "conversion": "improved", "classic": {"epsilon", "order"}}.
  *   collab privacy score --model released.json --data rows.csv [--label-col anomaly] [--out scores.json] [--json]
  * scores rows with a released model (what a third party does; eq. 20).
- *   collab privacy release --model model.json --ledger ledger.json --node-id ID --eig-cap B --min-nbar D --out released.json
- * releases a saved GGM model under Theorem 1 (charged to the ledger first).
+ *   collab privacy release --data rows.csv --bounds 1:10 --ledger ledger.json --node-id ID --out released.json [--epsilon 4]
+ * one organisation alone: the network's whole-model DP release run on its own rows.
  *   collab privacy ledger --path ledger.json [--json]
  * validates a node's ledger and prints its entries and running (epsilon, delta).
  */
@@ -13,14 +13,14 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { z } from 'zod'
 import { loadCsv } from '../src/data/index.js'
-import { loadGgm } from '../src/models/ggm/index.js'
-import { Rng } from '../src/numeric/rng.js'
+import { randomUUID } from 'node:crypto'
+import { selectRows } from '../src/numeric/matrix.js'
 import { SecretRng } from '../src/numeric/secret-rng.js'
-import type { NoiseRng } from '../src/privacy/mechanisms.js'
 import { prAuc, rocAuc } from '../src/eval/metrics.js'
 import { PrivacyLedger } from '../src/privacy/ledger.js'
 import { DEFAULT_ORDERS, rdpToDp, subsampledGaussianRdp } from '../src/privacy/rdp.js'
-import { loadReleasedModel, release, scoreReleased } from '../src/privacy/release.js'
+import { loadReleasedGgm, scoreReleasedGgm, type GgmReleaseSettings } from '../src/privacy/ggm-release.js'
+import { runGgmRelease } from '../src/learning/release.js'
 
 const EpsilonArgs = z.object({
   sigma: z.coerce.number().positive().finite(),
@@ -108,13 +108,13 @@ export function registerPrivacyCommands(program: Command): void {
     .action(function (this: Command, opts: { model: string; data: string; labelCol?: string; out?: string; json?: boolean }) {
       let model
       try {
-        model = loadReleasedModel(JSON.parse(readFileSync(opts.model, 'utf8')))
+        model = loadReleasedGgm(JSON.parse(readFileSync(opts.model, 'utf8')))
       } catch (e) {
         this.error(`${(e as Error).name}: cannot load ${opts.model}: ${(e as Error).message}`, { exitCode: 2 })
       }
       const csv = loadCsv(opts.data, opts.labelCol ? { labelCol: opts.labelCol } : {})
-      const scores = scoreReleased(model, csv.features)
-      const summary: Record<string, unknown> = { rows: scores.length, K: model.K, epsilon: model.privacy.ledger.epsilon, delta: model.privacy.ledger.delta }
+      const scores = scoreReleasedGgm(model, csv.features)
+      const summary: Record<string, unknown> = { rows: scores.length, K: model.K, epsilon: model.privacy.epsilon, delta: model.privacy.delta, threshold: model.threshold.value }
       if (csv.labels) {
         summary.rocAuc = rocAuc(scores, csv.labels)
         summary.prAuc = prAuc(scores, csv.labels)
@@ -148,38 +148,47 @@ export function registerPrivacyCommands(program: Command): void {
 
   privacy
     .command('release')
-    .description('release a saved GGM model under Theorem 1: means drawn from the posterior, cost charged to the ledger first')
-    .requiredOption('--model <file>', 'saved GGM model JSON (collab fit --out); needs lambda0 > 0 and a radius R')
-    .requiredOption('--ledger <file>', 'this node\'s ledger JSON (created if missing)')
-    .requiredOption('--node-id <id>', 'node the ledger belongs to')
-    .requiredOption('--eig-cap <B>', 'B: cap on the eigenvalues of every Lambda_k')
-    .requiredOption('--min-nbar <delta>', 'drop components with Nbar_k below this (the paper\'s delta)')
+    .description('one organisation alone: a whole-model DP release of a GGM mixture fitted to its own CSV (the mechanism a network runs), charged to the ledger first')
+    .requiredOption('--data <file>', 'CSV with a header row (the rows to release a model of)')
+    .requiredOption('--bounds <lo:hi>', 'public range of every feature, e.g. 1:10 (from the data dictionary, not the data)')
+    .requiredOption('--ledger <file>', "this organisation's ledger JSON (created if missing)")
+    .requiredOption('--node-id <id>', 'whose ledger it is')
     .requiredOption('--out <file>', 'where to write the released model')
-    .option('--delta <d>', 'delta of the ledger\'s (epsilon, delta) report', '1e-5')
+    .option('--label-col <name>', '0/1 label column: release a model of the rows labelled 0 only')
+    .option('--epsilon <e>', '(epsilon, delta) of the release', '4')
+    .option('--delta <d>', 'delta of the ledger and the release', '1e-5')
+    .option('--k <K>', 'mixture components', '2')
+    .option('--iterations <T>', 'DP-EM steps', '4')
     .option('--budget <eps>', 'external epsilon budget of a new ledger (default none)')
     .option('--json', 'print JSON')
-    .action(function (this: Command, opts: { model: string; ledger: string; nodeId: string; eigCap: string; minNbar: string; out: string; delta: string; budget?: string; json?: boolean }) {
+    .action(async function (this: Command, opts: { data: string; bounds: string; ledger: string; nodeId: string; out: string; labelCol?: string; epsilon: string; delta: string; k: string; iterations: string; budget?: string; json?: boolean }) {
+      const m = /^(-?[0-9.eE+-]+):(-?[0-9.eE+-]+)$/.exec(opts.bounds)
+      if (m === null) this.error(`PrivacyCliError: --bounds ${opts.bounds} is not lo:hi (e.g. 1:10)`, { exitCode: 2 })
       try {
-        const model = loadGgm(JSON.parse(readFileSync(opts.model, 'utf8')))
-        const ledger = PrivacyLedger.open(opts.ledger, {
-          nodeId: opts.nodeId,
-          delta: Number(opts.delta),
-          budget: opts.budget === undefined ? null : Number(opts.budget),
-        })
-        const rng: NoiseRng = SecretRng.fromOsEntropy()
-        const pre = model.preprocessing
-        const released = release(
-          { ...model.release(), transform: pre ? { shift: pre.shift, scale: pre.scale } : undefined },
-          rng,
-          ledger,
-          { eigCap: Number(opts.eigCap), minNbar: Number(opts.minNbar) },
-        )
-        writeFileSync(opts.out, JSON.stringify(released) + '\n')
-        const summary = { out: opts.out, K: released.K, kl: released.privacy.kl, epsilon: released.privacy.ledger.epsilon, delta: released.privacy.ledger.delta, seq: released.privacy.ledger.seq }
-        process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : `released ${released.K} components to ${opts.out}; epsilon(1) = ${summary.kl.toFixed(4)}; node's external (epsilon, delta) now (${summary.epsilon.toFixed(4)}, ${summary.delta})\n`)
+        const csv = loadCsv(opts.data, opts.labelCol ? { labelCol: opts.labelCol } : {})
+        const rows = csv.labels ? Array.from(csv.labels, (y, i) => (y === 0 ? i : -1)).filter((i) => i >= 0) : Array.from({ length: csv.features.rows }, (_, i) => i)
+        const X = selectRows(csv.features, rows)
+        const delta = Number(opts.delta)
+        const ledger = PrivacyLedger.open(opts.ledger, { nodeId: opts.nodeId, delta, budget: opts.budget === undefined ? null : Number(opts.budget) })
+        const M = X.cols
+        const settings: GgmReleaseSettings = {
+          epsilon: Number(opts.epsilon),
+          delta,
+          bounds: { lower: new Float64Array(M).fill(Number(m[1])), upper: new Float64Array(M).fill(Number(m[2])) },
+          iterations: Number(opts.iterations),
+          K: Number(opts.k),
+          minCount: 1,
+          rho: 5,
+          thresholdQuantile: 0.95,
+          seed: 0,
+        }
+        const out = await runGgmRelease({ settings, data: X, aggregate: async (v) => v, noise: SecretRng.fromOsEntropy(), members: 1, ledger, releaseId: `release/cli/${randomUUID()}` })
+        writeFileSync(opts.out, JSON.stringify(out.released) + '\n')
+        const summary = { out: opts.out, K: out.released.K, epsilon: out.epsilon, delta: out.delta, spent: out.spent }
+        process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : `released ${out.released.K} components to ${opts.out} at (${out.epsilon.toFixed(4)}, ${out.delta})-DP; ledger now (${out.spent.epsilon.toFixed(4)}, ${out.spent.delta})\n`)
       } catch (e) {
         const err = e as Error
-        if (['PrivacySettingsError', 'PrivacyBudgetExceededError', 'LedgerCorruptError', 'GgmError', 'GgmHyperError', 'SyntaxError'].includes(err.name)) {
+        if (['PrivacySettingsError', 'PrivacyBudgetExceededError', 'LedgerCorruptError', 'DataError', 'CsvError'].includes(err.name)) {
           this.error(`${err.name}: ${err.message}`, { exitCode: 2 })
         }
         throw e

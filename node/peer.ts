@@ -37,8 +37,10 @@ import {
   createLibp2pTransport,
   DEFAULT_MAX_MESSAGE_BYTES,
   fetchGlobal,
+  fetchReleased,
   PeerBarrierTimeoutError,
   serveGlobal,
+  serveReleased,
   waitForPeers,
   type CollabHost,
   type FrameLimits,
@@ -140,7 +142,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   let checkpoint: Checkpoint | null = store.loadCheckpoint()
   const ledger = openNodeLedger(store, training, peerId, checkpoint, opts.restoreLedgerFromCheckpoint === true, log)
   const guard = training.privacy.monitor ? createPrivacyGuard(training, ledger) : undefined
-  const releaser = training.privacy.release.enabled ? createReleaser(training, ledger) : undefined
+  const releaser = training.privacy.release.enabled ? createReleaser(training, ledger, { members: topology.nodes.length }) : undefined
   const secret = SecretRng.fromKey(store.secretKey())
   let model: CollabModel = checkpoint ? loadNodeModel(training, checkpoint.model) : createNodeModel(training, { noise: secret.fork('model') })
   let prepared = checkpoint !== null
@@ -405,11 +407,34 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     }
   }
 
+  /**
+   * After a restart during the release: the network's released model from any member that
+   * has finished it (asked in turn, for up to REJOIN_WAIT_MS or 20 timeouts), else null.
+   */
+  const fetchNetworkRelease = async (): Promise<unknown> => {
+    const deadline = Date.now() + Math.max(REJOIN_WAIT_MS, 20 * training.consensus.timeoutMs)
+    while (Date.now() < deadline && !abort.signal.aborted) {
+      for (const [j, p] of peers.entries()) {
+        if (j === self) continue
+        try {
+          const file = await fetchReleased(host, p, { timeoutMs: 5000 })
+          if (file !== null) return file
+        } catch (err) {
+          log.debug({ peer: j, err: (err as Error).message }, 'released-model fetch failed')
+        }
+      }
+      await new Promise((r) => setTimeout(r, 500))
+    }
+    return null
+  }
+
   // the same stream the in-process runner gives node `self` (src/learning/network.ts)
   let syncing = false
   const startSync = async (): Promise<void> => {
     if (syncing) return
     syncing = true
+    // the released model is public: peers that restarted during the release adopt it
+    await serveReleased(host, () => store.loadJson('released.json'))
     await serveGlobal(host, () => {
       if (!prepared) return null
       try {
@@ -470,6 +495,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
         releaser,
         logger: log,
         fetchGlobal: fetchNetworkGlobal,
+        fetchRelease: fetchNetworkRelease,
       }
       try {
         const r = await runTraining(ctx, {

@@ -35,7 +35,7 @@ export function flatMetrics(r: SimReport): Record<string, number | string | bool
     prAucCentral: r.auc.centralised?.prAuc ?? null,
     aucReleased: r.auc.released?.rocAuc ?? null,
     prAucReleased: r.auc.released?.prAuc ?? null,
-    epsilon: r.privacy.epsilonPerRelease,
+    epsilon: r.privacy.released?.epsilon ?? null,
     epsilonSpent: r.privacy.spent?.epsilon ?? null,
     exposedNodes: r.privacy.exposedNodes,
     minEntropy: r.privacy.minEntropy,
@@ -185,8 +185,8 @@ function runSections(r: SimReport): Section[] {
   sections.push({
     heading: 'Privacy',
     table: {
-      head: ['monitor', 'l0', 'nodes exposed', 'perturbations', 'min entropy', 'release', 'epsilon per release', 'epsilon spent'],
-      rows: [[String(p.monitor), p.l0, p.exposedNodes, p.perturbations, fmt(p.minEntropy), String(p.release), fmt(p.epsilonPerRelease), fmt(p.spent?.epsilon)]],
+      head: ['monitor', 'l0', 'nodes exposed', 'perturbations', 'min entropy', 'release', 'network epsilon of the release', 'epsilon spent'],
+      rows: [[String(p.monitor), p.l0, p.exposedNodes, p.perturbations, fmt(p.minEntropy), String(p.release), fmt(p.released?.epsilon ?? null), fmt(p.spent?.epsilon)]],
     },
   })
   const ent = r.nodes.filter((n) => n.minEntropy !== null)

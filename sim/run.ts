@@ -39,7 +39,7 @@ import { selectRows, type Mat } from '../src/numeric/matrix.js'
 import { Rng } from '../src/numeric/rng.js'
 import { SecretRng } from '../src/numeric/secret-rng.js'
 import type { PrivacyLedger } from '../src/privacy/ledger.js'
-import { scoreReleased } from '../src/privacy/release.js'
+import { scoreReleasedGgm } from '../src/privacy/ggm-release.js'
 import { generateTopology, loadTopology, spectralReport, type SpectralReport, type Topology } from '../topologies/index.js'
 import { loadSimData, type SimData } from './data.js'
 import { createLibp2pMesh, type Libp2pMesh } from './libp2p.js'
@@ -172,7 +172,9 @@ export interface SimReport {
     perturbations: number
     minEntropy: number | null
     release: boolean
-    epsilonPerRelease: number | null
+    /** Network-level (epsilon, delta) of the network's one release (null without one). */
+    released: { epsilon: number; delta: number; nodes: number; identicalFiles: boolean } | null
+    /** Largest external (epsilon, delta) spent by a node's ledger. */
     spent: { epsilon: number; delta: number } | null
     ledgers: { node: number; entries: { kind: string; label: string; audience: string; epsilon: number }[] }[]
   }
@@ -435,7 +437,7 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
       reruns: [],
     },
     auc: { collab: emptySummary(), local: null, centralised: null, released: null },
-    privacy: { noise: { source: 'simulation-secret', derivedFrom: sc.noiseSeed === undefined ? 'scenario seed' : 'noiseSeed' }, monitor: false, l0: config.privacy.l0, exposedNodes: 0, perturbations: 0, minEntropy: null, release: false, epsilonPerRelease: null, spent: null, ledgers: [] },
+    privacy: { noise: { source: 'simulation-secret', derivedFrom: sc.noiseSeed === undefined ? 'scenario seed' : 'noiseSeed' }, monitor: false, l0: config.privacy.l0, exposedNodes: 0, perturbations: 0, minEntropy: null, release: false, released: null, spent: null, ledgers: [] },
     faults: { loss: sc.faults.loss, latency: sc.faults.latency ?? null, crashes: [], rejoins: [] },
     nodes: [],
   }
@@ -633,9 +635,16 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       noise: simulationSecret(sc, s).fork('learning'),
       ledger: st.ledger ?? undefined,
       guard: config.privacy.monitor ? createPrivacyGuard(config, st.ledger) : undefined,
-      releaser: config.privacy.release.enabled && st.ledger ? createReleaser(config, st.ledger) : undefined,
+      releaser: config.privacy.release.enabled && st.ledger ? createReleaser(config, st.ledger, { members: S }) : undefined,
       clock: clock ?? (p2p ? realClock : undefined),
       fetchGlobal: fetchFrom === null ? undefined : async () => states[fetchFrom].model.exportGlobal(),
+      fetchRelease: async () => {
+        for (const o of states) {
+          const rel = o.result?.release
+          if (rel && 'released' in rel) return rel.released
+        }
+        return null
+      },
     }
     // Checkpoints (kept in memory, as a disk would) for nodes that may restart or rejoin.
     const restarts = crashOf.get(s)?.restartAtIteration !== undefined || rejoinable
@@ -784,9 +793,9 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
         continue
       }
       try {
-        const scorer = { score: (X: Mat) => scoreReleased(rel.released, X) }
-        // The node's threshold for its released model: the same quantile of its own training scores.
-        const thr = sc.evaluate.perClass ? trainingThreshold(scorer, data.nodes[s].train, config.thresholdQuantile) : null
+        const scorer = { score: (X: Mat) => scoreReleasedGgm(rel.released, X) }
+        // A third party's threshold: the one in the released file (a quantile of the model's own scores)
+        const thr = sc.evaluate.perClass ? rel.released.threshold.value : null
         scores.push(evaluateNode(s, scorer, data.nodes[s], anomaliesFor(s), thr))
       } catch {
         failed++
@@ -985,7 +994,15 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       perturbations: results.reduce((a, r) => a + r.perturbations, 0),
       minEntropy: minEnt.length ? Math.min(...minEnt) : null,
       release: config.privacy.release.enabled,
-      epsilonPerRelease: releases.length ? releases[0].epsilon : null,
+      released: releases.length
+        ? {
+            epsilon: releases[0].epsilon,
+            delta: releases[0].delta,
+            nodes: releases.length,
+            // one release for the network: every member publishes the same file
+            identicalFiles: releases.every((r) => JSON.stringify(r.released) === JSON.stringify(releases[0].released)),
+          }
+        : null,
       spent: releases.length ? { epsilon: Math.max(...releases.map((r) => r.spent.epsilon)), delta: releases[0].spent.delta } : null,
       ledgers,
     },

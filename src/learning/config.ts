@@ -9,8 +9,7 @@
  * the learning loop assumes a valid config.
  */
 import { z } from 'zod'
-import { DEFAULT_K } from '../models/ggm/hyper.js'
-import { DEFAULT_ORDERS, linearRdp, rdpToDp } from '../privacy/rdp.js'
+export { rdpSlopeFor } from '../privacy/rdp.js'
 
 /** Iterations of Algorithm 1 before the loop stops without convergence (EM on the BCW/shuttle data converges in 20-60). */
 export const DEFAULT_MAX_ITERATIONS = 100
@@ -61,28 +60,42 @@ export const ConsensusSection = z
   })
   .strict()
 
+/** Public per-feature ranges of the raw data: one number for every feature, or one per feature. */
+export const ReleaseBounds = z
+  .object({
+    lower: z.union([z.number().finite(), z.array(z.number().finite()).min(1)], { error: 'lower must be a number or one number per feature' }),
+    upper: z.union([z.number().finite(), z.array(z.number().finite()).min(1)], { error: 'upper must be a number or one number per feature' }),
+  })
+  .strict()
+export type ReleaseBounds = z.infer<typeof ReleaseBounds>
+
+/** Network-level epsilon of a release when none is given (at ledgerDelta). */
+export const DEFAULT_RELEASE_EPSILON = 4
+/** DP-EM steps after the global step of the release (src/privacy/ggm-release.ts). */
+export const DEFAULT_RELEASE_ITERATIONS = 3
+
 export const ReleaseSection = z
   .object({
-    /** Publish a Rényi-DP release of the global model at the end of training (Theorem 1). */
-    enabled: z.boolean().default(true),
     /**
-     * Prior strength lambda0 > 0 of the posterior N(w_k, (lambda_k Lambda_k)^-1) (also the
-     * GGM's MAP prior in training). Give it, or give `epsilon` and let it be derived.
+     * Publish one differentially private model for the whole network at the end of
+     * training (src/privacy/ggm-release.ts): every number in the file is noised or derived
+     * from noised sums. Off by default: it needs the public feature ranges below.
      */
-    lambda0: positive('release.lambda0').optional(),
+    enabled: z.boolean().default(false),
+    /** Network-level (epsilon, ledgerDelta)-DP of the release (improved RDP conversion). */
+    epsilon: positive('release.epsilon').default(DEFAULT_RELEASE_EPSILON),
     /**
-     * Target (epsilon, ledgerDelta)-DP of one release (improved conversion). When lambda0
-     * is not given it is derived from this: lambda0 = K B R^2 / (2c), with K the initial
-     * number of components (at most that many are released) and c the largest RDP slope
-     * (epsilon(alpha) = c alpha) whose conversion stays within epsilon. Default 8.
+     * Public range of every raw feature (from the data dictionary, never from the data):
+     * rows are clipped into it, and the sensitivity of the released standardisation
+     * depends on it. Required when the release is enabled.
      */
-    epsilon: positive('release.epsilon').optional(),
-    /** Enforced bound on pairwise sample distance (samples clipped to radius R/2 around m0). */
-    R: positive('release.R').default(6),
-    /** Enforced bound on ||Lambda_k||_2 (eigenvalues clipped at B before release). */
-    B: positive('release.B').default(10),
-    /** Components with Nbar_k below this are dropped before release. */
-    delta: positive('release.delta').default(1),
+    bounds: ReleaseBounds.optional(),
+    /** Released rows are clipped to radius R/2 around the released mean (standardised units); default 2 sqrt(M). */
+    R: positive('release.R').optional(),
+    /** DP-EM steps of the release after its global step; each costs a share of epsilon. */
+    iterations: z.number().int({ error: 'iterations must be a whole number' }).min(1, { error: 'iterations must be >= 1' }).max(100).default(DEFAULT_RELEASE_ITERATIONS),
+    /** Components whose noisy count ends below this are left out of the released file. */
+    minCount: z.number().min(0, { error: 'minCount must be >= 0' }).default(1),
   })
   .strict()
 
@@ -99,27 +112,7 @@ export const PrivacySection = z
   })
   .strict()
 
-/** Per-release target when neither release.lambda0 nor release.epsilon is given. */
-export const DEFAULT_RELEASE_EPSILON = 8
 
-/**
- * The largest c such that the linear RDP curve c * alpha converts (improved conversion,
- * DEFAULT_ORDERS) to at most `epsilon` at `delta`. The conversion is increasing in c, so
- * bisection on ln c over [1e-12, 1e6] finds it (any epsilon > 0 is reachable: a tiny c
- * converts to 0 once delta covers the total-variation bound); the result is the lower
- * end of the bracket, so the derived release never costs more than asked.
- */
-export function rdpSlopeFor(epsilon: number, delta: number): number {
-  const eps = (c: number): number => rdpToDp(DEFAULT_ORDERS, linearRdp(c), delta, 'improved').epsilon
-  let lo = Math.log(1e-12)
-  let hi = Math.log(1e6)
-  for (let i = 0; i < 100; i++) {
-    const mid = (lo + hi) / 2
-    if (eps(Math.exp(mid)) <= epsilon) lo = mid
-    else hi = mid
-  }
-  return Math.exp(lo)
-}
 
 const TrainingConfigObject = z
   .object({
@@ -139,25 +132,24 @@ const TrainingConfigObject = z
 
 export const TrainingConfig = TrainingConfigObject.superRefine((c, ctx) => {
   const r = c.privacy.release
-  if (r.lambda0 !== undefined && r.epsilon !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['privacy', 'release', 'epsilon'], message: 'give release.lambda0 or release.epsilon, not both (epsilon derives lambda0)' })
+  if (r.enabled && r.bounds === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['privacy', 'release', 'bounds'],
+      message:
+        'required when the release is enabled: the public range of every feature, e.g. { lower: 1, upper: 10 } or one value per feature (from the data dictionary, not from the data); the guarantee depends on it',
+    })
   }
-  const K = c.model.hyper.K
-  if (c.model.kind === 'ggm' && r.lambda0 === undefined && K !== undefined && !(Number.isInteger(K) && (K as number) >= 1)) {
-    ctx.addIssue({ code: 'custom', path: ['model', 'hyper', 'K'], message: 'K must be a whole number >= 1' })
+  if (r.bounds !== undefined) {
+    const { lower, upper } = r.bounds
+    const n = (v: number | number[]): number => (Array.isArray(v) ? v.length : 0)
+    if (n(lower) > 0 && n(upper) > 0 && n(lower) !== n(upper)) {
+      ctx.addIssue({ code: 'custom', path: ['privacy', 'release', 'bounds'], message: `lower has ${n(lower)} values and upper ${n(upper)}; give one pair per feature` })
+    }
   }
-}).transform((c) => {
-  const r = c.privacy.release
-  if (r.lambda0 !== undefined) {
-    const { epsilon: _none, ...rest } = r
-    return { ...c, privacy: { ...c.privacy, release: { ...rest, lambda0: r.lambda0 } } }
+  if (r.enabled && r.epsilon > c.privacy.budget) {
+    ctx.addIssue({ code: 'custom', path: ['privacy', 'release', 'epsilon'], message: `release.epsilon ${r.epsilon} exceeds privacy.budget ${c.privacy.budget}: no release could ever be afforded; lower epsilon or raise the budget` })
   }
-  const epsilon = r.epsilon ?? DEFAULT_RELEASE_EPSILON
-  const K = c.model.kind === 'ggm' ? ((c.model.hyper.K as number | undefined) ?? DEFAULT_K) : 1
-  const lambda0 = (K * r.B * r.R * r.R) / (2 * rdpSlopeFor(epsilon, c.privacy.ledgerDelta))
-  // the output names lambda0 only, so a parsed config parses to itself (files written back stay valid)
-  const { epsilon: _target, ...rest } = r
-  return { ...c, privacy: { ...c.privacy, release: { ...rest, lambda0 } } }
 })
 
 /** A validated training configuration (all defaults filled in). */

@@ -21,12 +21,13 @@
  * in a session its peers never open. Aggregate labels depend only on the iteration, so
  * every node opens the same sessions in the same order.
  */
-import { createHash } from 'node:crypto'
-import { systemClock } from '../consensus/transport.js'
+import { createHash, randomUUID } from 'node:crypto'
+import { systemClock, type Clock } from '../consensus/transport.js'
 import { SecretRng } from '../numeric/secret-rng.js'
 import type { Aggregate } from '../models/model.js'
 import { thresholdAt } from '../eval/metrics.js'
 import type { TrainingConfig } from './config.js'
+import type { RandomSource } from '../numeric/rng.js'
 import type {
   Checkpoint,
   GlobalState,
@@ -43,7 +44,7 @@ export * from './types.js'
 export * from './config.js'
 
 /** Checkpoint format version written by this build. */
-export const CHECKPOINT_VERSION = 1
+export const CHECKPOINT_VERSION = 2
 
 /** The host did not supply a collaborator the config asks for. */
 export class LearningSetupError extends Error {
@@ -114,9 +115,10 @@ function checkAbort(signal: AbortSignal | undefined, nodeIndex: number, where: s
 }
 
 function verifyCheckpoint(cp: Checkpoint, ctx: LearningContext, digest: string): void {
-  if (cp.format !== 'collabdict-checkpoint' || cp.version !== CHECKPOINT_VERSION) {
+  // v1 (no phase, no run id) is read as: finished -> done, else training
+  if (cp.format !== 'collabdict-checkpoint' || (cp.version !== CHECKPOINT_VERSION && cp.version !== 1)) {
     throw new CheckpointMismatchError(
-      `checkpoint format ${String(cp.format)} v${String(cp.version)} is not collabdict-checkpoint v${CHECKPOINT_VERSION}; delete it to start afresh`,
+      `checkpoint format ${String(cp.format)} v${String(cp.version)} is not collabdict-checkpoint v1 or v${CHECKPOINT_VERSION}; delete it to start afresh`,
     )
   }
   if (cp.nodeIndex !== ctx.nodeIndex) {
@@ -134,132 +136,164 @@ function verifyCheckpoint(cp: Checkpoint, ctx: LearningContext, digest: string):
   }
 }
 
+/** Where a node's run stands, saved in every checkpoint. */
+type Phase = 'train' | 'release' | 'done'
+
 /**
- * Run Algorithm 1 on one node until the network agrees it converged or
- * config.maxIterations is reached, then compute the scoring threshold and release.
- * Throws TrainingStoppedError when consensus fails for good, TrainingAbortedError on
- * `signal`, CheckpointMismatchError / LearningSetupError on bad host input.
+ * One node's run of Algorithm 1, in named steps: start (prepare or resume), iterate until
+ * the network agrees it converged, then release. Holds what the checkpoint saves.
  */
-export async function runTraining(ctx: LearningContext, opts: RunOptions): Promise<TrainingResult> {
-  const { config, signal } = opts
-  const { nodeIndex, model, data } = ctx
-  const clock = ctx.clock ?? systemClock
-  const emit = (e: TrainingEvent): void => opts.onEvent?.(e)
-  const log = ctx.logger
-  const digest = configDigest(config)
-  const noise = ctx.noise ?? SecretRng.fromOsEntropy()
+class NodeRun {
+  readonly records: IterationRecord[] = []
+  exposures = 0
+  perturbations = 0
+  minEntropy: number | null = null
+  resumedFrom: number | null = null
+  adoptedIteration: number | null = null
+  networkConverged = false
+  stopReason: StopReason = 'max-iterations'
+  lastVote: TrainingResult['finalVote'] = null
+  release: ReleaseOutcome | { refused: string } | null = null
+  phase: Phase = 'train'
+  runId: string = randomUUID()
+  private resumedInRelease = false
+  private readonly digest: string
+  private readonly noise: RandomSource
+  private readonly clock: Clock
 
-  if (model.kind !== config.model.kind) {
-    throw new LearningSetupError(`node ${nodeIndex}: model is ${model.kind} but the config says ${config.model.kind}; create the model from config.model`)
-  }
-  if (config.privacy.monitor && ctx.guard === undefined) {
-    throw new LearningSetupError(`node ${nodeIndex}: privacy.monitor is on but no guard was supplied; pass createPrivacyGuard(...) or set privacy.monitor: false`)
-  }
-  if (config.privacy.release.enabled && ctx.releaser === undefined) {
-    throw new LearningSetupError(
-      `node ${nodeIndex}: privacy.release.enabled is on but no releaser was supplied; pass createReleaser(...) or set privacy.release.enabled: false`,
-    )
+  constructor(
+    private readonly ctx: LearningContext,
+    private readonly opts: RunOptions,
+  ) {
+    this.digest = configDigest(opts.config)
+    this.noise = ctx.noise ?? SecretRng.fromOsEntropy()
+    this.clock = ctx.clock ?? systemClock
   }
 
-  const records: IterationRecord[] = []
-  let exposures = 0
-  let perturbations = 0
-  let minEntropy: number | null = null
-  let resumedFrom: number | null = null
-  let adoptedIteration: number | null = null
-  let networkConverged = false
+  private get config(): TrainingConfig {
+    return this.opts.config
+  }
 
-  let release: ReleaseOutcome | { refused: string } | null = null
-  let finished = false
-  const saveCheckpoint = async (): Promise<void> => {
-    if (opts.checkpoint === undefined) return
+  private emit(e: TrainingEvent): void {
+    this.opts.onEvent?.(e)
+  }
+
+  /** The host's inputs agree with the config (thrown before anything runs). */
+  checkSetup(): void {
+    const { ctx, config } = this
+    const n = ctx.nodeIndex
+    if (ctx.model.kind !== config.model.kind) {
+      throw new LearningSetupError(`node ${n}: model is ${ctx.model.kind} but the config says ${config.model.kind}; create the model from config.model`)
+    }
+    if (config.privacy.monitor && ctx.guard === undefined) {
+      throw new LearningSetupError(`node ${n}: privacy.monitor is on but no guard was supplied; pass createPrivacyGuard(...) or set privacy.monitor: false`)
+    }
+    if (config.privacy.release.enabled && ctx.releaser === undefined) {
+      throw new LearningSetupError(`node ${n}: privacy.release.enabled is on but no releaser was supplied; pass createReleaser(...) or set privacy.release.enabled: false`)
+    }
+  }
+
+  async saveCheckpoint(): Promise<void> {
+    if (this.opts.checkpoint === undefined) return
+    const { ctx } = this
     const cp: Checkpoint = {
       format: 'collabdict-checkpoint',
       version: CHECKPOINT_VERSION,
-      nodeIndex,
-      configDigest: digest,
-      iteration: model.iteration,
-      model: model.save(),
+      nodeIndex: ctx.nodeIndex,
+      configDigest: this.digest,
+      iteration: ctx.model.iteration,
+      model: ctx.model.save(),
       ledger: ctx.ledger ? ctx.ledger.toJSON() : null,
-      records: records.slice(),
-      exposures,
-      perturbations,
-      finished,
-      release,
+      records: this.records.slice(),
+      exposures: this.exposures,
+      perturbations: this.perturbations,
+      finished: this.phase === 'done',
+      phase: this.phase,
+      runId: this.runId,
+      release: this.release,
     }
-    await opts.checkpoint(cp)
-    emit({ type: 'checkpoint', nodeIndex, iteration: model.iteration })
+    await this.opts.checkpoint(cp)
+    this.emit({ type: 'checkpoint', nodeIndex: ctx.nodeIndex, iteration: ctx.model.iteration })
   }
 
-  checkAbort(signal, nodeIndex, 'before start')
-  if (opts.resume) {
+  /** Agreed start (prepare through consensus), or resume from a checkpoint and catch up with the network. */
+  async start(): Promise<void> {
+    const { ctx, opts } = this
+    checkAbort(opts.signal, ctx.nodeIndex, 'before start')
+    if (opts.resume === undefined) {
+      const prepAggregate: Aggregate = (vec, label, o) => ctx.aggregate(vec, `prepare:${label}`, o)
+      await ctx.model.prepare(ctx.data, prepAggregate)
+      this.emit({ type: 'prepared', nodeIndex: ctx.nodeIndex, at: this.clock.now() })
+      await this.saveCheckpoint()
+      return
+    }
     const cp = opts.resume
-    verifyCheckpoint(cp, ctx, digest)
-    records.push(...cp.records)
-    exposures = cp.exposures
-    perturbations = cp.perturbations
-    for (const r of records) if (r.exposure) minEntropy = minEntropy === null ? r.exposure.minEntropy : Math.min(minEntropy, r.exposure.minEntropy)
-    resumedFrom = cp.iteration
-    finished = cp.finished
-    release = cp.release
-    networkConverged = cp.finished
-    if (ctx.fetchGlobal) {
+    verifyCheckpoint(cp, ctx, this.digest)
+    this.records.push(...cp.records)
+    this.exposures = cp.exposures
+    this.perturbations = cp.perturbations
+    for (const r of this.records) if (r.exposure) this.minEntropy = this.minEntropy === null ? r.exposure.minEntropy : Math.min(this.minEntropy, r.exposure.minEntropy)
+    this.resumedFrom = cp.iteration
+    this.phase = cp.phase ?? (cp.finished ? 'done' : 'train')
+    this.runId = cp.runId ?? this.runId
+    this.release = cp.release
+    this.networkConverged = this.phase !== 'train'
+    this.resumedInRelease = this.phase === 'release'
+    if (this.phase === 'train' && ctx.fetchGlobal) {
       const g: GlobalState | null = await ctx.fetchGlobal()
-      if (g !== null && g.iteration > model.iteration) {
-        model.importGlobal(g)
-        adoptedIteration = g.iteration
-        if (g.converged) networkConverged = true
+      if (g !== null && g.iteration > ctx.model.iteration) {
+        ctx.model.importGlobal(g)
+        this.adoptedIteration = g.iteration
+        if (g.converged) this.networkConverged = true
       }
     }
-    log?.info({ nodeIndex, fromIteration: resumedFrom, adoptedIteration }, 'resumed from checkpoint')
-    emit({ type: 'resumed', nodeIndex, fromIteration: resumedFrom, adoptedIteration })
-  } else {
-    const prepAggregate: Aggregate = (vec, label, opts) => ctx.aggregate(vec, `prepare:${label}`, opts)
-    await model.prepare(data, prepAggregate)
-    emit({ type: 'prepared', nodeIndex, at: clock.now() })
-    await saveCheckpoint()
+    if (this.networkConverged) this.stopReason = 'converged'
+    ctx.logger?.info({ nodeIndex: ctx.nodeIndex, fromIteration: this.resumedFrom, adoptedIteration: this.adoptedIteration, phase: this.phase }, 'resumed from checkpoint')
+    this.emit({ type: 'resumed', nodeIndex: ctx.nodeIndex, fromIteration: this.resumedFrom, adoptedIteration: this.adoptedIteration })
   }
 
-  let stopReason: StopReason = networkConverged ? 'converged' : 'max-iterations'
-  let lastVote: TrainingResult['finalVote'] = null
-  while (!networkConverged && model.iteration < config.maxIterations) {
-    checkAbort(signal, nodeIndex, `before iteration ${model.iteration}`)
-    const i = model.iteration
-    const t0 = clock.now()
-    let stats = model.localUpdate(data)
-    let exposure: IterationRecord['exposure'] = null
-    if (ctx.guard && config.privacy.monitor) {
-      // The same noise stream every iteration: the pseudo-samples move with the posterior
-      // instead of being redrawn, so a perturbed network still converges (see privacy.ts).
-      const out = ctx.guard.protect({ iteration: i, data, model, stats, noise: noise.fork('protect') })
-      if (out !== null) {
-        stats = out.stats
-        exposure = { minEntropy: out.report.minEntropy, maxEntropy: out.report.maxEntropy, exposed: out.report.exposed, perturbed: out.perturbed }
-        minEntropy = minEntropy === null ? out.report.minEntropy : Math.min(minEntropy, out.report.minEntropy)
-        if (out.report.exposed) {
-          exposures++
-          if (out.perturbed) perturbations++
-          log?.warn(
-            { nodeIndex, iteration: i, minEntropy: out.report.minEntropy, threshold: out.report.threshold, perturbed: out.perturbed },
-            'l-diversity: contribution exposed',
-          )
-          emit({ type: 'exposure', nodeIndex, iteration: i, report: out.report, perturbed: out.perturbed })
-        }
-      }
+  /** The l-diversity guard on this iteration's statistics (eq. 47-48): perturb when exposed. */
+  private protect(i: number, stats: Float64Array): { stats: Float64Array; exposure: IterationRecord['exposure'] } {
+    const { ctx, config } = this
+    if (!ctx.guard || !config.privacy.monitor) return { stats, exposure: null }
+    // The same noise stream every iteration: the pseudo-samples move with the posterior
+    // instead of being redrawn, so a perturbed network still converges (see privacy.ts).
+    const out = ctx.guard.protect({ iteration: i, data: ctx.data, model: ctx.model, stats, noise: this.noise.fork('protect') })
+    if (out === null) return { stats, exposure: null }
+    const r = out.report
+    this.minEntropy = this.minEntropy === null ? r.minEntropy : Math.min(this.minEntropy, r.minEntropy)
+    if (r.exposed) {
+      this.exposures++
+      if (out.perturbed) this.perturbations++
+      ctx.logger?.warn({ nodeIndex: ctx.nodeIndex, iteration: i, minEntropy: r.minEntropy, threshold: r.threshold, perturbed: out.perturbed }, 'l-diversity: contribution exposed')
+      this.emit({ type: 'exposure', nodeIndex: ctx.nodeIndex, iteration: i, report: r, perturbed: out.perturbed })
     }
+    return { stats: out.stats, exposure: { minEntropy: r.minEntropy, maxEntropy: r.maxEntropy, exposed: r.exposed, perturbed: out.perturbed } }
+  }
 
+  /**
+   * One iteration: local update, protection, the network sum with the piggy-backed vote,
+   * optimize. Returns false when the network agreed it had converged (nothing applied).
+   */
+  private async iterate(): Promise<boolean> {
+    const { ctx, opts } = this
+    const { model, nodeIndex } = ctx
+    checkAbort(opts.signal, nodeIndex, `before iteration ${model.iteration}`)
+    const i = model.iteration
+    const t0 = this.clock.now()
+    const { stats, exposure } = this.protect(i, model.localUpdate(ctx.data))
     const L = stats.length
     const vec = new Float64Array(L + 2)
     vec.set(stats)
     vec[L] = model.converged ? 1 : 0
     vec[L + 1] = 1
     const label = statsLabel(i)
-    const ta = clock.now()
+    const ta = this.clock.now()
     let sums: Float64Array
     try {
       sums = await ctx.aggregate(vec, label, { noiseGroups: loopNoiseGroups(model, L) })
     } catch (e) {
-      if (signal?.aborted) checkAbort(signal, nodeIndex, `during ${label}`)
+      if (opts.signal?.aborted) checkAbort(opts.signal, nodeIndex, `during ${label}`)
       const err = e instanceof Error ? e : new Error(String(e))
       throw new TrainingStoppedError(
         `node ${nodeIndex}: iteration ${i}: consensus session '${label}' failed (${err.name}: ${err.message}); the last checkpoint is at iteration ${i}`,
@@ -269,76 +303,106 @@ export async function runTraining(ctx: LearningContext, opts: RunOptions): Promi
         { cause: err },
       )
     }
-    const aggregateMs = clock.now() - ta
-    checkAbort(signal, nodeIndex, `after ${label}`)
+    const aggregateMs = this.clock.now() - ta
+    checkAbort(opts.signal, nodeIndex, `after ${label}`)
     const participants = Math.round(sums[L + 1])
     const convergedVotes = participants > 0 ? Math.round(sums[L]) / participants : 0
     if (convergedVotes >= 0.5) {
       // The network agreed the previous optimize was the last: keep the global part every
       // node already holds (this round's statistics only carried the vote).
-      networkConverged = true
-      stopReason = 'converged'
-      lastVote = { iteration: i, participants, convergedVotes }
-      log?.debug({ nodeIndex, iteration: i, participants, convergedVotes }, 'network agreed convergence')
-      break
+      this.networkConverged = true
+      this.stopReason = 'converged'
+      this.lastVote = { iteration: i, participants, convergedVotes }
+      ctx.logger?.debug({ nodeIndex, iteration: i, participants, convergedVotes }, 'network agreed convergence')
+      return false
     }
     model.optimize(sums.subarray(0, L))
-
     const trace = model.trace[model.trace.length - 1]
-    const record: IterationRecord = {
-      iteration: i,
-      objective: trace ? trace.objective : Number.NaN,
-      participants,
-      convergedVotes,
-      exposure,
-      aggregateMs,
-      iterationMs: clock.now() - t0,
-      trace,
+    const record: IterationRecord = { iteration: i, objective: trace ? trace.objective : Number.NaN, participants, convergedVotes, exposure, aggregateMs, iterationMs: this.clock.now() - t0, trace }
+    this.records.push(record)
+    ctx.logger?.debug({ nodeIndex, iteration: i, objective: record.objective, participants, convergedVotes }, 'iteration done')
+    this.emit({ type: 'iteration', nodeIndex, record })
+    await this.saveCheckpoint()
+    return true
+  }
+
+  /** Iterate until the network agrees it converged or config.maxIterations is reached. */
+  async train(): Promise<void> {
+    const { ctx, config } = this
+    while (!this.networkConverged && ctx.model.iteration < config.maxIterations) {
+      if (!(await this.iterate())) break
     }
-    records.push(record)
-    log?.debug({ nodeIndex, iteration: i, objective: record.objective, participants, convergedVotes }, 'iteration done')
-    emit({ type: 'iteration', nodeIndex, record })
-    await saveCheckpoint()
-  }
-  if (!networkConverged) {
-    log?.warn({ nodeIndex, maxIterations: config.maxIterations }, 'maxIterations reached before convergence')
+    if (!this.networkConverged) ctx.logger?.warn({ nodeIndex: ctx.nodeIndex, maxIterations: config.maxIterations }, 'maxIterations reached before convergence')
   }
 
-  const threshold = thresholdAt(model.score(data), config.thresholdQuantile)
-
-  if (!finished && ctx.releaser && config.privacy.release.enabled) {
+  /**
+   * The network's DP release (charged first, idempotent by this run's id), or, for a node
+   * that restarted during it, the release a peer finished. Refusals are outcomes, not errors.
+   */
+  async releaseStep(): Promise<void> {
+    const { ctx, config } = this
+    if (this.phase === 'done' || !ctx.releaser || !config.privacy.release.enabled) return
+    if (this.phase === 'train') {
+      this.phase = 'release'
+      await this.saveCheckpoint()
+    }
+    const n = ctx.nodeIndex
     try {
-      const out = ctx.releaser.release(model, noise.fork('release'))
-      release = out
-      emit({ type: 'released', nodeIndex, epsilon: out.epsilon, spent: out.spent })
-      log?.info({ nodeIndex, epsilon: out.epsilon, spent: out.spent }, 'released DP model')
+      // restarted during the release: take the network's release from a peer that finished
+      // it; else run it again (same run id: charged once; same secret: the same noise shares)
+      const file = this.resumedInRelease && ctx.fetchRelease ? await ctx.fetchRelease() : null
+      const adopted = file === null || file === undefined ? null : ctx.releaser.adopt(file)
+      this.release =
+        adopted ?? (await ctx.releaser.release({ model: ctx.model, data: ctx.data, aggregate: ctx.aggregate, noise: this.noise.fork('release'), releaseId: `release/${this.runId}` }))
+      this.emit({ type: 'released', nodeIndex: n, epsilon: this.release.epsilon, spent: this.release.spent })
+      ctx.logger?.info({ nodeIndex: n, epsilon: this.release.epsilon, spent: this.release.spent, adopted: this.release.adopted === true }, 'released DP model')
     } catch (e) {
+      if (this.opts.signal?.aborted) checkAbort(this.opts.signal, n, 'during the release')
       const err = e instanceof Error ? e : new Error(String(e))
-      release = { refused: `${err.name}: ${err.message}` }
-      emit({ type: 'release-refused', nodeIndex, reason: release.refused })
-      log?.warn({ nodeIndex, reason: release.refused }, 'release refused')
+      this.release = { refused: `${err.name}: ${err.message}` }
+      this.emit({ type: 'release-refused', nodeIndex: n, reason: this.release.refused })
+      ctx.logger?.warn({ nodeIndex: n, reason: this.release.refused }, 'release refused')
     }
   }
-  if (!finished) {
-    finished = true
-    await saveCheckpoint()
-  }
 
-  emit({ type: 'finished', nodeIndex, iterations: model.iteration, stopReason })
-  return {
-    nodeIndex,
-    model,
-    iterations: model.iteration,
-    converged: networkConverged,
-    stopReason,
-    records,
-    threshold,
-    exposures,
-    perturbations,
-    minEntropy,
-    release,
-    resumedFrom,
-    adoptedIteration,
-    finalVote: lastVote,
+  async finish(): Promise<TrainingResult> {
+    const { ctx, config } = this
+    const threshold = thresholdAt(ctx.model.score(ctx.data), config.thresholdQuantile)
+    if (this.phase !== 'done') {
+      this.phase = 'done'
+      await this.saveCheckpoint()
+    }
+    this.emit({ type: 'finished', nodeIndex: ctx.nodeIndex, iterations: ctx.model.iteration, stopReason: this.stopReason })
+    return {
+      nodeIndex: ctx.nodeIndex,
+      model: ctx.model,
+      iterations: ctx.model.iteration,
+      converged: this.networkConverged,
+      stopReason: this.stopReason,
+      records: this.records,
+      threshold,
+      exposures: this.exposures,
+      perturbations: this.perturbations,
+      minEntropy: this.minEntropy,
+      release: this.release,
+      resumedFrom: this.resumedFrom,
+      adoptedIteration: this.adoptedIteration,
+      finalVote: this.lastVote,
+    }
   }
+}
+
+/**
+ * Run Algorithm 1 on one node until the network agrees it converged or
+ * config.maxIterations is reached, then compute the scoring threshold and release.
+ * Throws TrainingStoppedError when consensus fails for good, TrainingAbortedError on
+ * `signal`, CheckpointMismatchError / LearningSetupError on bad host input.
+ */
+export async function runTraining(ctx: LearningContext, opts: RunOptions): Promise<TrainingResult> {
+  const run = new NodeRun(ctx, opts)
+  run.checkSetup()
+  await run.start()
+  await run.train()
+  await run.releaseStep()
+  return run.finish()
 }

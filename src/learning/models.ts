@@ -1,9 +1,6 @@
 /**
- * The model a node trains, created from the agreed TrainingConfig: the kind and its
- * hyper-parameters, the network's shared seed, and, for the GGM with a DP release, the
- * release bounds Theorem 1 is computed for (prior strength lambda0, enforced distance
- * bound R through clipping, drop floor delta). The config is the single source of those
- * numbers: a model hyper-parameter that disagrees with privacy.release is refused.
+ * The model a node trains, created from the agreed TrainingConfig: the kind, its
+ * hyper-parameters and the network's shared seed.
  */
 import { createModel, loadModel, type ModelOptions } from '../models/index.js'
 import { parseGgmHyper, statsLength } from '../models/ggm/index.js'
@@ -13,29 +10,17 @@ import { vaeParamLengths } from '../numeric/vae.js'
 import type { CollabModel, SavedModel } from '../models/model.js'
 import { TrainingConfigError, type TrainingConfig } from './config.js'
 
-/** Hyper-parameters the model of `config` is created with. */
+/**
+ * Hyper-parameters the model of `config` is created with: the kind's own hyper-parameters
+ * and the network's shared seed. The release's settings never reach the model: the node's
+ * own model trains with its own prior and preprocessing whether or not a release follows.
+ */
 export function modelHyper(config: TrainingConfig): Record<string, unknown> {
   const hyper: Record<string, unknown> = { ...config.model.hyper }
   if (hyper.seed !== undefined && hyper.seed !== config.seed) {
     throw new TrainingConfigError(`model.hyper.seed (${String(hyper.seed)}) disagrees with seed (${config.seed}); set only the top-level seed`)
   }
   hyper.seed = config.seed
-  const rel = config.privacy.release
-  if (config.model.kind === 'ggm' && rel.enabled) {
-    const pairs: [string, string, number][] = [
-      ['lambda0', 'lambda0', rel.lambda0],
-      ['radius', 'R', rel.R],
-      ['delta', 'delta', rel.delta],
-    ]
-    for (const [h, r, v] of pairs) {
-      if (hyper[h] !== undefined && hyper[h] !== v) {
-        throw new TrainingConfigError(
-          `model.hyper.${h} (${String(hyper[h])}) disagrees with privacy.release.${r} (${v}): the release guarantee holds for the model's own value; set it once, under privacy.release`,
-        )
-      }
-      hyper[h] = v
-    }
-  }
   return hyper
 }
 

@@ -4,17 +4,18 @@
  * shares, eq. 47-48) and the Rényi-DP release of the trained pattern dictionary
  * (Theorem 1). node/ and sim/ both build them here, so they protect identically.
  *
- * Scope: both mechanisms are defined for the GGM mixture (its responsibilities and its
- * posterior). For the VAE the guard reports nothing to monitor (there are no per-sample
- * component weights; its shared gradients would need DP-SGD) and the release is refused
- * with a named error that says to disable it.
+ * Scope: both mechanisms are defined for the GGM mixture (its responsibilities; the
+ * release refits the mixture by DP-EM). For the VAE the guard reports nothing to monitor
+ * (there are no per-sample component weights; its shared gradients use DP-SGD) and the
+ * release is refused with a named error that says to disable it.
  */
 import type { CollabModel } from '../models/model.js'
 import type { GgmModel } from '../models/ggm/index.js'
 import { STATS_HEADER } from '../models/ggm/model.js'
 import { PrivacyLedger, type LedgerSettings } from '../privacy/ledger.js'
 import { protectContribution } from '../privacy/ldiversity.js'
-import { release } from '../privacy/release.js'
+import { loadReleasedGgm, planGgmRelease, type ReleasedGgmFile } from '../privacy/ggm-release.js'
+import { releaseSettings, runGgmRelease } from './release.js'
 import type { TrainingConfig } from './config.js'
 import type { PrivacyGuard, ReleaseOutcome, Releaser } from './types.js'
 
@@ -84,26 +85,33 @@ export function createPrivacyGuard(config: TrainingConfig, ledger: PrivacyLedger
   }
 }
 
-/** The DP release of the GGM pattern dictionary (Theorem 1), charged to `ledger` before any draw. */
-export function createReleaser(config: TrainingConfig, ledger: PrivacyLedger): Releaser {
-  const rel = config.privacy.release
+/**
+ * The network's DP release (src/privacy/ggm-release.ts through ./release.ts), charged to
+ * `ledger` before anything is computed. `members` is the network size S (each member adds
+ * 1/(S-1) of the noise variance).
+ */
+export function createReleaser(config: TrainingConfig, ledger: PrivacyLedger, opts: { members: number }): Releaser {
+  if (!Number.isInteger(opts.members) || opts.members < 1) throw new RangeError(`createReleaser: members must be >= 1, got ${opts.members}`)
   return {
-    release(model, noise): ReleaseOutcome {
-      const ggm = asGgm(model)
-      if (ggm === null) {
+    async release({ model, data, aggregate, noise, releaseId }): Promise<ReleaseOutcome> {
+      if (asGgm(model) === null) {
         throw new ReleaseUnsupportedError(
-          `no DP release is defined for the ${model.kind} model (Theorem 1 covers the GGM pattern dictionary); set privacy.release.enabled: false`,
+          `no DP release is defined for the ${model.kind} model (the release refits the GGM mixture by DP-EM); set privacy.release.enabled: false`,
         )
       }
-      const input = ggm.release()
-      const pre = ggm.preprocessing
-      const released = release(
-        { ...input, transform: pre ? { shift: pre.shift, scale: pre.scale } : undefined },
-        noise,
-        ledger,
-        { eigCap: rel.B, minNbar: rel.delta, label: 'posterior release' },
-      )
-      return { epsilon: released.privacy.kl, spent: ledger.spent('external'), released }
+      return runGgmRelease({ settings: releaseSettings(config, data.cols), data, aggregate, noise, members: opts.members, ledger, releaseId })
+    },
+    adopt(file: unknown): ReleaseOutcome | null {
+      let released: ReleasedGgmFile
+      try {
+        released = loadReleasedGgm(file)
+      } catch {
+        return null
+      }
+      // a release of this network's settings: same target, same public bounds
+      const want = planGgmRelease(releaseSettings(config, released.dim), released.dim, ledger.orders)
+      if (Math.abs(released.privacy.epsilon - want.epsilon) > 1e-9 * want.epsilon || released.privacy.members !== opts.members) return null
+      return { epsilon: want.epsilon, delta: want.delta, spent: ledger.spent('external'), released, adopted: true }
     },
   }
 }

@@ -6,7 +6,7 @@ import type { Aggregate, CollabModel, SavedModel, TraceEntry } from '../models/m
 import type { Clock } from '../consensus/transport.js'
 import type { Mat } from '../numeric/matrix.js'
 import type { RandomSource } from '../numeric/rng.js'
-import type { ReleasedModel } from '../privacy/release.js'
+import type { ReleasedGgmFile } from '../privacy/ggm-release.js'
 import type { TrainingConfig } from './config.js'
 
 export type { RandomSource }
@@ -58,19 +58,37 @@ export interface PrivacyGuard {
   protect(input: { iteration: number; data: Mat; model: CollabModel; stats: Float64Array; noise: RandomSource }): ProtectOutcome | null
 }
 
-/** What a release produced (DESIGN.md "External release", Theorem 1). */
+/** What the network's release produced (src/privacy/ggm-release.ts): one model for the whole network. */
 export interface ReleaseOutcome {
-  /** Rényi-DP cost of this release at order 1 (KL bound K B R^2 / (2 lambda0)). */
+  /** Network-level (epsilon, delta) of this release: the guarantee of every member's rows. */
   epsilon: number
-  /** Total (epsilon, delta)-DP spent by this node after this release. */
+  delta: number
+  /** Total (epsilon, delta)-DP this node's ledger has spent after this release. */
   spent: { epsilon: number; delta: number }
-  /** The released model, loadable and scoreable by third parties. */
-  released: ReleasedModel
+  /** The released model, the same on every member, loadable and scoreable by third parties. */
+  released: ReleasedGgmFile
+  /** The node adopted the network's release from a peer (it restarted during the release). */
+  adopted?: boolean
 }
 
-/** Publishes the DP release of a trained model and records it in the ledger. */
+/** What a release needs from the loop. */
+export interface ReleaseInput {
+  model: CollabModel
+  /** This node's raw training rows (the release has its own clipping and standardisation). */
+  data: Mat
+  /** The network sum (consensus): the release's noisy statistics go through it. */
+  aggregate: Aggregate
+  /** The node's secret generator for the release (its noise share); replays the same share after a crash. */
+  noise: RandomSource
+  /** Idempotency key of this run's release in the ledger (charged once, whatever happens). */
+  releaseId: string
+}
+
+/** Publishes the network's DP release, charging the ledger before anything is computed. */
 export interface Releaser {
-  release(model: CollabModel, noise: RandomSource): ReleaseOutcome
+  release(input: ReleaseInput): Promise<ReleaseOutcome>
+  /** Accept a release a peer produced in this run (after a restart during the release); null if unusable. */
+  adopt(file: unknown): ReleaseOutcome | null
 }
 
 /** Per-node privacy ledger as the loop sees it: serialisable into checkpoints. */
@@ -110,6 +128,12 @@ export interface LearningContext {
    * the network is ahead of the checkpoint, the node adopts it instead of replaying.
    */
   fetchGlobal?: () => Promise<GlobalState | null>
+  /**
+   * On resume during the release: the network's released model from a peer that has
+   * finished it (or null). A node that restarted mid-release adopts it instead of
+   * rejoining sessions its peers have left.
+   */
+  fetchRelease?: () => Promise<unknown>
 }
 
 /** One completed iteration as this node saw it. */
@@ -134,7 +158,7 @@ export interface IterationRecord {
 /** Durable state of one node after a completed iteration (JSON-safe). */
 export interface Checkpoint {
   format: 'collabdict-checkpoint'
-  version: 1
+  version: 1 | 2
   nodeIndex: number
   /** Digest of the TrainingConfig: a checkpoint only resumes under the same config. */
   configDigest: string
@@ -148,6 +172,10 @@ export interface Checkpoint {
   perturbations: number
   /** Training and release are complete: resuming returns at once, without a second release. */
   finished: boolean
+  /** train: iterations running; release: training ended, the release is under way; done. (v2) */
+  phase?: 'train' | 'release' | 'done'
+  /** Random id of this training run (v2): the release's ledger key, so a re-run is never charged twice. */
+  runId?: string
   release: ReleaseOutcome | { refused: string } | null
 }
 

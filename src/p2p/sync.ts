@@ -100,3 +100,51 @@ export async function fetchGlobal(
     throw err instanceof SyncError ? err : new SyncError(`state sync from ${peerId} failed: ${String(err)}`)
   }
 }
+
+/** `/collabdict/released/1.0.0`: the network's released (DP) model, as its JSON file. */
+export const RELEASED_PROTOCOL = '/collabdict/released/1.0.0'
+/** Largest released-model file accepted from a peer. */
+export const MAX_RELEASED_BYTES = 16 * 1024 * 1024
+
+/**
+ * Serve this node's released model (public: the same file it publishes) to members that
+ * ask, e.g. one that restarted during the release. Reply: the JSON bytes, empty when none.
+ */
+export async function serveReleased(host: CollabHost, provide: () => unknown): Promise<void> {
+  await host.handle(RELEASED_PROTOCOL, async (stream) => {
+    const lp = lpStream(stream, { maxDataLength: 16, maxBufferSize: MAX_RELEASED_BYTES + 64 })
+    try {
+      const req = await lp.read({ signal: AbortSignal.timeout(10_000) })
+      if (req.byteLength !== 1 || req.get(0) !== SYNC_VERSION) {
+        stream.abort(new SyncError('bad released-model request'))
+        return
+      }
+      const file = provide()
+      await lp.write(file === null || file === undefined ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(file)))
+      await stream.close()
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  })
+}
+
+/** Ask `peerId` for the network's released model; null if it has none. The caller validates the JSON. */
+export async function fetchReleased(host: CollabHost, peerId: string, opts: { timeoutMs?: number } = {}): Promise<unknown> {
+  const signal = AbortSignal.timeout(opts.timeoutMs ?? 10_000)
+  const stream = await host.dialProtocol(peerIdFromString(peerId), RELEASED_PROTOCOL, { signal })
+  const lp = lpStream(stream, { maxDataLength: MAX_RELEASED_BYTES, maxBufferSize: MAX_RELEASED_BYTES + 64 })
+  try {
+    await lp.write(new Uint8Array([SYNC_VERSION]), { signal })
+    const reply = await lp.read({ signal })
+    await stream.close().catch(() => {})
+    if (reply.byteLength === 0) return null
+    try {
+      return JSON.parse(new TextDecoder().decode(reply.subarray())) as unknown
+    } catch {
+      throw new SyncError(`released model from ${peerId} is not JSON`)
+    }
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    throw err instanceof SyncError ? err : new SyncError(`released-model fetch from ${peerId} failed: ${String(err)}`)
+  }
+}

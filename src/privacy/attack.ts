@@ -12,7 +12,7 @@ import { mat, type Mat } from '../numeric/matrix.js'
 import type { Rng } from '../numeric/rng.js'
 import { PrivacyLedger } from './ledger.js'
 import { rdpToDp } from './rdp.js'
-import { logDensityReleased, release, type ReleasedModel } from './release.js'
+import { logDensityReleased, release, type ReleasedModel } from './theorem1.js'
 
 /** LR(x) = ln p_released(x) - ln p_reference(x) per candidate row. */
 export function membershipScores(released: ReleasedModel, candidates: Mat, referenceLogDensity: (X: Mat) => Float64Array): Float64Array {

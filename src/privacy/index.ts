@@ -20,7 +20,10 @@ export {
   type LedgerSettings,
 } from './ledger.js'
 export * from './mechanisms.js'
-export * from './release.js'
+export * from './theorem1.js'
+export * from './mixture-score.js'
+export * from './ggm-release.js'
+export * from './neighbour-attack.js'
 export * from './ldiversity.js'
 export * from './attack.js'
 export * from './montecarlo.js'

@@ -30,7 +30,7 @@ import { addOuterPacked, mat, packedSymLength, type Mat } from '../numeric/matri
 import { PrivacySettingsError } from './errors.js'
 import type { LedgerEntry, PrivacyLedger } from './ledger.js'
 import type { NoiseRng } from './mechanisms.js'
-import { samplePrecisionGaussian } from './release.js'
+import { samplePrecisionGaussian } from './theorem1.js'
 
 /** Components whose local weight N_k^s is below this have nothing to expose (m_k^s ~ 0). */
 export const EMPTY_COMPONENT_WEIGHT = 1e-12

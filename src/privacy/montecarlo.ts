@@ -8,7 +8,7 @@
 import { mat, type Mat } from '../numeric/matrix.js'
 import type { Rng } from '../numeric/rng.js'
 import { PrivacyLedger } from './ledger.js'
-import { drawReleasedMeans, prepareRelease, release, type PreparedRelease, type ReleaseInput } from './release.js'
+import { drawReleasedMeans, prepareRelease, release, type PreparedRelease, type ReleaseInput } from './theorem1.js'
 
 export interface Theorem1McOptions {
   /** Components K. */

@@ -306,3 +306,22 @@ export function rdpToDp(
   }
   return { epsilon: Math.max(0, best), order: bestOrder, delta, conversion }
 }
+
+/**
+ * The largest c such that the linear RDP curve c * alpha converts (improved conversion,
+ * DEFAULT_ORDERS) to at most `epsilon` at `delta`. The conversion is increasing in c, so
+ * bisection on ln c over [1e-12, 1e6] finds it (any epsilon > 0 is reachable: a tiny c
+ * converts to 0 once delta covers the total-variation bound); the result is the lower
+ * end of the bracket, so the derived release never costs more than asked.
+ */
+export function rdpSlopeFor(epsilon: number, delta: number): number {
+  const eps = (c: number): number => rdpToDp(DEFAULT_ORDERS, linearRdp(c), delta, 'improved').epsilon
+  let lo = Math.log(1e-12)
+  let hi = Math.log(1e6)
+  for (let i = 0; i < 100; i++) {
+    const mid = (lo + hi) / 2
+    if (eps(Math.exp(mid)) <= epsilon) lo = mid
+    else hi = mid
+  }
+  return Math.exp(lo)
+}

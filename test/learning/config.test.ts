@@ -1,39 +1,38 @@
-/** The agreed training config: release lambda0 derived from a target epsilon, and parse idempotence. */
+/** The agreed training config: the release's settings, and parse idempotence. */
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_RELEASE_EPSILON, parseTrainingConfig, rdpSlopeFor, TrainingConfigError } from '../../src/learning/config.js'
-import { DEFAULT_ORDERS, rdpToDp } from '../../src/privacy/rdp.js'
-import { releaseRdp } from '../../src/privacy/release.js'
+import { DEFAULT_ORDERS, linearRdp, rdpToDp } from '../../src/privacy/rdp.js'
 import { consensusPayloadLimit, createNodeModel } from '../../src/learning/models.js'
 import { exactNetwork } from '../../src/models/ggm/exact.js'
 import { mat } from '../../src/numeric/matrix.js'
 
-/** (epsilon, delta) of one Theorem 1 release of K components, computed by the release code itself. */
-function releaseEpsilon(K: number, B: number, R: number, lambda0: number, delta: number): number {
-  return rdpToDp(DEFAULT_ORDERS, releaseRdp(K, B, R, lambda0, DEFAULT_ORDERS), delta, 'improved').epsilon
-}
-
 describe('training config: release privacy', () => {
-  it('derives lambda0 so one release of the initial K components costs the default epsilon, not more', () => {
+  it('the release is off by default; enabling it requires the public feature bounds, naming the setting', () => {
     const c = parseTrainingConfig({ model: { kind: 'ggm', hyper: { K: 4 } }, seed: 1 })
-    const r = c.privacy.release
-    const eps = releaseEpsilon(4, r.B, r.R, r.lambda0, c.privacy.ledgerDelta)
-    expect(eps).toBeLessThanOrEqual(DEFAULT_RELEASE_EPSILON)
-    expect(eps).toBeGreaterThan(DEFAULT_RELEASE_EPSILON - 1e-6)
-    // within the default budget, so a default network releases
-    expect(eps).toBeLessThanOrEqual(c.privacy.budget)
-    // fewer surviving components only cost less
-    expect(releaseEpsilon(2, r.B, r.R, r.lambda0, c.privacy.ledgerDelta)).toBeLessThan(eps)
+    expect(c.privacy.release.enabled).toBe(false)
+    expect(c.privacy.release.epsilon).toBe(DEFAULT_RELEASE_EPSILON)
+    expect(() => parseTrainingConfig({ model: { kind: 'ggm' }, seed: 1, privacy: { release: { enabled: true } } }, 'org.yaml', ['training'])).toThrow(
+      /org\.yaml: training\.privacy\.release\.bounds: required when the release is enabled/,
+    )
+    const ok = parseTrainingConfig({ model: { kind: 'ggm' }, seed: 1, privacy: { release: { enabled: true, bounds: { lower: 1, upper: 10 } } } })
+    expect(ok.privacy.release.bounds).toEqual({ lower: 1, upper: 10 })
+    expect(parseTrainingConfig(JSON.parse(JSON.stringify(ok)))).toEqual(ok)
   })
 
-  it('honours an explicit epsilon or lambda0, refuses both, and parses its own output to itself', () => {
-    const a = parseTrainingConfig({ model: { kind: 'ggm', hyper: { K: 3 } }, seed: 1, privacy: { release: { epsilon: 2, R: 4, B: 5 } } })
-    expect(releaseEpsilon(3, 5, 4, a.privacy.release.lambda0, 1e-5)).toBeCloseTo(2, 5)
-    expect(parseTrainingConfig(JSON.parse(JSON.stringify(a)))).toEqual(a)
-    const b = parseTrainingConfig({ model: { kind: 'ggm' }, seed: 1, privacy: { release: { lambda0: 60 } } })
-    expect(b.privacy.release.lambda0).toBe(60)
-    expect(() => parseTrainingConfig({ model: { kind: 'ggm' }, seed: 1, privacy: { release: { lambda0: 60, epsilon: 2 } } })).toThrow(/not both/)
-    expect(() => parseTrainingConfig({ model: { kind: 'ggm' }, seed: 1, privacy: { release: { epsilon: -1 } } })).toThrow(TrainingConfigError)
-    expect(releaseEpsilon(1, 1, 1, 0.5 / rdpSlopeFor(0.05, 1e-5), 1e-5)).toBeLessThanOrEqual(0.05)
+  it('refuses a release the budget could never afford, mismatched bounds, and the retired means-only settings', () => {
+    const base = { model: { kind: 'ggm' as const }, seed: 1 }
+    expect(() => parseTrainingConfig({ ...base, privacy: { budget: 2, release: { enabled: true, epsilon: 4, bounds: { lower: 0, upper: 1 } } } })).toThrow(/exceeds privacy\.budget/)
+    expect(() => parseTrainingConfig({ ...base, privacy: { release: { bounds: { lower: [0, 0], upper: [1, 1, 1] } } } })).toThrow(/one pair per feature/)
+    expect(() => parseTrainingConfig({ ...base, privacy: { release: { lambda0: 60 } } })).toThrow(TrainingConfigError)
+    expect(() => parseTrainingConfig({ ...base, privacy: { release: { epsilon: -1 } } })).toThrow(TrainingConfigError)
+  })
+
+  it('rdpSlopeFor gives the largest linear RDP slope whose conversion stays within epsilon', () => {
+    for (const eps of [0.05, 1, 8]) {
+      const c = rdpSlopeFor(eps, 1e-5)
+      expect(rdpToDp(DEFAULT_ORDERS, linearRdp(c), 1e-5).epsilon).toBeLessThanOrEqual(eps)
+      expect(rdpToDp(DEFAULT_ORDERS, linearRdp(c * 1.001), 1e-5).epsilon).toBeGreaterThan(eps * 0.999)
+    }
   })
 })
 

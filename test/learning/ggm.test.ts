@@ -55,7 +55,7 @@ describe('GGM resume', () => {
     const cfg = parseTrainingConfig({
       model: { kind: 'ggm', hyper: { K: 3, maxIter: 30 } },
       seed: 4,
-      privacy: { monitor: true, l0: 40, release: { enabled: true, lambda0: 50, R: 6, B: 5 }, budget: 1e6 },
+      privacy: { monitor: true, l0: 40, release: { enabled: true, epsilon: 4, bounds: { lower: 1, upper: 10 } }, budget: 1e6 },
     })
     const S = 4
     const parts = slices(X, S)
@@ -67,7 +67,7 @@ describe('GGM resume', () => {
       aggregation: { kind: 'exact' },
       nodeParts: (s) => {
         const ledger = createLedger(cfg, `n${s}`, { now: () => new Date(0) })
-        return { model: createNodeModel(cfg), ledger, guard: createPrivacyGuard(cfg, ledger), releaser: createReleaser(cfg, ledger) }
+        return { model: createNodeModel(cfg), ledger, guard: createPrivacyGuard(cfg, ledger), releaser: createReleaser(cfg, ledger, { members: S }) }
       },
       checkpoint: async (s, cp) => {
         saved.set(`${s}:${cp.iteration}:${cp.finished}`, JSON.parse(JSON.stringify(cp)) as Checkpoint)
@@ -93,7 +93,7 @@ describe('GGM resume', () => {
             noise: SecretRng.forSimulation('resume', s),
             ledger,
             guard: createPrivacyGuard(cfg, ledger),
-            releaser: createReleaser(cfg, ledger),
+            releaser: createReleaser(cfg, ledger, { members: S }),
           },
           { config: cfg, resume: cp },
         )
@@ -107,6 +107,10 @@ describe('GGM resume', () => {
       expect(a.model.score(parts[s])).toEqual(b.model.score(parts[s]))
       expect(a.release).toEqual(b.release)
     }
+    // one release for the network: every member holds the same file
+    const files = full.nodes.map((r) => JSON.stringify(r.release !== null && 'released' in r.release ? r.release.released : null))
+    expect(new Set(files).size).toBe(1)
+    expect(files[0]).not.toBe('null')
     rmSync(dir, { recursive: true, force: true })
   })
 })

@@ -185,7 +185,7 @@ describe('TrainingConfig', () => {
     const c = parseTrainingConfig({ model: { kind: 'vae' }, seed: 1 })
     expect(c.consensus.scheme).toBe('chebyshev')
     expect(c.privacy.monitor).toBe(true)
-    expect(c.privacy.release.lambda0).toBeGreaterThan(0)
+    expect(c.privacy.release.enabled).toBe(false)
     expect(() => parseTrainingConfig({ model: { kind: 'ggm' }, seed: 1, consensus: { tol: -1 } }, 'org.yaml', ['training'])).toThrow(
       /org\.yaml: training\.consensus\.tol: tol must be > 0/,
     )

@@ -29,9 +29,8 @@ const training: TrainingConfigInput = {
   seed: 7,
   maxIterations: 60,
   consensus: { scheme: 'metropolis', tol: 1e-10, chunks: 3, timeoutMs: 4000, rerunOnTimeout: true },
-  // the release's Theorem-1 epsilon for K = 3, B = 10, R = 6, lambda0 = 1 is ~540 (at order 1);
-  // the test needs a release to exist, not a tight budget
-  privacy: { budget: 5000 },
+  // one network DP release at (4, 1e-5); BCW's features are integers 1..10 by definition
+  privacy: { budget: 10, release: { enabled: true, epsilon: 4, bounds: { lower: 1, upper: 10 } } },
 }
 const clusters: Cluster[] = []
 const root = mkdtempSync(join(tmpdir(), 'collab-net-'))
@@ -120,7 +119,7 @@ describe('5 peer processes on loopback', () => {
       parts,
       nodeParts: (s) => {
         const ledger = createLedger(config, `ref-${s}`)
-        return { model: createNodeModel(config), ledger, guard: createPrivacyGuard(config, ledger), releaser: createReleaser(config, ledger) }
+        return { model: createNodeModel(config), ledger, guard: createPrivacyGuard(config, ledger), releaser: createReleaser(config, ledger, { members: S }) }
       },
       aggregation: { kind: 'exact' },
     })
@@ -177,6 +176,8 @@ describe('5 peer processes on loopback', () => {
     // released DP model, ledger, metrics
     const released = await getJson(`${n0.apiUrl}/v1/model`, 'test-token-1')
     expect(released.format).toBe('collabdict-released-model')
+    // one release for the network: every member serves the same file
+    for (const n of c.nodes.slice(1)) expect(await getJson(`${n.apiUrl}/v1/model`, 'test-token-1')).toEqual(released)
     const ledger = await getJson(`${n0.apiUrl}/v1/privacy`, 'test-token-1')
     expect((ledger.entries as unknown[]).length).toBeGreaterThanOrEqual(1)
     const metrics = await (await fetch(`${n0.apiUrl}/metrics`)).text()

@@ -4,7 +4,7 @@ import { Rng } from '../../src/numeric/rng.js'
 import { membershipAttackCurve, membershipAuc, membershipScores } from '../../src/privacy/attack.js'
 import { theorem1MonteCarlo } from '../../src/privacy/montecarlo.js'
 import { PrivacyLedger } from '../../src/privacy/ledger.js'
-import { release } from '../../src/privacy/release.js'
+import { release } from '../../src/privacy/theorem1.js'
 
 describe('Theorem 1, Monte-Carlo (small sizes; sim/experiments/privacy.ts runs the full check)', () => {
   it('estimated KL of adjacent releases never exceeds the ledger epsilon, and the estimator is unbiased', () => {

@@ -5,14 +5,14 @@ import { Rng } from '../../src/numeric/rng.js'
 import { PrivacyBudgetExceededError, PrivacyLedger, PrivacySettingsError } from '../../src/privacy/ledger.js'
 import {
   drawReleasedMeans,
-  loadReleasedModel,
+  loadTheorem1Release,
   logDensityReleased,
   prepareRelease,
   release,
-  ReleasedModelError,
+  Theorem1ReleaseError,
   scoreReleased,
   type ReleaseInput,
-} from '../../src/privacy/release.js'
+} from '../../src/privacy/theorem1.js'
 
 /** 2 x 2 helpers written out by hand: an independent reference for the density and score. */
 function det2(P: number[]): number {
@@ -114,7 +114,7 @@ describe('release (Theorem 1)', () => {
     const shift = Float64Array.from([10, -5])
     const scale = Float64Array.from([2, 4])
     const m = release(input({ transform: { shift, scale } }), new Rng(5), led, { eigCap: 3, minNbar: 1 })
-    const third = loadReleasedModel(JSON.parse(JSON.stringify(m)))
+    const third = loadTheorem1Release(JSON.parse(JSON.stringify(m)))
     const raw: number[][] = [[10, -5], [14, 3], [0, 0], [12.5, -1]]
     const X: Mat = mat(raw.length, 2, Float64Array.from(raw.flat()))
     const got = scoreReleased(third, X)
@@ -128,8 +128,8 @@ describe('release (Theorem 1)', () => {
       expect(dens[n]).toBeCloseTo(Math.log(px), 10)
     })
     expect(Array.from(scoreReleased(m, X))).toEqual(Array.from(got))
-    expect(() => loadReleasedModel({ ...m, K: 5 })).toThrow(ReleasedModelError)
-    expect(() => loadReleasedModel({ format: 'x' })).toThrow(ReleasedModelError)
+    expect(() => loadTheorem1Release({ ...m, K: 5 })).toThrow(Theorem1ReleaseError)
+    expect(() => loadTheorem1Release({ format: 'x' })).toThrow(Theorem1ReleaseError)
   })
 })
 

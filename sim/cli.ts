@@ -200,14 +200,14 @@ async function runAndReport(sc: Scenario, opts: { out?: string; json?: boolean }
         onProgress: (p) => view.update(p),
       })
       view.stop()
-      const files = writeSweepReport(dir, res.sweep, res.plots, res.columns)
+      const files = await writeSweepReport(dir, res.sweep, res.plots, res.columns)
       if (opts.json) process.stdout.write(reportJson(res.sweep))
       else process.stdout.write(`${readFileSync(files.markdown, 'utf8')}\nsweep of ${res.sweep.rows.length} runs in ${(res.wallMs / 1000).toFixed(1)} s; report ${files.html}\n`)
       return
     }
     const res = await runScenario(sc, { onProgress: (p) => view.update(p) })
     view.stop()
-    const files = writeRunReport(dir, res.report)
+    const files = await writeRunReport(dir, res.report)
     writeFileSync(join(dir, 'timing.json'), JSON.stringify({ wallMs: Math.round(res.wallMs) }) + '\n')
     if (opts.json) process.stdout.write(reportJson(res.report))
     else process.stdout.write(summaryText(res.report, res.wallMs, files.html) + '\n')

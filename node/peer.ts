@@ -44,7 +44,8 @@ import {
   type Libp2pTransport,
 } from '../src/p2p/index.js'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { createApi, type Scorer } from './api/server.js'
+import { createApi, type PublicScorer, type Scorer } from './api/server.js'
+import { loadReleasedModel, scoreReleased } from '../src/privacy/release.js'
 import type { NodeConfig } from './config.js'
 import { loadIdentity } from './identity.js'
 import { openStore, type NodeStore } from './store.js'
@@ -214,6 +215,24 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   })
 
 
+  // what the status page plots: one row per completed iteration (bounded by maxIterations)
+  const startedAt = new Date().toISOString()
+  const history: { iteration: number; objective: number; time: number; rounds: number; bytesSent: number; bytesReceived: number; participants: number; iterationMs: number }[] = []
+  const connectedSince = (p: string): number | null => {
+    const open = host.getConnections(peerIdFromString(p)).map((c) => c.timeline.open)
+    return open.length > 0 ? Math.min(...open) : null
+  }
+  // public scoring reads the released file as it is on disk; parsed once it exists
+  let releasedCache: PublicScorer | null = null
+  const releasedScorer = (): PublicScorer | null => {
+    if (releasedCache !== null) return releasedCache
+    const json = store.loadJson('released.json')
+    if (json === null || json === undefined) return null
+    const m = loadReleasedModel(json)
+    releasedCache = { dim: m.dim, score: (x) => scoreReleased(m, x) }
+    return releasedCache
+  }
+
   const scorer = (): Scorer | null => {
     if (threshold === null) return null
     const m = model
@@ -223,11 +242,13 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
   const api = createApi({
     backend: {
       scorer,
+      releasedScorer,
       releasedModel: () => store.loadJson('released.json'),
       ledger: () => ledger.toJSON(),
       status: () => ({
         node: { index: self, name: topology.nodes[self].name, peerId },
         state,
+        startedAt,
         iteration: model.iteration,
         converged: result?.converged ?? null,
         stopReason: result?.stopReason ?? null,
@@ -240,6 +261,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
             peerId: n.peerId,
             neighbour: nbrs.includes(n.index),
             connected: host.getConnections(peerIdFromString(n.peerId as string)).length > 0,
+            connectedSince: connectedSince(n.peerId as string),
           })),
         consensus: {
           sessions: sessionsDone + (consensus?.stats.sessions ?? 0),
@@ -247,11 +269,19 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
           rounds: roundsDone,
         },
         transport: tstats,
-        privacy: { epsilonSpent: ledger.spent('external').epsilon },
+        privacy: {
+          epsilonSpent: ledger.spent('external').epsilon,
+          budget: ledger.settings.budget,
+          delta: ledger.settings.delta,
+          lastRelease: ledger.entries.filter((e) => e.audience === 'external').map((e) => ({ time: e.time, label: e.label, kind: e.kind, epsilon: e.epsilon })).at(-1) ?? null,
+        },
+        history,
       }),
     },
     registry,
     token: config.api.token,
+    metricsAuth: config.api.metricsAuth,
+    rateLimit: config.api.rateLimit,
     maxBatch: config.api.maxBatch,
   })
   const apiUrl = await api.listen({ host: config.api.host, port: config.api.port })
@@ -451,6 +481,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
           onEvent: (e) => {
             if (e.type === 'iteration') {
               const r = e.record
+              history.push({ iteration: r.iteration, objective: r.objective, time: Date.now(), rounds: roundsDone, bytesSent: tstats.bytesSent, bytesReceived: tstats.bytesReceived, participants: r.participants, iterationMs: r.iterationMs })
               log.info({ iteration: r.iteration, objective: r.objective, participants: r.participants, aggregateMs: r.aggregateMs, iterationMs: r.iterationMs, rounds: roundsDone }, 'iteration')
             }
           },

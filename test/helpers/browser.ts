@@ -40,3 +40,42 @@ export async function launchBrowser(viewport = { width: 1280, height: 900 }): Pr
     },
   }
 }
+
+/** Width and height of a PNG, from its IHDR chunk (bytes 16-23). */
+export function pngSize(png: Buffer): { width: number; height: number } {
+  if (png.subarray(1, 4).toString('latin1') !== 'PNG') throw new Error('not a PNG')
+  return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) }
+}
+
+/**
+ * How much of a screenshot is ink: decoded by the browser itself (canvas), the fraction
+ * of pixels that are not near-white and the number of distinct colours (quantised).
+ */
+export async function inkOf(context: BrowserContext, png: Buffer): Promise<{ ink: number; colours: number }> {
+  const page = await context.newPage()
+  try {
+    await page.setContent('<canvas id="c"></canvas>')
+    // the page script is a string: this project compiles without the DOM types
+    const script = `(async () => {
+      const img = new Image()
+      img.src = 'data:image/png;base64,${png.toString('base64')}'
+      await img.decode()
+      const c = document.getElementById('c')
+      c.width = img.width
+      c.height = img.height
+      const g = c.getContext('2d')
+      g.drawImage(img, 0, 0)
+      const d = g.getImageData(0, 0, img.width, img.height).data
+      let ink = 0
+      const colours = new Set()
+      for (let i = 0; i < d.length; i += 4) {
+        if (d[i] < 240 || d[i + 1] < 240 || d[i + 2] < 240) ink++
+        colours.add(((d[i] >> 4) << 8) | ((d[i + 1] >> 4) << 4) | (d[i + 2] >> 4))
+      }
+      return { ink: ink / (d.length / 4), colours: colours.size }
+    })()`
+    return (await page.evaluate(script)) as { ink: number; colours: number }
+  } finally {
+    await page.close()
+  }
+}

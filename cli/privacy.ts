@@ -10,7 +10,7 @@
  * validates a node's ledger and prints its entries and running (epsilon, delta).
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import type { Command } from 'commander'
+import { InvalidArgumentError, type Command } from 'commander'
 import { z } from 'zod'
 import { loadCsv } from '../src/data/index.js'
 import { loadGgm } from '../src/models/ggm/index.js'
@@ -83,7 +83,8 @@ export function registerPrivacyCommands(program: Command): void {
       try {
         r = epsilonReport(opts)
       } catch (e) {
-        if (e instanceof PrivacyCliError) this.error(`${e.name}: ${e.message}`, { exitCode: 2 })
+        // bad flag values are usage errors (exit 2)
+        if (e instanceof PrivacyCliError) throw new InvalidArgumentError(e.message)
         throw e
       }
       if (opts.json === true) {
@@ -110,7 +111,7 @@ export function registerPrivacyCommands(program: Command): void {
       try {
         model = loadReleasedModel(JSON.parse(readFileSync(opts.model, 'utf8')))
       } catch (e) {
-        this.error(`${(e as Error).name}: cannot load ${opts.model}: ${(e as Error).message}`, { exitCode: 2 })
+        throw new PrivacyCliError(`cannot load ${opts.model}: ${(e as Error).name}: ${(e as Error).message}`)
       }
       const csv = loadCsv(opts.data, opts.labelCol ? { labelCol: opts.labelCol } : {})
       const scores = scoreReleased(model, csv.features)
@@ -129,12 +130,7 @@ export function registerPrivacyCommands(program: Command): void {
     .requiredOption('--path <file>', 'ledger JSON')
     .option('--json', 'print JSON')
     .action(function (this: Command, opts: { path: string; json?: boolean }) {
-      let ledger: PrivacyLedger
-      try {
-        ledger = PrivacyLedger.load(opts.path)
-      } catch (e) {
-        this.error(`${(e as Error).name}: ${(e as Error).message}`, { exitCode: 2 })
-      }
+      const ledger = PrivacyLedger.load(opts.path)
       const ext = ledger.spent('external')
       const peers = ledger.spent('peers')
       if (opts.json) {
@@ -160,30 +156,31 @@ export function registerPrivacyCommands(program: Command): void {
     .option('--seed <s>', 'seeded noise for reproducible experiments only: anyone who knows the seed can remove the noise')
     .option('--json', 'print JSON')
     .action(function (this: Command, opts: { model: string; ledger: string; nodeId: string; eigCap: string; minNbar: string; out: string; delta: string; budget?: string; seed?: string; json?: boolean }) {
-      try {
-        const model = loadGgm(JSON.parse(readFileSync(opts.model, 'utf8')))
-        const ledger = PrivacyLedger.open(opts.ledger, {
-          nodeId: opts.nodeId,
-          delta: Number(opts.delta),
-          budget: opts.budget === undefined ? null : Number(opts.budget),
-        })
-        const rng: NoiseRng = opts.seed === undefined ? new SecureNoiseRng() : new Rng(opts.seed)
-        const pre = model.preprocessing
-        const released = release(
-          { ...model.release(), transform: pre ? { shift: pre.shift, scale: pre.scale } : undefined },
-          rng,
-          ledger,
-          { eigCap: Number(opts.eigCap), minNbar: Number(opts.minNbar) },
-        )
-        writeFileSync(opts.out, JSON.stringify(released) + '\n')
-        const summary = { out: opts.out, K: released.K, kl: released.privacy.kl, epsilon: released.privacy.ledger.epsilon, delta: released.privacy.ledger.delta, seq: released.privacy.ledger.seq }
-        process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : `released ${released.K} components to ${opts.out}; epsilon(1) = ${summary.kl.toFixed(4)}; node's external (epsilon, delta) now (${summary.epsilon.toFixed(4)}, ${summary.delta})\n`)
-      } catch (e) {
-        const err = e as Error
-        if (['PrivacySettingsError', 'PrivacyBudgetExceededError', 'LedgerCorruptError', 'GgmError', 'GgmHyperError', 'SyntaxError'].includes(err.name)) {
-          this.error(`${err.name}: ${err.message}`, { exitCode: 2 })
-        }
-        throw e
+      for (const [flag, v] of [['--eig-cap', opts.eigCap], ['--min-nbar', opts.minNbar], ['--delta', opts.delta], ['--budget', opts.budget ?? '0']] as const) {
+        if (v.trim() === '' || !Number.isFinite(Number(v))) throw new InvalidArgumentError(`${flag} must be a number, got '${v}'`)
       }
+      let json: unknown
+      try {
+        json = JSON.parse(readFileSync(opts.model, 'utf8'))
+      } catch (e) {
+        throw new PrivacyCliError(`cannot read the model ${opts.model}: ${(e as Error).message}`)
+      }
+      const model = loadGgm(json)
+      const ledger = PrivacyLedger.open(opts.ledger, {
+        nodeId: opts.nodeId,
+        delta: Number(opts.delta),
+        budget: opts.budget === undefined ? null : Number(opts.budget),
+      })
+      const rng: NoiseRng = opts.seed === undefined ? new SecureNoiseRng() : new Rng(opts.seed)
+      const pre = model.preprocessing
+      const released = release(
+        { ...model.release(), transform: pre ? { shift: pre.shift, scale: pre.scale } : undefined },
+        rng,
+        ledger,
+        { eigCap: Number(opts.eigCap), minNbar: Number(opts.minNbar) },
+      )
+      writeFileSync(opts.out, JSON.stringify(released) + '\n')
+      const summary = { out: opts.out, K: released.K, kl: released.privacy.kl, epsilon: released.privacy.ledger.epsilon, delta: released.privacy.ledger.delta, seq: released.privacy.ledger.seq }
+      process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : `released ${released.K} components to ${opts.out}; epsilon(1) = ${summary.kl.toFixed(4)}; node's external (epsilon, delta) now (${summary.epsilon.toFixed(4)}, ${summary.delta})\n`)
     })
 }

@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { Command, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import cliProgress from 'cli-progress'
 import { loadCsv, splitIid } from '../src/data/index.js'
 import { createConsensusNode, createMemoryNetwork, createVirtualClock } from '../src/consensus/index.js'
@@ -58,7 +58,7 @@ function collect(value: string, previous: string[]): string[] {
 function num(flag: string) {
   return (v: string): number => {
     const x = Number(v)
-    if (!Number.isFinite(x)) throw new ScenarioError(`${flag} must be a number, got '${v}'`)
+    if (v.trim() === '' || !Number.isFinite(x)) throw new InvalidArgumentError(`${flag} must be a number`)
     return x
   }
 }
@@ -127,7 +127,7 @@ export function scenarioFromFlags(f: SimFlags): Scenario {
       'faults.crashes',
       f.crash.map((c) => {
         const m = /^(\d+)@(\d+)(?::(\d+))?$/.exec(c)
-        if (!m) throw new ScenarioError(`--crash '${c}': expected NODE@ITERATION or NODE@ITERATION:RESTART_ITERATION, e.g. 3@2:5`)
+        if (!m) throw new InvalidArgumentError(`--crash '${c}': expected NODE@ITERATION or NODE@ITERATION:RESTART_ITERATION, e.g. 3@2:5`)
         return { node: Number(m[1]), atIteration: Number(m[2]), ...(m[3] !== undefined ? { restartAtIteration: Number(m[3]) } : {}) }
       }),
     )

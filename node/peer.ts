@@ -501,7 +501,7 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
         if (err instanceof TrainingStoppedError && rejoinable && attempt < MAX_REJOINS && checkpoint !== null && !abort.signal.aborted) {
           rejoinAt = Math.max(err.iteration + 1, (staleAt ?? 0) + 1)
           staleAt = null
-          log.warn({ iteration: err.iteration, reason: (cause as Error).name, attempt }, 'left out of a consensus session; rejoining after it')
+          log.warn({ iteration: err.iteration, reason: cause.name, attempt }, 'left out of a consensus session; rejoining after it')
           model = loadNodeModel(training, checkpoint.model)
           continue
         }

@@ -38,7 +38,7 @@ const CONFIG = {
 
 /** Render a Vega-Lite spec to an SVG string (deterministic for the same spec). */
 export async function renderSvg(spec: ChartSpec): Promise<string> {
-  const vg = compile({ ...spec, config: { ...CONFIG, ...(spec.config ?? {}) } } as ChartSpec).spec
+  const vg = compile({ ...spec, config: { ...CONFIG, ...(spec.config ?? {}) } }).spec
   const view = new View(parse(vg), { renderer: 'none' })
   try {
     return await view.toSVG()
@@ -117,7 +117,7 @@ export function lineChartSpec(series: readonly LineSeries[], o: LineChartOptions
         ? { field: 'series', type: 'nominal', title: null, sort: series.map((s) => s.name), legend: { orient: 'bottom', direction: 'vertical' } }
         : { value: PALETTE[0] },
     },
-  } as ChartSpec
+  }
 }
 
 export interface BandRow {

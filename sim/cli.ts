@@ -16,7 +16,7 @@ import { selectRows } from '../src/numeric/matrix.js'
 import { Rng } from '../src/numeric/rng.js'
 import { compareReports, reportJson, writeRunReport, writeSweepReport } from './report.js'
 import { runScenario, scenarioTopology, type Progress, type SimReport } from './run.js'
-import { SCENARIO_DIR, ScenarioError, parseScenario, resolveScenario, setPath, type Scenario } from './scenario.js'
+import { SCENARIO_DIR, parseScenario, resolveScenario, setPath, type Scenario } from './scenario.js'
 import { runSweep } from './sweep.js'
 
 /** Shows training progress: a bar on a terminal, plain lines otherwise (logs, CI). */

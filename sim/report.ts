@@ -67,7 +67,7 @@ function fmt(v: unknown): string {
     const a = Math.abs(v)
     return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(2) : v.toFixed(a < 10 ? 4 : 1)
   }
-  return String(v)
+  return typeof v === 'string' ? v : JSON.stringify(v)
 }
 
 /** Deterministic JSON: NaN/Infinity become null (JSON has no such numbers), typed arrays become arrays. */

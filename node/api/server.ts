@@ -145,7 +145,7 @@ function sameToken(a: string, b: string): boolean {
 
 /** Scores as a JSON array; a row without a finite score is the client's problem (far outside the training range). */
 function finiteScores(scores: Float64Array): number[] {
-  const out: number[] = new Array(scores.length)
+  const out = new Array<number>(scores.length)
   for (let i = 0; i < scores.length; i++) {
     if (!Number.isFinite(scores[i])) {
       throw new ApiInputError(422, `samples[${i}] has no finite score (values far outside the training range); check its units`)

@@ -17,7 +17,7 @@ import { TrainingConfigError, type TrainingConfig } from './config.js'
 export function modelHyper(config: TrainingConfig): Record<string, unknown> {
   const hyper: Record<string, unknown> = { ...config.model.hyper }
   if (hyper.seed !== undefined && hyper.seed !== config.seed) {
-    throw new TrainingConfigError(`model.hyper.seed (${String(hyper.seed)}) disagrees with seed (${config.seed}); set only the top-level seed`)
+    throw new TrainingConfigError(`model.hyper.seed (${JSON.stringify(hyper.seed)}) disagrees with seed (${config.seed}); set only the top-level seed`)
   }
   hyper.seed = config.seed
   const rel = config.privacy.release
@@ -30,7 +30,7 @@ export function modelHyper(config: TrainingConfig): Record<string, unknown> {
     for (const [h, r, v] of pairs) {
       if (hyper[h] !== undefined && hyper[h] !== v) {
         throw new TrainingConfigError(
-          `model.hyper.${h} (${String(hyper[h])}) disagrees with privacy.release.${r} (${v}): the release guarantee holds for the model's own value; set it once, under privacy.release`,
+          `model.hyper.${h} (${JSON.stringify(hyper[h])}) disagrees with privacy.release.${r} (${v}): the release guarantee holds for the model's own value; set it once, under privacy.release`,
         )
       }
       hyper[h] = v

@@ -74,7 +74,7 @@ export async function inkOf(context: BrowserContext, png: Buffer): Promise<{ ink
       }
       return { ink: ink / (d.length / 4), colours: colours.size }
     })()`
-    return (await page.evaluate(script)) as { ink: number; colours: number }
+    return await page.evaluate<{ ink: number; colours: number }>(script)
   } finally {
     await page.close()
   }

@@ -21,7 +21,7 @@ async function run(argv: string[]): Promise<string> {
   registerPrivacyCommands(program)
   const chunks: string[] = []
   const write = process.stdout.write.bind(process.stdout)
-  process.stdout.write = ((s: string) => { chunks.push(s); return true }) as typeof process.stdout.write
+  process.stdout.write = ((s: string) => { chunks.push(s); return true })
   try {
     await program.parseAsync(argv, { from: 'user' })
   } finally {

@@ -37,7 +37,7 @@ describe.skipIf(missing !== null)('sim report in a headless browser', () => {
       expect(errors).toEqual([])
       expect(requests).toEqual([url])
       // five charts, each drawn at a real size
-      const sizes = (await page.evaluate("[...document.querySelectorAll('svg.marks')].map((e) => [e.clientWidth, e.clientHeight])")) as [number, number][]
+      const sizes = await page.evaluate<[number, number][]>("[...document.querySelectorAll('svg.marks')].map((e) => [e.clientWidth, e.clientHeight])")
       expect(sizes.length).toBe(5)
       for (const [w, h] of sizes) {
         expect(w).toBeGreaterThan(300)

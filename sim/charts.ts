@@ -87,9 +87,21 @@ function usable(p: Point, o: Pick<LineChartOptions, 'logX' | 'logY'>): boolean {
   return Number.isFinite(p.x) && Number.isFinite(p.y) && (!o.logX || p.x > 0) && (!o.logY || p.y > 0)
 }
 
-/** Axis of a log scale: decades as 1e-9 (d3's '.0e' prints 1e-9 and 1e+0; drop the '+'). */
+/**
+ * Axis of a log scale. Errors and tolerances (no format given): decades as 1e-9 (d3's
+ * '.0e' prints 1e+0; drop the '+'). Counts and parameters (FORMAT.general): plain numbers,
+ * SI prefixes from 10,000 (10k, 1M), exponents below 0.001.
+ */
 function logAxis(format: string | undefined): Record<string, unknown> {
-  return format === undefined ? { format: FORMAT.exponent, labelExpr: "replace(datum.label, 'e+', 'e')" } : { format }
+  if (format === undefined) return { format: FORMAT.exponent, labelExpr: "replace(datum.label, 'e+', 'e')" }
+  if (format === FORMAT.general) {
+    // datum.label is '' on the minor ticks vega leaves unlabelled: keep those blank
+    return {
+      format: FORMAT.general,
+      labelExpr: "datum.label === '' ? '' : datum.value >= 1e4 ? format(datum.value, '~s') : datum.value < 1e-3 ? replace(format(datum.value, '.0e'), 'e+', 'e') : format(datum.value, '~g')",
+    }
+  }
+  return { format }
 }
 
 function scale(log: boolean | undefined): Record<string, unknown> {

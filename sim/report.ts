@@ -225,7 +225,7 @@ function runSections(r: SimReport, charts: Record<string, string>): HtmlSection[
     heading: 'Outcome',
     table: {
       head: ['status', 'reason', 'iterations', 'converged', 'simulated network time', 'nodes', 'scheme', 'predicted rounds/session', 'sent per node'],
-      rows: [[o.status, o.reason ?? '-', o.iterations, String(o.converged), exact ? 'none (exact sums)' : `${fmt(o.virtualMs / 1000)} s`, r.topology.nodes, r.topology.scheme, r.topology.predictedRounds, formatBytes(r.consensus.bytesPerNode.mean)]],
+      rows: [[o.status, o.reason ?? '-', o.iterations, String(o.converged), exact ? 'none (exact sums)' : o.virtualMs === 0 ? 'none (no latency simulated)' : `${fmt(o.virtualMs / 1000)} s`, r.topology.nodes, r.topology.scheme, r.topology.predictedRounds, formatBytes(r.consensus.bytesPerNode.mean)]],
     },
   })
   sections.push({ heading: 'Convergence', svg: charts.convergence })

@@ -22,12 +22,13 @@
  * is configured.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema } from 'fastify'
-import fastifyRateLimit from '@fastify/rate-limit'
+import fastifyRateLimit, { type RateLimitOptions } from '@fastify/rate-limit'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import { timingSafeEqual } from 'node:crypto'
 import { collectDefaultMetrics, Histogram, type Registry } from 'prom-client'
 import type { Mat } from '../../src/numeric/matrix.js'
+import { errorRef, ErrorSchema, freeJson, OPENAPI_HEADER, PublicScoreResponse, scoreRequestSchema, ScoreResponse } from './schemas.js'
 import { STATUS_ASSETS, statusAsset, statusPageHtml } from './status-page.js'
 
 /** What /v1/score scores with: the node's own model and its threshold. */
@@ -155,33 +156,22 @@ function finiteScores(scores: Float64Array): number[] {
   return out
 }
 
-// ---- route schemas: the OpenAPI document is generated from these ----
-
-const ErrorSchema = { $id: 'Error', type: 'object', required: ['error'], properties: { error: { type: 'string', description: 'What went wrong and what to do' } } } as const
-const errorRef = (description: string) => ({ description, $ref: 'Error#' })
-
-function scoreRequestSchema(maxBatch: number) {
-  return {
-    $id: 'ScoreRequest',
-    type: 'object',
-    additionalProperties: false,
-    required: ['samples'],
-    properties: {
-      samples: {
-        type: 'array',
-        minItems: 1,
-        maxItems: maxBatch,
-        description: "Rows to score; each row has exactly the model's number of features, in training column order.",
-        items: { type: 'array', items: { type: 'number' } },
-      },
-    },
-  } as const
+/** What the route groups share. */
+interface RouteContext {
+  opts: ApiOptions
+  /** onRequest hook: 401 unless the bearer token matches (a no-op without a token). */
+  auth: (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>
+  /** OpenAPI security requirement of the token-guarded routes. */
+  secured: { bearer: never[] }[] | undefined
+  /** Route config of @fastify/rate-limit for the scoring routes, when limited. */
+  rateLimit: RateLimitOptions | undefined
+  latency: Histogram
+  /** The app, for its OpenAPI document (app.swagger()). */
+  root: FastifyInstance
 }
 
-const freeJson = (description: string) => ({ description, type: 'object', additionalProperties: true })
-
 export function createApi(opts: ApiOptions): FastifyInstance {
-  const { backend, registry, maxBatch } = opts
+  const { registry, maxBatch } = opts
   if (opts.metricsAuth && opts.token === undefined) throw new ApiConfigError('metricsAuth needs a token: set api.token or turn api.metricsAuth off')
   const app = Fastify({
     logger: opts.logger ?? false,
@@ -195,7 +185,35 @@ export function createApi(opts: ApiOptions): FastifyInstance {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [registry],
   })
+  answerErrorsAsJson(app)
+  app.addSchema(ErrorSchema)
+  app.addSchema(scoreRequestSchema(maxBatch))
+  // plugins load in registration order: the documentation and the rate limit hook into
+  // every route registered after them
+  void app.register(fastifySwagger, {
+    openapi: OPENAPI_HEADER,
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  })
+  void app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null, deepLinking: false } })
+  void app.register(fastifyRateLimit, { global: false })
+  const ctx: RouteContext = {
+    opts,
+    auth: bearerAuth(opts.token),
+    secured: opts.token === undefined ? undefined : [{ bearer: [] }],
+    rateLimit: opts.rateLimit ? rateLimitConfig(opts.rateLimit) : undefined,
+    latency,
+    root: app,
+  }
+  void app.register(async (api) => {
+    pageRoutes(api)
+    scoringRoutes(api, ctx)
+    readRoutes(api, ctx)
+  })
+  return app
+}
 
+/** Every error as {"error": message}: 4xx for the client's mistakes, 500 (logged) for ours. */
+function answerErrorsAsJson(app: FastifyInstance): void {
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     if (err instanceof ApiInputError) return reply.code(err.statusCode).send({ error: err.message })
     const code = err.statusCode
@@ -207,37 +225,13 @@ export function createApi(opts: ApiOptions): FastifyInstance {
     return reply.code(500).send({ error: 'internal error; see the node log' })
   })
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url}; see /docs or /openapi.json` }))
-  app.addSchema(ErrorSchema)
-  app.addSchema(scoreRequestSchema(maxBatch))
+}
 
-  const secured = opts.token === undefined ? undefined : [{ bearer: [] }]
-  void app.register(fastifySwagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'collabdict node API',
-        version: '1.0.0',
-        description:
-          "Anomaly scoring with this node's CollabDict model (private) or its released differentially-private model (public), the privacy ledger, status and metrics. " +
-          'Routes under /v1 need `Authorization: Bearer <token>` when the node config sets api.token.',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Required when the node config sets api.token' } } },
-      tags: [
-        { name: 'scoring', description: 'Anomaly scores (higher = more anomalous, eq. 20)' },
-        { name: 'privacy', description: 'The released model and the privacy ledger' },
-        { name: 'operations', description: 'Status, health, metrics, documentation' },
-      ],
-    },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
-  })
-  void app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null, deepLinking: false } })
-  void app.register(fastifyRateLimit, { global: false })
-  void app.register(async (api) => routes(api))
-
-  const auth = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-    if (opts.token === undefined) return undefined
+function bearerAuth(token: string | undefined): RouteContext['auth'] {
+  return async (req, reply) => {
+    if (token === undefined) return undefined
     const t = bearer(req)
-    if (t === null || !sameToken(t, opts.token)) {
+    if (t === null || !sameToken(t, token)) {
       return reply
         .code(401)
         .header('www-authenticate', 'Bearer')
@@ -245,202 +239,178 @@ export function createApi(opts: ApiOptions): FastifyInstance {
     }
     return undefined
   }
+}
 
-  const limit = opts.rateLimit
-  const rateLimit = limit
-    ? {
-        max: limit.max,
-        timeWindow: limit.windowMs,
-        errorResponseBuilder: (_req: FastifyRequest, ctx: { after: string }) => ({
-          statusCode: 429,
-          message: `rate limit: at most ${limit.max} scoring requests per ${limit.windowMs / 1000} s from one client; retry in ${ctx.after} (api.rateLimit in the node config)`,
-        }),
-      }
-    : undefined
-  const limited = rateLimit ? { 429: errorRef('Too many scoring requests from this client (api.rateLimit)') } : {}
-  // /v1/score parses its body by hand (parseSamples: positions in the messages, packed
-  // straight into a Float64Array); the schema is there for the documentation only
-  const documentOnly = () => () => true
-  const scoreBody = { $ref: 'ScoreRequest#' }
-
-  function routes(api: FastifyInstance): void {
-    api.get(
-      '/',
-      { schema: { summary: 'The node status page (HTML, refreshes itself)', tags: ['operations'] } satisfies FastifySchema },
-      async (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPageHtml()),
-    )
-    api.get<{ Params: { file: string } }>(
-      '/assets/:file',
-      {
-        schema: {
-          summary: "The status page's chart library, served from this package (no CDN)",
-          tags: ['operations'],
-          params: { type: 'object', required: ['file'], properties: { file: { type: 'string', enum: [...STATUS_ASSETS] } } },
-        },
-      },
-      async (req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(statusAsset(req.params.file)),
-    )
-
-    api.post(
-      '/v1/score',
-      {
-        onRequest: auth,
-        config: rateLimit ? { rateLimit } : {},
-        validatorCompiler: documentOnly,
-        schema: {
-          summary: "Score samples with this node's own (private) model",
-          tags: ['scoring'],
-          security: secured,
-          body: scoreBody,
-          response: {
-            200: {
-              description: 'Scores',
-              type: 'object',
-              required: ['scores', 'threshold', 'anomalous'],
-              properties: {
-                scores: { type: 'array', items: { type: 'number' }, description: 'Anomaly score per row (eq. 20; higher = more anomalous)' },
-                threshold: { type: 'number', description: "Configured quantile of this node's training scores" },
-                anomalous: { type: 'array', items: { type: 'boolean' }, description: 'score > threshold' },
-              },
-            },
-            400: errorRef('Malformed JSON, wrong dimension, non-numbers, empty batch'),
-            401: errorRef('Missing or wrong bearer token'),
-            413: errorRef(`More than ${maxBatch} samples, or body too large`),
-            415: errorRef('Body is not application/json'),
-            422: errorRef('A sample has no finite score'),
-            ...limited,
-            503: errorRef('No trained model yet'),
-          },
-        },
-      },
-      async (req, reply) => {
-        const end = latency.startTimer()
-        const scorer = backend.scorer()
-        if (scorer === null) {
-          return reply.code(503).header('retry-after', '5').send({ error: 'the node has no trained model yet; retry when /v1/status says trained' })
-        }
-        const samples = parseSamples(req.body, scorer.dim, maxBatch)
-        const scores = finiteScores(scorer.score(samples))
-        end()
-        return { scores, threshold: scorer.threshold, anomalous: scores.map((s) => s > scorer.threshold) }
-      },
-    )
-
-    api.post(
-      '/v1/public/score',
-      {
-        config: rateLimit ? { rateLimit } : {},
-        validatorCompiler: documentOnly,
-        schema: {
-          summary: 'Score samples with the released differentially-private model only (public, no token)',
-          description:
-            "Uses nothing but the released model (the file GET /v1/model serves), never this node's own model, so answers reveal no more than the release itself. 404 until a release exists.",
-          tags: ['scoring'],
-          body: scoreBody,
-          response: {
-            200: {
-              description: 'Scores of the released model',
-              type: 'object',
-              required: ['scores'],
-              properties: { scores: { type: 'array', items: { type: 'number' }, description: 'Anomaly score per row under the released model (eq. 20)' } },
-            },
-            400: errorRef('Malformed JSON, wrong dimension, non-numbers, empty batch'),
-            404: errorRef('No released model yet'),
-            413: errorRef(`More than ${maxBatch} samples, or body too large`),
-            415: errorRef('Body is not application/json'),
-            422: errorRef('A sample has no finite score'),
-            ...limited,
-          },
-        },
-      },
-      async (req, reply) => {
-        const scorer = backend.releasedScorer()
-        if (scorer === null) {
-          return reply.code(404).send({ error: 'no released model yet: public scoring uses only the DP release, published when training finishes (see /v1/status)' })
-        }
-        return { scores: finiteScores(scorer.score(parseSamples(req.body, scorer.dim, maxBatch))) }
-      },
-    )
-
-    api.get(
-      '/v1/model',
-      {
-        onRequest: auth,
-        schema: {
-          summary: 'The released (Rényi-DP) global model, a file any third party can load (collab privacy score)',
-          tags: ['privacy'],
-          security: secured,
-          response: { 200: freeJson('Released model JSON'), 401: errorRef('Missing or wrong bearer token'), 404: errorRef('Not released yet') },
-        },
-      },
-      async (_req, reply) => {
-        const m = backend.releasedModel()
-        if (m === null || m === undefined) {
-          return reply.code(404).send({ error: 'no released model yet: the DP model is published when training finishes (see /v1/status)' })
-        }
-        return m
-      },
-    )
-
-    api.get(
-      '/v1/privacy',
-      {
-        onRequest: auth,
-        schema: {
-          summary: 'Privacy ledger: every release and perturbation with its cost, running (epsilon, delta)',
-          tags: ['privacy'],
-          security: secured,
-          response: { 200: freeJson('Ledger JSON'), 401: errorRef('Missing or wrong bearer token'), 404: errorRef('This node keeps no ledger') },
-        },
-      },
-      async (_req, reply) => {
-        const l = backend.ledger()
-        if (l === null || l === undefined) return reply.code(404).send({ error: 'this node keeps no privacy ledger' })
-        return l
-      },
-    )
-
-    api.get(
-      '/v1/status',
-      {
-        onRequest: auth,
-        schema: {
-          summary: 'Training state and history, peers and their liveness, consensus rounds and bytes, privacy spent vs budget, last release',
-          tags: ['operations'],
-          security: secured,
-          response: { 200: freeJson('Status'), 401: errorRef('Missing or wrong bearer token') },
-        },
-      },
-      async () => backend.status(),
-    )
-
-    api.get(
-      '/healthz',
-      { schema: { summary: 'Liveness', tags: ['operations'], response: { 200: { description: 'Alive', type: 'object', properties: { ok: { type: 'boolean' } } } } } },
-      async () => ({ ok: true }),
-    )
-
-    api.get(
-      '/metrics',
-      {
-        onRequest: opts.metricsAuth ? auth : undefined,
-        schema: {
-          summary: 'Prometheus metrics (text format): collab_* and the process metrics (CPU, memory, event loop, GC)',
-          tags: ['operations'],
-          security: opts.metricsAuth ? secured : undefined,
-        },
-      },
-      async (_req, reply) => {
-        const text = await registry.metrics()
-        return reply.header('content-type', registry.contentType).send(text)
-      },
-    )
-
-    api.get(
-      '/openapi.json',
-      { schema: { summary: 'This OpenAPI document', tags: ['operations'], response: { 200: freeJson('OpenAPI 3.1 document') } } },
-      async () => app.swagger(),
-    )
+function rateLimitConfig(limit: RateLimit): RateLimitOptions {
+  return {
+    max: limit.max,
+    timeWindow: limit.windowMs,
+    errorResponseBuilder: (_req, c) => ({
+      statusCode: 429,
+      message: `rate limit: at most ${limit.max} scoring requests per ${limit.windowMs / 1000} s from one client; retry in ${c.after} (api.rateLimit in the node config)`,
+    }),
   }
-  return app
+}
+
+/** The status page and its chart library. */
+function pageRoutes(api: FastifyInstance): void {
+  api.get(
+    '/',
+    { schema: { summary: 'The node status page (HTML, refreshes itself)', tags: ['operations'] } satisfies FastifySchema },
+    async (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPageHtml()),
+  )
+  api.get<{ Params: { file: string } }>(
+    '/assets/:file',
+    {
+      schema: {
+        summary: "The status page's chart library, served from this package (no CDN)",
+        tags: ['operations'],
+        params: { type: 'object', required: ['file'], properties: { file: { type: 'string', enum: [...STATUS_ASSETS] } } },
+      },
+    },
+    async (req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(statusAsset(req.params.file)),
+  )
+}
+
+/** POST /v1/score (the node's own model, private) and /v1/public/score (the release only). */
+function scoringRoutes(api: FastifyInstance, ctx: RouteContext): void {
+  const { backend, maxBatch } = ctx.opts
+  const limited = ctx.rateLimit ? { 429: errorRef('Too many scoring requests from this client (api.rateLimit)') } : {}
+  const config = { rateLimit: ctx.rateLimit ?? (false as const) }
+  // the bodies are parsed by hand (parseSamples: positions in the messages, packed
+  // straight into a Float64Array); the body schema is there for the documentation only
+  const documentOnly = () => () => true
+  const inputErrors = {
+    400: errorRef('Malformed JSON, wrong dimension, non-numbers, empty batch'),
+    413: errorRef(`More than ${maxBatch} samples, or body too large`),
+    415: errorRef('Body is not application/json'),
+    422: errorRef('A sample has no finite score'),
+  }
+  api.post(
+    '/v1/score',
+    {
+      onRequest: ctx.auth,
+      config,
+      validatorCompiler: documentOnly,
+      schema: {
+        summary: "Score samples with this node's own (private) model",
+        tags: ['scoring'],
+        security: ctx.secured,
+        body: { $ref: 'ScoreRequest#' },
+        response: { 200: ScoreResponse, ...inputErrors, 401: errorRef('Missing or wrong bearer token'), ...limited, 503: errorRef('No trained model yet') },
+      },
+    },
+    async (req, reply) => {
+      const end = ctx.latency.startTimer()
+      const scorer = backend.scorer()
+      if (scorer === null) {
+        return reply.code(503).header('retry-after', '5').send({ error: 'the node has no trained model yet; retry when /v1/status says trained' })
+      }
+      const scores = finiteScores(scorer.score(parseSamples(req.body, scorer.dim, maxBatch)))
+      end()
+      return { scores, threshold: scorer.threshold, anomalous: scores.map((s) => s > scorer.threshold) }
+    },
+  )
+  api.post(
+    '/v1/public/score',
+    {
+      config,
+      validatorCompiler: documentOnly,
+      schema: {
+        summary: 'Score samples with the released differentially-private model only (public, no token)',
+        description:
+          "Uses nothing but the released model (the file GET /v1/model serves), never this node's own model, so answers reveal no more than the release itself. 404 until a release exists.",
+        tags: ['scoring'],
+        body: { $ref: 'ScoreRequest#' },
+        response: { 200: PublicScoreResponse, ...inputErrors, 404: errorRef('No released model yet'), ...limited },
+      },
+    },
+    async (req, reply) => {
+      const scorer = backend.releasedScorer()
+      if (scorer === null) {
+        return reply.code(404).send({ error: 'no released model yet: public scoring uses only the DP release, published when training finishes (see /v1/status)' })
+      }
+      return { scores: finiteScores(scorer.score(parseSamples(req.body, scorer.dim, maxBatch))) }
+    },
+  )
+}
+
+/** The read-only routes: released model, ledger, status, health, metrics, the OpenAPI document. */
+function readRoutes(api: FastifyInstance, ctx: RouteContext): void {
+  const { backend, registry, metricsAuth } = ctx.opts
+  const unauthorised = errorRef('Missing or wrong bearer token')
+  api.get(
+    '/v1/model',
+    {
+      onRequest: ctx.auth,
+      schema: {
+        summary: 'The released (Rényi-DP) global model, a file any third party can load (collab privacy score)',
+        tags: ['privacy'],
+        security: ctx.secured,
+        response: { 200: freeJson('Released model JSON'), 401: unauthorised, 404: errorRef('Not released yet') },
+      },
+    },
+    async (_req, reply) => {
+      const m = backend.releasedModel()
+      if (m === null || m === undefined) {
+        return reply.code(404).send({ error: 'no released model yet: the DP model is published when training finishes (see /v1/status)' })
+      }
+      return m
+    },
+  )
+  api.get(
+    '/v1/privacy',
+    {
+      onRequest: ctx.auth,
+      schema: {
+        summary: 'Privacy ledger: every release and perturbation with its cost, running (epsilon, delta)',
+        tags: ['privacy'],
+        security: ctx.secured,
+        response: { 200: freeJson('Ledger JSON'), 401: unauthorised, 404: errorRef('This node keeps no ledger') },
+      },
+    },
+    async (_req, reply) => {
+      const l = backend.ledger()
+      if (l === null || l === undefined) return reply.code(404).send({ error: 'this node keeps no privacy ledger' })
+      return l
+    },
+  )
+  api.get(
+    '/v1/status',
+    {
+      onRequest: ctx.auth,
+      schema: {
+        summary: 'Training state and history, peers and their liveness, consensus rounds and bytes, privacy spent vs budget, last release',
+        tags: ['operations'],
+        security: ctx.secured,
+        response: { 200: freeJson('Status'), 401: unauthorised },
+      },
+    },
+    async () => backend.status(),
+  )
+  api.get(
+    '/healthz',
+    { schema: { summary: 'Liveness', tags: ['operations'], response: { 200: { description: 'Alive', type: 'object', properties: { ok: { type: 'boolean' } } } } } },
+    async () => ({ ok: true }),
+  )
+  api.get(
+    '/metrics',
+    {
+      onRequest: metricsAuth ? ctx.auth : undefined,
+      schema: {
+        summary: 'Prometheus metrics (text format): collab_* and the process metrics (CPU, memory, event loop, GC)',
+        tags: ['operations'],
+        security: metricsAuth ? ctx.secured : undefined,
+      },
+    },
+    async (_req, reply) => {
+      const text = await registry.metrics()
+      return reply.header('content-type', registry.contentType).send(text)
+    },
+  )
+  api.get(
+    '/openapi.json',
+    { schema: { summary: 'This OpenAPI document', tags: ['operations'], response: { 200: freeJson('OpenAPI 3.1 document') } } },
+    async () => ctx.root.swagger(),
+  )
 }

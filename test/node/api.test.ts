@@ -156,6 +156,10 @@ describe('API documentation generated from the routes', () => {
   })
 
   it('serves the documentation page at /docs from the package (no external scripts or styles)', async () => {
+    // what `curl localhost:PORT/docs` gets
+    const bare = await app.inject({ url: '/docs' })
+    expect(bare.statusCode).toBe(200)
+    expect(bare.headers['content-type']).toMatch(/text\/html/)
     const page = await app.inject({ url: '/docs/' })
     expect(page.statusCode).toBe(200)
     expect(page.body).toContain('swagger-ui')

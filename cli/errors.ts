@@ -8,8 +8,9 @@
  * A usage error is anything commander rejects (unknown option or command, missing or
  * invalid option value, too many arguments) or an InvalidArgumentError thrown by a
  * command. A named error class (DataError, NodeConfigError, ...) is operational: its
- * message already says what to do. Built-in errors (TypeError, ...) are bugs and keep
- * their stack; COLLAB_DEBUG=1 shows the stack of every error.
+ * message already says what to do; so does a system error, named by its code (EADDRINUSE).
+ * Other built-in errors (TypeError, ...) are bugs and keep their stack; COLLAB_DEBUG=1
+ * shows the stack of every error.
  */
 import { CommanderError, InvalidArgumentError, type Command } from 'commander'
 
@@ -73,6 +74,13 @@ export function reportError(prog: string, err: unknown, failing: Command | null)
   }
   if (err instanceof Error && !BUILTIN_ERRORS.has(err.name) && !debug) {
     process.stderr.write(`${prog}: ${err.name}: ${oneLine(err.message)}\n`)
+    return 1
+  }
+  // the operating system's errors (port in use, file missing, permission) are not bugs:
+  // their code names them (EADDRINUSE, ENOENT, EACCES)
+  const code = (err as { code?: unknown } | null)?.code
+  if (err instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) && !debug) {
+    process.stderr.write(`${prog}: ${code}: ${oneLine(err.message)}\n`)
     return 1
   }
   process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)

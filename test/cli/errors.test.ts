@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { runCommand } from '../../cli/errors.js'
+import { reportError, runCommand } from '../../cli/errors.js'
 import { createProgram } from '../../cli/program.js'
 import { benchCommand } from '../../bench/index.js'
 import { CLI, REPO } from '../node/cluster.js'
@@ -83,6 +83,21 @@ describe('collab errors speak one way', () => {
     expect(r.code).toBe(code)
     expectOneVoice(r.err, code, name)
     expect(r.err.split('\n')[0]).toMatch(message)
+  })
+
+  it('system errors are named by their code; bugs keep their stack', () => {
+    let err = ''
+    const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true))
+    try {
+      const busy = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:8080'), { code: 'EADDRINUSE' })
+      expect(reportError('collab', busy, null)).toBe(1)
+      expect(err).toBe('collab: EADDRINUSE: listen EADDRINUSE: address already in use 127.0.0.1:8080\n')
+      err = ''
+      expect(reportError('collab', new TypeError('x is undefined'), null)).toBe(1)
+      expect(err).toMatch(/^TypeError: x is undefined\n\s+at /)
+    } finally {
+      e.mockRestore()
+    }
   })
 
   it('--help and --version are not errors', async () => {

@@ -481,6 +481,8 @@ export async function startNode(config: NodeConfig, opts: { logger?: Logger } = 
           onEvent: (e) => {
             if (e.type === 'iteration') {
               const r = e.record
+              // a node that rejoins reruns iterations: keep the last run of each
+              while (history.length > 0 && history[history.length - 1].iteration >= r.iteration) history.pop()
               history.push({ iteration: r.iteration, objective: r.objective, time: Date.now(), rounds: roundsDone, bytesSent: tstats.bytesSent, bytesReceived: tstats.bytesReceived, participants: r.participants, iterationMs: r.iterationMs })
               log.info({ iteration: r.iteration, objective: r.objective, participants: r.participants, aggregateMs: r.aggregateMs, iterationMs: r.iterationMs, rounds: roundsDone }, 'iteration')
             }

@@ -60,6 +60,7 @@ export async function run(): Promise<void> {
   const app = createApi({
     backend: {
       scorer: () => ({ dim: model.dim, threshold, score: (x) => model.score(x) }),
+      releasedScorer: () => null,
       releasedModel: () => null,
       ledger: () => null,
       status: () => ({ state: 'trained' }),

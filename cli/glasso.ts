@@ -4,7 +4,7 @@
  * FILE.json is a JSON array of arrays, or an object {"S": [[...]]}.
  */
 import { readFileSync } from 'node:fs'
-import type { Command } from 'commander'
+import { InvalidArgumentError, type Command } from 'commander'
 import { z } from 'zod'
 import { GLASSO_DEFAULTS, buildId, fromRows, graphicalLasso, toRows } from '../src/numeric/index.js'
 
@@ -65,31 +65,26 @@ export function registerGlassoCommand(program: Command): void {
     .option('--penalize-diagonal', 'penalise the diagonal too (R glasso default)')
     .option('--json', 'print {"precision", "iterations", "gap", "seconds", ...} as JSON')
     .action((raw: Record<string, unknown>) => {
-      try {
-        const parsed = Options.safeParse(raw)
-        if (!parsed.success) throw new GlassoCliError(`invalid options: ${zodMessage(parsed.error)}`)
-        const o = parsed.data
-        const S = fromRows(readCovariance(o.cov))
-        buildId() // load the WASM core before timing
-        const t0 = process.hrtime.bigint()
-        const r = graphicalLasso(S, o.alpha, { tol: o.tol, maxIter: o.maxIter, penalizeDiagonal: o.penalizeDiagonal })
-        const seconds = Number(process.hrtime.bigint() - t0) / 1e9
-        if (o.json) {
-          const out = { precision: toRows(r.precision), iterations: r.iterations, gap: r.gap, seconds, converged: r.converged, objective: r.objective }
-          process.stdout.write(`${JSON.stringify(out)}\n`)
-        } else {
-          const d = S.rows
-          let nnz = 0
-          for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) if (i !== j && r.precision.data[i * d + j] !== 0) nnz++
-          process.stdout.write(
-            `graphical lasso d=${d} alpha=${o.alpha}: ${r.converged ? 'converged' : 'NOT converged'} in ${r.iterations} sweeps, ` +
-              `KKT gap ${r.gap.toExponential(2)}, objective ${r.objective.toFixed(8)}, ${nnz / 2} edges, ${(seconds * 1e3).toFixed(2)} ms\n`,
-          )
-        }
-        if (!r.converged) process.stderr.write(`warning: not converged after ${r.iterations} sweeps (gap ${r.gap}); raise --max-iter or --tol\n`)
-      } catch (err) {
-        process.stderr.write(`collab glasso: ${(err as Error).name}: ${(err as Error).message}\n`)
-        process.exitCode = 1
+      const parsed = Options.safeParse(raw)
+      if (!parsed.success) throw new InvalidArgumentError(`invalid options: ${zodMessage(parsed.error)}`)
+      const o = parsed.data
+      const S = fromRows(readCovariance(o.cov))
+      buildId() // load the WASM core before timing
+      const t0 = process.hrtime.bigint()
+      const r = graphicalLasso(S, o.alpha, { tol: o.tol, maxIter: o.maxIter, penalizeDiagonal: o.penalizeDiagonal })
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+      if (o.json) {
+        const out = { precision: toRows(r.precision), iterations: r.iterations, gap: r.gap, seconds, converged: r.converged, objective: r.objective }
+        process.stdout.write(`${JSON.stringify(out)}\n`)
+      } else {
+        const d = S.rows
+        let nnz = 0
+        for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) if (i !== j && r.precision.data[i * d + j] !== 0) nnz++
+        process.stdout.write(
+          `graphical lasso d=${d} alpha=${o.alpha}: ${r.converged ? 'converged' : 'NOT converged'} in ${r.iterations} sweeps, ` +
+            `KKT gap ${r.gap.toExponential(2)}, objective ${r.objective.toFixed(8)}, ${nnz / 2} edges, ${(seconds * 1e3).toFixed(2)} ms\n`,
+        )
       }
+      if (!r.converged) process.stderr.write(`warning: not converged after ${r.iterations} sweeps (gap ${r.gap}); raise --max-iter or --tol\n`)
     })
 }

@@ -9,11 +9,11 @@
  *   collab privacy ledger --path ledger.json [--json]
  * validates a node's ledger and prints its entries and running (epsilon, delta).
  */
+import { randomUUID } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
-import type { Command } from 'commander'
+import { InvalidArgumentError, type Command } from 'commander'
 import { z } from 'zod'
 import { loadCsv } from '../src/data/index.js'
-import { randomUUID } from 'node:crypto'
 import { selectRows } from '../src/numeric/matrix.js'
 import { SecretRng } from '../src/numeric/secret-rng.js'
 import { prAuc, rocAuc } from '../src/eval/metrics.js'
@@ -83,7 +83,8 @@ export function registerPrivacyCommands(program: Command): void {
       try {
         r = epsilonReport(opts)
       } catch (e) {
-        if (e instanceof PrivacyCliError) this.error(`${e.name}: ${e.message}`, { exitCode: 2 })
+        // bad flag values are usage errors (exit 2)
+        if (e instanceof PrivacyCliError) throw new InvalidArgumentError(e.message)
         throw e
       }
       if (opts.json === true) {
@@ -110,7 +111,7 @@ export function registerPrivacyCommands(program: Command): void {
       try {
         model = loadReleasedGgm(JSON.parse(readFileSync(opts.model, 'utf8')))
       } catch (e) {
-        this.error(`${(e as Error).name}: cannot load ${opts.model}: ${(e as Error).message}`, { exitCode: 2 })
+        throw new PrivacyCliError(`cannot load ${opts.model}: ${(e as Error).name}: ${(e as Error).message}`)
       }
       const csv = loadCsv(opts.data, opts.labelCol ? { labelCol: opts.labelCol } : {})
       const scores = scoreReleasedGgm(model, csv.features)
@@ -129,12 +130,7 @@ export function registerPrivacyCommands(program: Command): void {
     .requiredOption('--path <file>', 'ledger JSON')
     .option('--json', 'print JSON')
     .action(function (this: Command, opts: { path: string; json?: boolean }) {
-      let ledger: PrivacyLedger
-      try {
-        ledger = PrivacyLedger.load(opts.path)
-      } catch (e) {
-        this.error(`${(e as Error).name}: ${(e as Error).message}`, { exitCode: 2 })
-      }
+      const ledger = PrivacyLedger.load(opts.path)
       const ext = ledger.spent('external')
       const peers = ledger.spent('peers')
       if (opts.json) {
@@ -163,35 +159,31 @@ export function registerPrivacyCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async function (this: Command, opts: { data: string; bounds: string; ledger: string; nodeId: string; out: string; labelCol?: string; epsilon: string; delta: string; k: string; iterations: string; budget?: string; json?: boolean }) {
       const m = /^(-?[0-9.eE+-]+):(-?[0-9.eE+-]+)$/.exec(opts.bounds)
-      if (m === null) this.error(`PrivacyCliError: --bounds ${opts.bounds} is not lo:hi (e.g. 1:10)`, { exitCode: 2 })
-      try {
-        const csv = loadCsv(opts.data, opts.labelCol ? { labelCol: opts.labelCol } : {})
-        const rows = csv.labels ? Array.from(csv.labels, (y, i) => (y === 0 ? i : -1)).filter((i) => i >= 0) : Array.from({ length: csv.features.rows }, (_, i) => i)
-        const X = selectRows(csv.features, rows)
-        const delta = Number(opts.delta)
-        const ledger = PrivacyLedger.open(opts.ledger, { nodeId: opts.nodeId, delta, budget: opts.budget === undefined ? null : Number(opts.budget) })
-        const M = X.cols
-        const settings: GgmReleaseSettings = {
-          epsilon: Number(opts.epsilon),
-          delta,
-          bounds: { lower: new Float64Array(M).fill(Number(m[1])), upper: new Float64Array(M).fill(Number(m[2])) },
-          iterations: Number(opts.iterations),
-          K: Number(opts.k),
-          minCount: 1,
-          rho: 5,
-          thresholdQuantile: 0.95,
-          seed: 0,
-        }
-        const out = await runGgmRelease({ settings, data: X, aggregate: async (v) => v, noise: SecretRng.fromOsEntropy(), members: 1, ledger, releaseId: `release/cli/${randomUUID()}` })
-        writeFileSync(opts.out, JSON.stringify(out.released) + '\n')
-        const summary = { out: opts.out, K: out.released.K, epsilon: out.epsilon, delta: out.delta, spent: out.spent }
-        process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : `released ${out.released.K} components to ${opts.out} at (${out.epsilon.toFixed(4)}, ${out.delta})-DP; ledger now (${out.spent.epsilon.toFixed(4)}, ${out.spent.delta})\n`)
-      } catch (e) {
-        const err = e as Error
-        if (['PrivacySettingsError', 'PrivacyBudgetExceededError', 'LedgerCorruptError', 'DataError', 'CsvError'].includes(err.name)) {
-          this.error(`${err.name}: ${err.message}`, { exitCode: 2 })
-        }
-        throw e
+      if (m === null) throw new InvalidArgumentError(`--bounds must be lo:hi (e.g. 1:10), got '${opts.bounds}'`)
+      for (const [flag, v] of [['--epsilon', opts.epsilon], ['--delta', opts.delta], ['--k', opts.k], ['--iterations', opts.iterations], ['--budget', opts.budget ?? '0']] as const) {
+        if (v.trim() === '' || !Number.isFinite(Number(v))) throw new InvalidArgumentError(`${flag} must be a number, got '${v}'`)
       }
+      const csv = loadCsv(opts.data, opts.labelCol ? { labelCol: opts.labelCol } : {})
+      const rows = csv.labels ? Array.from(csv.labels, (y, i) => (y === 0 ? i : -1)).filter((i) => i >= 0) : Array.from({ length: csv.features.rows }, (_, i) => i)
+      const X = selectRows(csv.features, rows)
+      const delta = Number(opts.delta)
+      const ledger = PrivacyLedger.open(opts.ledger, { nodeId: opts.nodeId, delta, budget: opts.budget === undefined ? null : Number(opts.budget) })
+      const M = X.cols
+      const settings: GgmReleaseSettings = {
+        epsilon: Number(opts.epsilon),
+        delta,
+        bounds: { lower: new Float64Array(M).fill(Number(m[1])), upper: new Float64Array(M).fill(Number(m[2])) },
+        iterations: Number(opts.iterations),
+        K: Number(opts.k),
+        minCount: 1,
+        rho: 5,
+        thresholdQuantile: 0.95,
+        seed: 0,
+      }
+      // one member: its own noise (OS entropy), charged to its ledger before anything is computed
+      const out = await runGgmRelease({ settings, data: X, aggregate: async (v) => v, noise: SecretRng.fromOsEntropy(), members: 1, ledger, releaseId: `release/cli/${randomUUID()}` })
+      writeFileSync(opts.out, JSON.stringify(out.released) + '\n')
+      const summary = { out: opts.out, K: out.released.K, epsilon: out.epsilon, delta: out.delta, spent: out.spent }
+      process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : `released ${out.released.K} components to ${opts.out} at (${out.epsilon.toFixed(4)}, ${out.delta})-DP; ledger now (${out.spent.epsilon.toFixed(4)}, ${out.spent.delta})\n`)
     })
 }

@@ -5,14 +5,14 @@
  *   collab score --model model.json --data F.csv [--label-col C] [--json]   offline scoring
  *   collab score --url URL --data F.csv [--token T] [--label-col C] [--json] score through a node's API
  */
-import type { Command } from 'commander'
+import { InvalidArgumentError, type Command } from 'commander'
 import { readFileSync } from 'node:fs'
 import { loadCsv } from '../src/data/index.js'
 import { loadModel } from '../src/models/index.js'
 import { toRows } from '../src/numeric/matrix.js'
 import { loadNodeConfig } from './config.js'
 import { initIdentity } from './identity.js'
-import { NetworkInitError, scaffoldNetwork } from './network.js'
+import { scaffoldNetwork } from './network.js'
 import { startNode } from './peer.js'
 import { TOPOLOGY_KINDS, type TopologyKind } from '../topologies/index.js'
 
@@ -37,7 +37,7 @@ interface NetworkInitFlags {
 
 function intArg(flag: string, v: string): number {
   const n = Number(v)
-  if (!Number.isInteger(n)) throw new NetworkInitError(`${flag} must be a whole number, got '${v}'`)
+  if (v.trim() === '' || !Number.isInteger(n)) throw new InvalidArgumentError(`${flag} must be a whole number`)
   return n
 }
 
@@ -137,7 +137,11 @@ export function registerNodeCommands(program: Command): void {
     .option('--degree <d>', 'degree of a random regular topology', (v) => intArg('--degree', v))
     .option('--model <kind>', 'ggm or vae', 'ggm')
     .option('--k <K>', 'GGM: initial number of components', (v) => intArg('--k', v))
-    .option('--rho <rho>', 'GGM: l1 penalty', Number)
+    .option('--rho <rho>', 'GGM: l1 penalty', (v) => {
+      const x = Number(v)
+      if (v.trim() === '' || !Number.isFinite(x)) throw new InvalidArgumentError('--rho must be a number')
+      return x
+    })
     .option('--seed <n>', 'shared training seed', (v) => intArg('--seed', v), 1)
     .option('--max-iterations <n>', 'iteration cap', (v) => intArg('--max-iterations', v))
     .option('--host <ip>', 'address every node listens on and is listed under', '127.0.0.1')
@@ -145,8 +149,8 @@ export function registerNodeCommands(program: Command): void {
     .option('--api-port <port>', 'API port of the first organisation (then +1 each)', (v) => intArg('--api-port', v), 8080)
     .option('--token <token>', 'bearer token for every node API')
     .action(async (o: NetworkInitFlags) => {
-      if (o.trainOn !== 'all' && o.trainOn !== 'normal') throw new NetworkInitError(`--train-on must be "all" or "normal", got '${o.trainOn}'`)
-      if (o.model !== 'ggm' && o.model !== 'vae') throw new NetworkInitError(`--model must be "ggm" or "vae", got '${o.model}'`)
+      if (o.trainOn !== 'all' && o.trainOn !== 'normal') throw new InvalidArgumentError(`--train-on must be "all" or "normal", got '${o.trainOn}'`)
+      if (o.model !== 'ggm' && o.model !== 'vae') throw new InvalidArgumentError(`--model must be "ggm" or "vae", got '${o.model}'`)
       const hyper: Record<string, unknown> = {}
       if (o.k !== undefined) hyper.K = o.k
       if (o.rho !== undefined) hyper.rho = o.rho
@@ -179,7 +183,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--label-col <name>', 'label column to drop from the features')
     .option('--json', 'print one JSON document instead of one score per line')
     .action(async (o: { data: string; model?: string; url?: string; token?: string; labelCol?: string; json?: boolean }) => {
-      if ((o.model === undefined) === (o.url === undefined)) throw new ScoreClientError('pass exactly one of --model or --url')
+      if ((o.model === undefined) === (o.url === undefined)) throw new InvalidArgumentError('pass exactly one of --model or --url')
       if (o.model !== undefined) {
         const scores = scoreOffline(o.model, o.data, o.labelCol)
         console.log(o.json ? JSON.stringify({ scores }) : scores.join('\n'))

@@ -8,7 +8,8 @@
  *   data: { path: ./private.csv, labelCol: anomaly, trainOn: normal }
  *   topology: ./topology.json       # every member's PeerId and multiaddrs
  *   storage: ./state                # checkpoint, privacy ledger, model
- *   api: { host: 127.0.0.1, port: 8080, token: s3cret, thresholdQuantile: 0.95, maxBatch: 1000 }
+ *   api: { host: 127.0.0.1, port: 8080, token: s3cret, thresholdQuantile: 0.95, maxBatch: 1000,
+ *          metricsAuth: false, rateLimit: { max: 1200, windowMs: 60000 } }
  *   startup: { barrierTimeoutMs: 60000 }
  *   log: { level: info }
  *   training: { model: { kind: ggm, hyper: { K: 4 } }, seed: 7, ... }   # src/learning TrainingConfig
@@ -21,6 +22,12 @@ import { TrainingConfig, formatZodIssues } from '../src/learning/config.js'
 
 /** Largest batch POST /v1/score accepts by default (rows): ~1000 x 100 features stays under 1 MiB of JSON. */
 export const DEFAULT_MAX_BATCH = 1000
+/**
+ * Per-client limit on the scoring routes: 1200 requests per minute (20/s) lets
+ * `collab score --url` (sequential batches of 500 rows) score 10,000 rows/s, while bounding
+ * how fast one client can probe the private model. `rateLimit: false` turns it off.
+ */
+export const DEFAULT_RATE_LIMIT = { max: 1200, windowMs: 60_000 } as const
 /** How long a starting node waits for its neighbours before giving up. */
 export const DEFAULT_BARRIER_TIMEOUT_MS = 120_000
 
@@ -59,8 +66,26 @@ export const NodeConfig = z
         /** Quantile of the node's training scores used as threshold; default: training.thresholdQuantile. */
         thresholdQuantile: z.number().gt(0).lt(1, { error: 'api.thresholdQuantile must be in (0, 1)' }).optional(),
         maxBatch: z.number().int().min(1).max(100_000).default(DEFAULT_MAX_BATCH),
+        /** Require the bearer token on /metrics too (needs api.token). */
+        metricsAuth: z.boolean({ error: 'api.metricsAuth must be true or false' }).default(false),
+        /** Per-client limit on POST /v1/score and /v1/public/score; false = none. */
+        rateLimit: z
+          .union([
+            z.literal(false),
+            z
+              .object({
+                max: z.number().int().min(1, { error: 'api.rateLimit.max must be a whole number >= 1' }),
+                windowMs: z.number().int().min(1, { error: 'api.rateLimit.windowMs must be a whole number of milliseconds >= 1' }),
+              })
+              .strict(),
+          ])
+          .default({ ...DEFAULT_RATE_LIMIT })
+          .transform((v) => (v === false ? null : v)),
       })
-      .strict(),
+      .strict()
+      .superRefine((a, ctx) => {
+        if (a.metricsAuth && a.token === undefined) ctx.addIssue({ code: 'custom', path: ['metricsAuth'], message: 'metricsAuth needs api.token (the token /metrics will require)' })
+      }),
     startup: z
       .object({ barrierTimeoutMs: z.number().int().positive().default(DEFAULT_BARRIER_TIMEOUT_MS) })
       .strict()

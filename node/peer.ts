@@ -47,7 +47,8 @@ import {
   type Libp2pTransport,
 } from '../src/p2p/index.js'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { createApi, type Scorer } from './api/server.js'
+import { createApi, type PublicScorer, type Scorer } from './api/server.js'
+import { loadReleasedGgm, scoreReleasedGgm } from '../src/privacy/ggm-release.js'
 import type { NodeConfig } from './config.js'
 import { loadIdentity } from './identity.js'
 import { openStore, type NodeStore } from './store.js'
@@ -247,6 +248,24 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   })
 
 
+  // what the status page plots: one row per completed iteration (bounded by maxIterations)
+  const startedAt = new Date().toISOString()
+  const history: { iteration: number; objective: number; time: number; rounds: number; bytesSent: number; bytesReceived: number; participants: number; iterationMs: number }[] = []
+  const connectedSince = (p: string): number | null => {
+    const open = host.getConnections(peerIdFromString(p)).map((c) => c.timeline.open)
+    return open.length > 0 ? Math.min(...open) : null
+  }
+  // public scoring reads the released file as it is on disk; parsed once it exists
+  let releasedCache: PublicScorer | null = null
+  const releasedScorer = (): PublicScorer | null => {
+    if (releasedCache !== null) return releasedCache
+    const json = store.loadJson('released.json')
+    if (json === null || json === undefined) return null
+    const m = loadReleasedGgm(json)
+    releasedCache = { dim: m.dim, score: (x) => scoreReleasedGgm(m, x) }
+    return releasedCache
+  }
+
   const scorer = (): Scorer | null => {
     if (threshold === null) return null
     const m = model
@@ -256,11 +275,19 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   const api = createApi({
     backend: {
       scorer,
+      releasedScorer,
       releasedModel: () => store.loadJson('released.json'),
-      ledger: () => ledger.toJSON(),
+      ledger: () => {
+        // the ledger, and the network-level guarantee of the network's one release (the same
+        // (epsilon, delta) protects every member's rows; the ledger charges each member once)
+        const rel = result?.release ?? checkpoint?.release ?? null
+        const release = rel !== null && 'released' in rel ? { epsilon: rel.epsilon, delta: rel.delta, members: rel.released.privacy.members, adopted: rel.adopted === true } : null
+        return { ...ledger.toJSON(), network: { release, spent: ledger.spent('external') } }
+      },
       status: () => ({
         node: { index: self, name: topology.nodes[self].name, peerId },
         state,
+        startedAt,
         iteration: model.iteration,
         converged: result?.converged ?? null,
         stopReason: result?.stopReason ?? null,
@@ -273,6 +300,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
             peerId: n.peerId,
             neighbour: nbrs.includes(n.index),
             connected: host.getConnections(peerIdFromString(n.peerId as string)).length > 0,
+            connectedSince: connectedSince(n.peerId as string),
           })),
         consensus: {
           sessions: sessionsDone + (consensus?.stats.sessions ?? 0),
@@ -280,11 +308,19 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
           rounds: roundsDone,
         },
         transport: tstats,
-        privacy: { epsilonSpent: ledger.spent('external').epsilon },
+        privacy: {
+          epsilonSpent: ledger.spent('external').epsilon,
+          budget: ledger.settings.budget,
+          delta: ledger.settings.delta,
+          lastRelease: ledger.entries.filter((e) => e.audience === 'external').map((e) => ({ time: e.time, label: e.label, kind: e.kind, epsilon: e.epsilon })).at(-1) ?? null,
+        },
+        history,
       }),
     },
     registry,
     token: config.api.token,
+    metricsAuth: config.api.metricsAuth,
+    rateLimit: config.api.rateLimit,
     maxBatch: config.api.maxBatch,
   })
   const apiUrl = await api.listen({ host: config.api.host, port: config.api.port })
@@ -510,6 +546,9 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
           onEvent: (e) => {
             if (e.type === 'iteration') {
               const r = e.record
+              // a node that rejoins reruns iterations: keep the last run of each
+              while (history.length > 0 && history[history.length - 1].iteration >= r.iteration) history.pop()
+              history.push({ iteration: r.iteration, objective: r.objective, time: Date.now(), rounds: roundsDone, bytesSent: tstats.bytesSent, bytesReceived: tstats.bytesReceived, participants: r.participants, iterationMs: r.iterationMs })
               log.info({ iteration: r.iteration, objective: r.objective, participants: r.participants, aggregateMs: r.aggregateMs, iterationMs: r.iterationMs, rounds: roundsDone }, 'iteration')
             }
           },
@@ -529,7 +568,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
         if (err instanceof TrainingStoppedError && rejoinable && attempt < MAX_REJOINS && checkpoint !== null && !abort.signal.aborted) {
           rejoinAt = Math.max(err.iteration + 1, (staleAt ?? 0) + 1)
           staleAt = null
-          log.warn({ iteration: err.iteration, reason: (cause as Error).name, attempt }, 'left out of a consensus session; rejoining after it')
+          log.warn({ iteration: err.iteration, reason: cause.name, attempt }, 'left out of a consensus session; rejoining after it')
           model = loadNodeModel(training, checkpoint.model)
           continue
         }

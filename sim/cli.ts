@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { Command, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import cliProgress from 'cli-progress'
 import { loadCsv, splitIid } from '../src/data/index.js'
 import { createConsensusNode, createMemoryNetwork, createVirtualClock } from '../src/consensus/index.js'
@@ -16,7 +16,7 @@ import { selectRows } from '../src/numeric/matrix.js'
 import { Rng } from '../src/numeric/rng.js'
 import { compareReports, reportJson, writeRunReport, writeSweepReport } from './report.js'
 import { runScenario, scenarioTopology, simulationSecret, type Progress, type SimReport } from './run.js'
-import { SCENARIO_DIR, ScenarioError, parseScenario, resolveScenario, setPath, type Scenario } from './scenario.js'
+import { SCENARIO_DIR, parseScenario, resolveScenario, setPath, type Scenario } from './scenario.js'
 import { runSweep } from './sweep.js'
 
 /** Shows training progress: a bar on a terminal, plain lines otherwise (logs, CI). */
@@ -58,7 +58,7 @@ function collect(value: string, previous: string[]): string[] {
 function num(flag: string) {
   return (v: string): number => {
     const x = Number(v)
-    if (!Number.isFinite(x)) throw new ScenarioError(`${flag} must be a number, got '${v}'`)
+    if (v.trim() === '' || !Number.isFinite(x)) throw new InvalidArgumentError(`${flag} must be a number`)
     return x
   }
 }
@@ -127,7 +127,7 @@ export function scenarioFromFlags(f: SimFlags): Scenario {
       'faults.crashes',
       f.crash.map((c) => {
         const m = /^(\d+)@(\d+)(?::(\d+))?$/.exec(c)
-        if (!m) throw new ScenarioError(`--crash '${c}': expected NODE@ITERATION or NODE@ITERATION:RESTART_ITERATION, e.g. 3@2:5`)
+        if (!m) throw new InvalidArgumentError(`--crash '${c}': expected NODE@ITERATION or NODE@ITERATION:RESTART_ITERATION, e.g. 3@2:5`)
         return { node: Number(m[1]), atIteration: Number(m[2]), ...(m[3] !== undefined ? { restartAtIteration: Number(m[3]) } : {}) }
       }),
     )
@@ -175,7 +175,7 @@ export function summaryText(r: SimReport, wallMs: number, reportPath: string): s
     `CollabDict: ${r.topology.nodes} organisations on '${topo}' (${r.topology.edges} edges), ${r.scenario.training.model.kind.toUpperCase()} on ${r.data.source} (${r.scenario.transport} transport)`,
     `  outcome    ${o.status}${o.reason ? ` (${o.reason})` : ''}; ${o.converged ? 'converged' : 'not converged'} after ${o.iterations} iterations`,
     `  consensus  ${r.topology.scheme}, ${rounds.length ? Math.round(rounds.reduce((a, b) => a + b, 0) / rounds.length) : 0} rounds per session (predicted ${r.topology.predictedRounds}), ${r.scenario.training.consensus.chunks} chunks, ${r.consensus.roundsTotal} rounds in all, ${(r.consensus.bytesPerNode.mean / 1e6).toFixed(2)} MB sent per node`,
-    `  time       ${(wallMs / 1000).toFixed(1)} s wall, ${(o.virtualMs / 1000).toFixed(1)} s simulated network time`,
+    `  time       ${(wallMs / 1000).toFixed(1)} s wall${o.virtualMs > 0 ? `, ${(o.virtualMs / 1000).toFixed(1)} s simulated network time` : ' (no network latency simulated)'}`,
     `  ROC-AUC    local ${f3(r.auc.local?.rocAuc)} | CollabDict ${f3(r.auc.collab.rocAuc)} | DP release ${f3(r.auc.released?.rocAuc)} | centralised ${f3(r.auc.centralised?.rocAuc)}`,
     `  PR-AUC     local ${f3(r.auc.local?.prAuc)} | CollabDict ${f3(r.auc.collab.prAuc)} | DP release ${f3(r.auc.released?.prAuc)} | centralised ${f3(r.auc.centralised?.prAuc)}`,
     `  privacy    ${r.privacy.released ? `one release for the network at (${f3(r.privacy.released.epsilon)}, ${r.privacy.released.delta})-DP, ${r.privacy.released.identicalFiles ? 'the same file on' : 'DIFFERENT files on'} ${r.privacy.released.nodes} nodes, ledgers spent ${f3(r.privacy.spent?.epsilon)}` : r.privacy.release ? 'release refused' : 'no release'}; l-diversity ${r.privacy.monitor ? `min exp(H) ${f3(r.privacy.minEntropy === null ? null : Math.exp(r.privacy.minEntropy))} vs l0 ${r.privacy.l0}, ${r.privacy.exposedNodes} of ${r.topology.nodes} nodes exposed, ${r.privacy.perturbations} perturbed contributions` : 'monitor off'}`,
@@ -200,14 +200,14 @@ async function runAndReport(sc: Scenario, opts: { out?: string; json?: boolean }
         onProgress: (p) => view.update(p),
       })
       view.stop()
-      const files = writeSweepReport(dir, res.sweep, res.plots, res.columns)
+      const files = await writeSweepReport(dir, res.sweep, res.plots, res.columns)
       if (opts.json) process.stdout.write(reportJson(res.sweep))
       else process.stdout.write(`${readFileSync(files.markdown, 'utf8')}\nsweep of ${res.sweep.rows.length} runs in ${(res.wallMs / 1000).toFixed(1)} s; report ${files.html}\n`)
       return
     }
     const res = await runScenario(sc, { onProgress: (p) => view.update(p) })
     view.stop()
-    const files = writeRunReport(dir, res.report)
+    const files = await writeRunReport(dir, res.report)
     writeFileSync(join(dir, 'timing.json'), JSON.stringify({ wallMs: Math.round(res.wallMs) }) + '\n')
     if (opts.json) process.stdout.write(reportJson(res.report))
     else process.stdout.write(summaryText(res.report, res.wallMs, files.html) + '\n')

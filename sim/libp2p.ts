@@ -57,7 +57,7 @@ export async function createLibp2pMesh(S: number, opts: { maxPayload: number; ch
     }
   } catch (e) {
     await Promise.allSettled(transports.map((t) => t.stop()))
-    await Promise.allSettled(hosts.map((h) => h.stop()))
+    await Promise.allSettled(hosts.map(async (h) => h.stop()))
     throw e
   }
   return {
@@ -66,7 +66,7 @@ export async function createLibp2pMesh(S: number, opts: { maxPayload: number; ch
     bytesSent: () => transports.map((t) => t.stats.bytesSent),
     async close() {
       await Promise.allSettled(transports.map((t) => t.stop()))
-      await Promise.allSettled(hosts.map((h) => h.stop()))
+      await Promise.allSettled(hosts.map(async (h) => h.stop()))
     },
   }
 }

@@ -2,12 +2,14 @@
  * Report files: the run's JSON (every figure, deterministic), an HTML page with the SVG
  * plots (convergence, consensus error per round, AUC local vs CollabDict vs centralised,
  * l-diversity per node) and, for sweeps, a table and plots of chosen metrics against
- * the swept parameter (AUC vs epsilon, AUC vs S, rounds vs S, ...).
+ * the swept parameter (AUC vs epsilon, AUC vs S, rounds vs S, ...). The plots are
+ * Vega-Lite specifications rendered to SVG in Node (sim/charts.ts); the HTML page holds
+ * them inline, with no scripts and no external resources.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { SimReport } from './run.js'
-import { barChart, htmlReport, lineChart, type Series } from './svg.js'
+import { bandChartSpec, FORMAT, intervalChartSpec, lineChartSpec, renderSvg, thresholdChartSpec, type ChartSpec, type LineSeries } from './charts.js'
 
 /** Flat metrics of one run, the columns sweeps tabulate and plot. */
 export function flatMetrics(r: SimReport): Record<string, number | string | boolean | null> {
@@ -65,7 +67,7 @@ function fmt(v: unknown): string {
     const a = Math.abs(v)
     return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(2) : v.toFixed(a < 10 ? 4 : 1)
   }
-  return String(v)
+  return typeof v === 'string' ? v : JSON.stringify(v)
 }
 
 /** Deterministic JSON: NaN/Infinity become null (JSON has no such numbers), typed arrays become arrays. */
@@ -83,77 +85,156 @@ export function reportJson(value: unknown): string {
   )
 }
 
-/** The charts of one run by file name (also embedded in the HTML page). */
-export function runCharts(r: SimReport): Record<string, string> {
-  const out: Record<string, string> = {}
-  const names = ['convergence', 'consensus-error-per-round', 'consensus-error-per-session', 'auc', 'l-diversity']
-  const html = runSections(r)
-  for (const sec of html) {
-    if (sec.svg === undefined) continue
-    const n = sec.chart
-    if (n !== undefined && names.includes(n)) out[n] = sec.svg
+/** Bytes with a decimal unit: 57.30 MB. */
+export function formatBytes(b: number): string {
+  if (!Number.isFinite(b)) return '-'
+  const units = ['B', 'kB', 'MB', 'GB', 'TB']
+  let v = b
+  let u = 0
+  while (Math.abs(v) >= 1000 && u < units.length - 1) {
+    v /= 1000
+    u++
   }
-  return out
+  return `${u === 0 ? String(Math.round(v)) : v.toFixed(2)} ${units[u]}`
 }
 
-/** The HTML page of one run. */
-export function runHtml(r: SimReport): string {
-  return htmlReport(`CollabDict simulation: ${r.scenario.name}`, runSections(r))
+/** A consensus session label as a person reads it ('iter:3:stats' -> 'statistics of iteration 3'). */
+export function sessionName(label: string, chunk: number, chunks: number): string {
+  const m = /^iter:(\d+):stats$/.exec(label)
+  const what = m ? `statistics of iteration ${m[1]}` : label === 'probe' ? 'a random probe vector' : label === 'prepare' ? 'the preparation sums' : `session '${label}'`
+  return chunks > 1 ? `${what}, random chunk ${chunk + 1} of ${chunks}` : what
 }
 
-type Section = Parameters<typeof htmlReport>[1][number] & { chart?: string }
+/** HTML escape. */
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+}
 
-function runSections(r: SimReport): Section[] {
-  const conv: Series[] = [
-    { name: 'mean', points: r.iterations.map((i) => [i.iteration, i.objective] as const) },
-    { name: 'min over nodes', points: r.iterations.map((i) => [i.iteration, i.objectiveMin] as const) },
-    { name: 'max over nodes', points: r.iterations.map((i) => [i.iteration, i.objectiveMax] as const) },
-  ]
-  const sections: Section[] = []
-  const o = r.outcome
-  sections.push({
-    heading: 'Outcome',
-    table: {
-      head: ['status', 'reason', 'iterations', 'converged', 'virtual s', 'nodes', 'scheme', 'predicted rounds/session', 'bytes/node'],
-      rows: [[o.status, o.reason ?? '-', o.iterations, String(o.converged), fmt(o.virtualMs / 1000), r.topology.nodes, r.topology.scheme, r.topology.predictedRounds, fmt(r.consensus.bytesPerNode.mean)]],
-    },
+export interface HtmlSection {
+  heading: string
+  svg?: string
+  table?: { head: string[]; rows: (string | number)[][] }
+  text?: string
+}
+
+/** One HTML page holding the charts and a few tables; no scripts, no external resources. */
+export function htmlReport(title: string, sections: readonly HtmlSection[]): string {
+  const out: string[] = []
+  out.push('<!doctype html>', '<html lang="en"><head><meta charset="utf-8">', `<title>${esc(title)}</title>`)
+  out.push(
+    '<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}th{background:#f4f4f4}svg{max-width:100%;height:auto}</style>',
+  )
+  out.push('</head><body>', `<h1>${esc(title)}</h1>`)
+  for (const s of sections) {
+    out.push(`<h2>${esc(s.heading)}</h2>`)
+    if (s.text) out.push(`<p>${esc(s.text)}</p>`)
+    if (s.svg) out.push(`<figure>${s.svg}</figure>`)
+    if (s.table) {
+      out.push('<table><tr>' + s.table.head.map((h) => `<th>${esc(h)}</th>`).join('') + '</tr>')
+      for (const r of s.table.rows) out.push('<tr>' + r.map((c) => `<td>${esc(String(c))}</td>`).join('') + '</tr>')
+      out.push('</table>')
+    }
+  }
+  out.push('</body></html>')
+  return out.join('\n')
+}
+
+/** The charts of one run as Vega-Lite specs, by file name. */
+export function runChartSpecs(r: SimReport): Record<string, ChartSpec> {
+  const out: Record<string, ChartSpec> = {}
+  const kind = r.scenario.training.model.kind
+  const rows = r.iterations.map((i) => ({ x: i.iteration, mean: i.objective, min: i.objectiveMin, max: i.objectiveMax }))
+  const spread = rows.reduce((m, x) => (Number.isFinite(x.max - x.min) ? Math.max(m, x.max - x.min) : m), 0)
+  out.convergence = bandChartSpec(rows, {
+    title: 'Objective per iteration',
+    subtitle: `largest spread between nodes: ${spread === 0 ? '0 (all nodes agree)' : spread.toPrecision(2)} nats per row`,
+    xTitle: 'iteration',
+    yTitle: kind === 'vae' ? 'ELBO (nats per row)' : 'mean log-likelihood (nats per row)',
+    meanName: 'mean over nodes',
+    bandName: 'lowest to highest node',
   })
-  sections.push({ chart: 'convergence', heading: 'Convergence', svg: lineChart(conv, { title: 'Objective per iteration', xLabel: 'iteration', yLabel: 'objective (mean log-likelihood / ELBO)' }) })
-  if (r.consensus.errorPerRound) {
-    const e = r.consensus.errorPerRound
-    sections.push({
-      chart: 'consensus-error-per-round',
-      heading: 'Consensus error per round',
-      svg: lineChart([{ name: `${e.label}, chunk ${e.chunk}`, points: e.errors.map((v, t) => [t, Math.max(v, 1e-17)] as const) }], {
-        title: 'Relative disagreement between nodes',
-        xLabel: 'round',
-        yLabel: 'max |x_s - mean| / initial',
-        logY: true,
-      }),
+  const e = r.consensus.errorPerRound
+  if (e) {
+    out['consensus-error-per-round'] = lineChartSpec([{ name: sessionName(e.label, e.chunk, r.scenario.training.consensus.chunks), points: e.errors.map((v, t) => ({ x: t, y: Math.max(v, 1e-17) })) }], {
+      title: 'Relative disagreement between nodes, per consensus round',
+      xTitle: 'consensus round',
+      yTitle: 'max over nodes |x_s - mean| / initial (relative)',
+      xFormat: FORMAT.integer,
+      logY: true,
+      points: false,
     })
   }
   const sessErr = r.iterations.filter((i) => i.consensusError !== null)
   if (sessErr.length > 0) {
-    sections.push({
-      chart: 'consensus-error-per-session',
-      heading: 'Consensus error of each statistics session',
-      svg: lineChart([{ name: 'max relative error of received sums', points: sessErr.map((i) => [i.iteration, Math.max(i.consensusError as number, 1e-17)] as const) }], {
-        title: 'Error of the network sums',
-        xLabel: 'iteration',
-        yLabel: 'relative error',
-        logY: true,
-      }),
+    out['consensus-error-per-session'] = lineChartSpec([{ name: 'largest relative error of a node\'s network sums', points: sessErr.map((i) => ({ x: i.iteration, y: Math.max(i.consensusError as number, 1e-17) })) }], {
+      title: 'Error of the network sums, per iteration',
+      xTitle: 'iteration',
+      yTitle: 'relative error ||sum_s - exact|| / ||exact||',
+      xFormat: FORMAT.integer,
+      logY: true,
     })
   }
   const a = r.auc
-  const groups = [
-    { label: 'ROC-AUC', values: [a.local?.rocAuc ?? Number.NaN, a.collab.rocAuc, a.released?.rocAuc ?? Number.NaN, a.centralised?.rocAuc ?? Number.NaN] },
-    { label: 'PR-AUC', values: [a.local?.prAuc ?? Number.NaN, a.collab.prAuc, a.released?.prAuc ?? Number.NaN, a.centralised?.prAuc ?? Number.NaN] },
-  ]
+  const nodesOf = (k: 'rocAuc' | 'localRocAuc' | 'centralRocAuc'): number[] => r.nodes.map((n) => n[k]).filter((v): v is number => v !== null)
+  const models = [
+    ['local only (each node alone)', a.local, nodesOf('localRocAuc')],
+    ['CollabDict (each node\'s own model)', a.collab, nodesOf('rocAuc')],
+    ['CollabDict DP release', a.released, [] as number[]],
+    ['centralised (pooled data)', a.centralised, [] as number[]],
+  ] as const
+  out.auc = intervalChartSpec(
+    models.filter(([, s]) => s !== null).map(([label, s, nodes]) => ({ label, mean: s?.rocAuc ?? Number.NaN, min: s?.rocAucMin ?? null, max: s?.rocAucMax ?? null, nodes })),
+    { title: 'ROC-AUC per model', subtitle: `${a.collab.nodes} nodes evaluated; the axis is fitted to the values, not from 0`, xTitle: 'ROC-AUC (1 = perfect, 0.5 = chance)' },
+  )
+  const ent = r.nodes.filter((n) => n.effectiveL !== null)
+  if (ent.length > 0) {
+    out['l-diversity'] = thresholdChartSpec(
+      ent.map((n) => ({ x: n.node, y: n.effectiveL as number })),
+      {
+        title: 'l-diversity of each node\'s weakest component',
+        subtitle: 'effective l = exp(min_k H_k), lowest over iterations; below l0 the node perturbs what it shares',
+        xTitle: 'node',
+        yTitle: 'effective l (number of rows)',
+        pointsName: 'effective l of the node',
+        threshold: r.privacy.l0,
+        thresholdName: `required l0 = ${r.privacy.l0}`,
+        logY: true,
+      },
+    )
+  }
+  return out
+}
+
+/** The charts of one run by file name, rendered to SVG (also embedded in the HTML page). */
+export async function runCharts(r: SimReport): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const [name, spec] of Object.entries(runChartSpecs(r))) out[name] = await renderSvg(spec)
+  return out
+}
+
+/** The HTML page of one run. */
+export async function runHtml(r: SimReport): Promise<string> {
+  return htmlReport(`CollabDict simulation: ${r.scenario.name}`, runSections(r, await runCharts(r)))
+}
+
+function runSections(r: SimReport, charts: Record<string, string>): HtmlSection[] {
+  const sections: HtmlSection[] = []
+  const o = r.outcome
+  const exact = r.scenario.transport === 'exact'
   sections.push({
-    chart: 'auc',
+    heading: 'Outcome',
+    table: {
+      head: ['status', 'reason', 'iterations', 'converged', 'simulated network time', 'nodes', 'scheme', 'predicted rounds/session', 'sent per node'],
+      rows: [[o.status, o.reason ?? '-', o.iterations, String(o.converged), exact ? 'none (exact sums)' : o.virtualMs === 0 ? 'none (no latency simulated)' : `${fmt(o.virtualMs / 1000)} s`, r.topology.nodes, r.topology.scheme, r.topology.predictedRounds, formatBytes(r.consensus.bytesPerNode.mean)]],
+    },
+  })
+  sections.push({ heading: 'Convergence', svg: charts.convergence })
+  if (charts['consensus-error-per-round']) sections.push({ heading: 'Consensus error per round', svg: charts['consensus-error-per-round'] })
+  if (charts['consensus-error-per-session']) sections.push({ heading: 'Consensus error of each statistics session', svg: charts['consensus-error-per-session'] })
+  const a = r.auc
+  sections.push({
     heading: 'Anomaly detection: local-only vs CollabDict vs centralised',
-    svg: barChart(groups, ['local only', 'CollabDict', 'CollabDict DP release', 'centralised'], { title: 'Mean over nodes', yLabel: 'AUC', yMin: 0, yMax: 1 }),
+    svg: charts.auc,
     table: {
       head: ['model', 'ROC-AUC', 'PR-AUC', 'min ROC-AUC', 'max ROC-AUC', 'nodes', 'failed'],
       rows: (
@@ -185,24 +266,11 @@ function runSections(r: SimReport): Section[] {
   sections.push({
     heading: 'Privacy',
     table: {
-      head: ['monitor', 'l0', 'nodes exposed', 'perturbations', 'min entropy', 'release', 'network epsilon of the release', 'epsilon spent'],
+      head: ['monitor', 'l0', 'nodes exposed', 'perturbations', 'min entropy (nats)', 'release', 'network epsilon of the release', 'epsilon spent'],
       rows: [[String(p.monitor), p.l0, p.exposedNodes, p.perturbations, fmt(p.minEntropy), String(p.release), fmt(p.released?.epsilon ?? null), fmt(p.spent?.epsilon)]],
     },
   })
-  const ent = r.nodes.filter((n) => n.minEntropy !== null)
-  if (ent.length > 0) {
-    sections.push({
-      chart: 'l-diversity',
-      heading: 'l-diversity per node',
-      svg: lineChart(
-        [
-          { name: 'exp(min_k H_k)', points: ent.map((n) => [n.node, n.effectiveL as number] as const) },
-          { name: 'l0', points: [[0, p.l0] as const, [r.topology.nodes - 1, p.l0] as const] },
-        ],
-        { title: 'Effective l of the weakest component (lowest over iterations)', xLabel: 'node', yLabel: 'effective l', logY: true },
-      ),
-    })
-  }
+  if (charts['l-diversity']) sections.push({ heading: 'l-diversity per node', svg: charts['l-diversity'] })
   if (r.consensus.reruns.length > 0 || r.faults.crashes.length > 0 || r.faults.loss > 0) {
     sections.push({
       heading: 'Faults',
@@ -235,23 +303,82 @@ export interface PlotSpec {
   logY?: boolean
 }
 
-/** Plots of metrics against a swept parameter or a metric (e.g. epsilon). */
-export function sweepPlots(sw: SweepReport, plots: readonly PlotSpec[]): string[] {
+/** Human names (with units) of the flat metrics and common swept paths, for axes and legends. */
+export const METRIC_NAMES: Record<string, string> = {
+  nodes: 'organisations S',
+  iterations: 'iterations',
+  predictedRounds: 'predicted rounds per session',
+  roundsPerSession: 'consensus rounds per session',
+  roundsTotal: 'consensus rounds in all',
+  bytesPerNode: 'bytes sent per node',
+  consensusErrorMax: 'largest relative consensus error',
+  virtualMs: 'simulated network time (ms)',
+  aucCollab: 'CollabDict ROC-AUC',
+  aucLocal: 'local-only ROC-AUC',
+  aucCentral: 'centralised ROC-AUC',
+  aucReleased: 'DP release ROC-AUC',
+  prAucCollab: 'CollabDict PR-AUC',
+  prAucLocal: 'local-only PR-AUC',
+  prAucCentral: 'centralised PR-AUC',
+  prAucReleased: 'DP release PR-AUC',
+  epsilon: 'epsilon per release',
+  epsilonSpent: 'epsilon spent (ledger delta)',
+  exposedNodes: 'nodes exposed (l-diversity)',
+  minEntropy: 'lowest component entropy (nats)',
+  reruns: 'sessions rerun',
+  'training.privacy.release.lambda0': 'prior strength lambda0',
+  'training.privacy.release.epsilon': 'epsilon per release (configured)',
+  'topology.kind': 'topology',
+  'training.consensus.chunks': 'random chunks per sum',
+}
+
+export function metricName(key: string): string {
+  return METRIC_NAMES[key] ?? key
+}
+
+/** Axis title of several metrics: their common unit when they share one (ROC-AUC), else their names. */
+function axisTitle(keys: readonly string[]): string {
+  if (keys.length === 1) return metricName(keys[0])
+  if (keys.every((k) => /^aucs?/i.test(k) || k.startsWith('auc'))) return 'ROC-AUC'
+  if (keys.every((k) => k.startsWith('prAuc'))) return 'PR-AUC'
+  return keys.map(metricName).join(', ')
+}
+
+/** Vega-Lite specs of the plots of a sweep (metrics against a swept parameter or a metric). */
+export function sweepPlotSpecs(sw: SweepReport, plots: readonly PlotSpec[]): ChartSpec[] {
   return plots.map((pl) => {
     const seriesVals = pl.series ? [...new Set(sw.rows.map((r) => String(r[pl.series as string])))] : ['']
-    const series: Series[] = []
+    const series: LineSeries[] = []
     for (const sv of seriesVals) {
       for (const y of pl.y) {
         const rows = sw.rows.filter((r) => !pl.series || String(r[pl.series]) === sv)
-        const pts = rows
-          .map((r) => [Number(r[pl.x]), Number(r[y])] as const)
-          .filter(([x, v]) => Number.isFinite(x) && Number.isFinite(v))
-          .sort((p, q) => p[0] - q[0])
-        series.push({ name: [pl.series ? `${pl.series}=${sv}` : '', pl.y.length > 1 || !pl.series ? y : ''].filter(Boolean).join(' '), points: pts })
+        const points = rows
+          .map((r) => ({ x: Number(r[pl.x]), y: Number(r[y]) }))
+          .filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y))
+          .sort((p, q) => p.x - q.x)
+        const name = [pl.series ? sv : '', pl.y.length > 1 || !pl.series ? metricName(y) : ''].filter(Boolean).join(': ')
+        series.push({ name, points })
       }
     }
-    return lineChart(series, { title: pl.title, xLabel: pl.x, yLabel: pl.y.join(', '), logX: pl.logX, logY: pl.logY })
+    const bytes = pl.y.every((y) => y === 'bytesPerNode')
+    return lineChartSpec(series, {
+      title: pl.title,
+      subtitle: pl.series ? `one line per ${metricName(pl.series)}` : undefined,
+      xTitle: metricName(pl.x),
+      yTitle: axisTitle(pl.y),
+      logX: pl.logX,
+      logY: pl.logY,
+      xFormat: pl.logX ? FORMAT.general : undefined,
+      yFormat: bytes ? FORMAT.si : pl.logY ? FORMAT.general : undefined,
+    })
   })
+}
+
+/** The plots of a sweep rendered to SVG. */
+export async function sweepPlots(sw: SweepReport, plots: readonly PlotSpec[]): Promise<string[]> {
+  const out: string[] = []
+  for (const spec of sweepPlotSpecs(sw, plots)) out.push(await renderSvg(spec))
+  return out
 }
 
 /** Markdown table of a sweep (what the README quotes). */
@@ -262,40 +389,42 @@ export function sweepMarkdown(sw: SweepReport, columns: readonly string[]): stri
   return [head, sep, ...rows].join('\n') + '\n'
 }
 
-export function sweepHtml(sw: SweepReport, plots: readonly PlotSpec[], columns: readonly string[]): string {
-  const svgs = sweepPlots(sw, plots)
+export async function sweepHtml(sw: SweepReport, plots: readonly PlotSpec[], columns: readonly string[], svgs?: string[]): Promise<string> {
+  const rendered = svgs ?? (await sweepPlots(sw, plots))
   return htmlReport(`CollabDict sweep: ${sw.name}`, [
     { heading: 'Scenario', text: sw.description },
-    ...svgs.map((svg, i) => ({ heading: plots[i].title, svg })),
+    ...rendered.map((svg, i) => ({ heading: plots[i].title, svg })),
     { heading: 'Results', table: { head: [...columns], rows: sw.rows.map((r) => columns.map((c) => fmt(r[c]))) } },
   ])
 }
 
 /** Write report.json, report.html and one SVG per plot into `dir`; returns the file paths. */
-export function writeRunReport(dir: string, r: SimReport): { json: string; html: string } {
+export async function writeRunReport(dir: string, r: SimReport): Promise<{ json: string; html: string }> {
   mkdirSync(dir, { recursive: true })
   const json = join(dir, 'report.json')
   const html = join(dir, 'report.html')
+  const charts = await runCharts(r)
   writeFileSync(json, reportJson(r))
-  writeFileSync(html, runHtml(r))
-  for (const [name, svg] of Object.entries(runCharts(r))) writeFileSync(join(dir, `${name}.svg`), svg + '\n')
+  writeFileSync(html, htmlReport(`CollabDict simulation: ${r.scenario.name}`, runSections(r, charts)))
+  for (const [name, svg] of Object.entries(charts)) writeFileSync(join(dir, `${name}.svg`), svg + '\n')
   return { json, html }
 }
 
-export function writeSweepReport(
+export async function writeSweepReport(
   dir: string,
   sw: SweepReport,
   plots: readonly PlotSpec[],
   columns: readonly string[],
-): { json: string; html: string; markdown: string; svgs: string[] } {
+): Promise<{ json: string; html: string; markdown: string; svgs: string[] }> {
   mkdirSync(dir, { recursive: true })
   const json = join(dir, 'sweep.json')
   const html = join(dir, 'report.html')
   const markdown = join(dir, 'table.md')
+  const rendered = await sweepPlots(sw, plots)
   writeFileSync(json, reportJson(sw))
-  writeFileSync(html, sweepHtml(sw, plots, columns))
+  writeFileSync(html, await sweepHtml(sw, plots, columns, rendered))
   writeFileSync(markdown, sweepMarkdown(sw, columns))
-  const svgs = sweepPlots(sw, plots).map((svg, i) => {
+  const svgs = rendered.map((svg, i) => {
     const p = join(dir, `plot-${i + 1}.svg`)
     writeFileSync(p, svg + '\n')
     return p

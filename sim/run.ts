@@ -19,6 +19,7 @@ import {
   type ConsensusNode,
   type MemoryNetwork,
   type RoundEvent,
+  type SessionRecord,
   type VirtualClock,
 } from '../src/consensus/index.js'
 import { systemClock, type Clock } from '../src/consensus/transport.js'
@@ -846,9 +847,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
 
   // Iteration rows (from the finished nodes' records).
   const iterRows: IterationRow[] = []
-  const refNode = finished.length > 0 ? finished[0] : 0
-  const refHistory = states[refNode].consensus?.stats.history ?? []
-  const labelToSession = new Map<string, (typeof refHistory)[number]>()
+  const labelToSession = new Map<string, SessionRecord>()
   for (const x of states) for (const h of x.consensus?.stats.history ?? []) if (!labelToSession.has(h.label)) labelToSession.set(h.label, h)
   const nIter = Math.max(0, ...states.map((x) => x.result?.records.length ?? x.checkpoint?.iteration ?? 0))
   for (let i = 0; i < nIter; i++) {

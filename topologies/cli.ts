@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { DEFAULT_TOL, DisconnectedGraphError } from '../src/consensus/weights.js'
+import { DEFAULT_TOL } from '../src/consensus/weights.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TOPOLOGY_KINDS, TopologyError, generateTopology, loadTopology, parseTopology, spectralReport, type Topology, type TopologyKind } from './index.js'
@@ -31,22 +31,6 @@ export function formatTopology(t: Topology): string {
   for (let i = 0; i < edges.length; i += 12) lines.push(`    ${edges.slice(i, i + 12).join(', ')}`)
   const gen = t.generator === undefined ? '' : `,\n  "generator": ${JSON.stringify(t.generator)}`
   return `{\n  "version": 1,\n  "nodes": [\n${nodes}\n  ],\n  "edges": [\n${lines.join(',\n')}\n  ]${gen}\n}\n`
-}
-
-/** Run a command body; known input errors print one line and exit 1 instead of a stack trace. */
-function guarded<A extends unknown[]>(fn: (...a: A) => void): (...a: A) => void {
-  return (...a: A) => {
-    try {
-      fn(...a)
-    } catch (e) {
-      if (e instanceof TopologyError || e instanceof DisconnectedGraphError) {
-        process.stderr.write(`error: ${e.message}\n`)
-        process.exitCode = 1
-        return
-      }
-      throw e
-    }
-  }
 }
 
 /**
@@ -84,7 +68,7 @@ export function registerTopologyCommands(program: Command): void {
     .option('--degree <d>', 'degree of the random regular graph', int('degree'))
     .option('--seed <n>', 'generator seed (regular)', int('seed'))
     .option('--out <file>', 'write here instead of stdout')
-    .action(guarded((o: { kind: TopologyKind; nodes: number; degree?: number; seed?: number; out?: string }) => {
+    .action((o: { kind: TopologyKind; nodes: number; degree?: number; seed?: number; out?: string }) => {
       const t = generateTopology(o.kind, o.nodes, { degree: o.degree, seed: o.seed })
       const text = formatTopology(t)
       if (o.out === undefined) process.stdout.write(text)
@@ -92,7 +76,7 @@ export function registerTopologyCommands(program: Command): void {
         writeFileSync(o.out, text)
         process.stderr.write(`wrote ${o.out}: ${t.nodes.length} nodes, ${t.edges.length} edges\n`)
       }
-    }))
+    })
   topo
     .command('set-member')
     .description("record one organisation's PeerId and address in a topology file (in place)")
@@ -101,19 +85,19 @@ export function registerTopologyCommands(program: Command): void {
     .requiredOption('--peer-id <id>', 'the PeerId `collab node init` printed')
     .requiredOption('--addr <multiaddr>', 'address its peers dial (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--name <name>', 'rename the node (e.g. the organisation)')
-    .action(guarded((file: string, o: { index: number; peerId: string; addr: string[]; name?: string }) => {
+    .action((file: string, o: { index: number; peerId: string; addr: string[]; name?: string }) => {
       const t = setMember(loadTopology(file), o.index, { peerId: o.peerId, addrs: o.addr, name: o.name })
       writeFileSync(file, formatTopology(t))
       const missing = t.nodes.filter((n) => n.peerId === undefined).length
       process.stderr.write(`${file}: node ${o.index} is ${o.peerId}; ${missing} of ${t.nodes.length} nodes still lack a PeerId\n`)
-    }))
+    })
   topo
     .command('inspect')
     .description('spectral report: lambda_2, lambda_max, and per scheme rho and rounds for --tol')
     .argument('<file>', 'topology JSON file')
     .option('--json', 'print JSON')
     .option('--tol <tol>', 'relative tolerance', tolerance, DEFAULT_TOL)
-    .action(guarded((file: string, o: { json?: boolean; tol: number }) => {
+    .action((file: string, o: { json?: boolean; tol: number }) => {
       const r = spectralReport(loadTopology(file), o.tol)
       if (o.json === true) {
         process.stdout.write(`${JSON.stringify(r)}\n`)
@@ -126,5 +110,5 @@ export function registerTopologyCommands(program: Command): void {
         ...Object.entries(r.schemes).map(([s, v]) => `  ${s.padEnd(14)} rho = ${v.rho.toFixed(6)}  rounds = ${v.rounds}`),
       ]
       process.stdout.write(`${lines.join('\n')}\n`)
-    }))
+    })
 }

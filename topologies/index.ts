@@ -138,7 +138,7 @@ export function parseTopology(json: unknown, source = 'topology'): Topology {
     const issues = r.error.issues.slice(0, 5).map((i) => `${where(i.path)}: ${i.message}`)
     throw new TopologyError(`${source}: invalid topology file: ${issues.join('; ')}`)
   }
-  const t = r.data as Topology
+  const t = r.data
   const n = t.nodes.length
   const names = new Set<string>()
   const peers = new Set<string>()

@@ -1,23 +1,35 @@
 /**
- * The node's anomaly-scoring HTTP API (fastify). Every route validates its input at the
- * edge and answers a client error with 4xx and a message saying what to fix; a 5xx
- * means a bug here. Routes:
+ * The node's HTTP API (fastify). Every route validates its input at the edge and answers
+ * a client error with 4xx and a message saying what to fix; a 5xx means a bug here.
+ * The OpenAPI document is generated from the route schemas below (@fastify/swagger) and
+ * served at /openapi.json, with a browsable copy at /docs (@fastify/swagger-ui, its
+ * assets served from the package: no CDN). Routes:
  *
- *   POST /v1/score    {"samples": number[][]} -> {"scores", "threshold", "anomalous"}
- *   GET  /v1/model    the released (DP) model; 404 before release
- *   GET  /v1/privacy  the privacy ledger
- *   GET  /v1/status   training state, peers, iteration, consensus rounds
- *   GET  /healthz     liveness
- *   GET  /metrics     Prometheus text format
- *   GET  /openapi.json
+ *   GET  /                    the node status page (node/api/status-page.ts)
+ *   POST /v1/score            {"samples": number[][]} -> scores with this node's own model
+ *   POST /v1/public/score     {"samples": number[][]} -> scores with the released DP model only
+ *   GET  /v1/model            the released (DP) model; 404 before release
+ *   GET  /v1/privacy          the privacy ledger
+ *   GET  /v1/status           training state, history, peers, consensus, privacy
+ *   GET  /healthz             liveness
+ *   GET  /metrics             Prometheus text format (behind the token with metricsAuth)
+ *   GET  /openapi.json        the OpenAPI document
+ *   GET  /docs                the API documentation page
+ *   GET  /assets/:file        the status page's chart library (vega, vega-lite)
  *
- * /v1/* require `Authorization: Bearer <token>` when a token is configured.
+ * /v1/* require `Authorization: Bearer <token>` when a token is configured, /metrics too
+ * when metricsAuth is set. The scoring routes are rate-limited per client when a limit
+ * is configured.
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema } from 'fastify'
+import fastifyRateLimit, { type RateLimitOptions } from '@fastify/rate-limit'
+import fastifySwagger from '@fastify/swagger'
+import fastifySwaggerUi from '@fastify/swagger-ui'
 import { timingSafeEqual } from 'node:crypto'
-import { Histogram, type Registry } from 'prom-client'
+import { collectDefaultMetrics, Histogram, type Registry } from 'prom-client'
 import type { Mat } from '../../src/numeric/matrix.js'
-import { openApiDocument } from './openapi.js'
+import { errorRef, ErrorSchema, freeJson, OPENAPI_HEADER, PublicScoreResponse, scoreRequestSchema, ScoreResponse } from './schemas.js'
+import { STATUS_ASSETS, statusAsset, statusPageHtml } from './status-page.js'
 
 /** What /v1/score scores with: the node's own model and its threshold. */
 export interface Scorer {
@@ -26,10 +38,18 @@ export interface Scorer {
   score(samples: Mat): Float64Array
 }
 
+/** What /v1/public/score scores with: the released DP model (no threshold of its own). */
+export interface PublicScorer {
+  readonly dim: number
+  score(samples: Mat): Float64Array
+}
+
 /** The node as the API sees it (narrow, so tests hand it stubs). */
 export interface ApiBackend {
   /** Null until the node has a trained model. */
   scorer(): Scorer | null
+  /** The released DP model as a scorer, or null before a release exists. */
+  releasedScorer(): PublicScorer | null
   /** The released DP model (JSON), or null before release. */
   releasedModel(): unknown
   /** Ledger JSON, or null when the node keeps none. */
@@ -37,14 +57,26 @@ export interface ApiBackend {
   status(): Record<string, unknown>
 }
 
+/** Per-client limit on the scoring routes: at most `max` requests per `windowMs` for each client address. */
+export interface RateLimit {
+  max: number
+  windowMs: number
+}
+
 export interface ApiOptions {
   backend: ApiBackend
   registry: Registry
   token?: string
+  /** Require the bearer token on /metrics too (needs `token`). */
+  metricsAuth?: boolean
   /** Largest number of samples per request. */
   maxBatch: number
+  /** Per-client limit on POST /v1/score and /v1/public/score; none when absent. */
+  rateLimit?: RateLimit | null
   /** Largest request body in bytes; default sized from maxBatch (about 32 bytes per number, 100 features). */
   bodyLimit?: number
+  /** Add prom-client's process metrics (CPU, memory, event loop, GC) to the registry; default true. */
+  defaultMetrics?: boolean
   logger?: boolean | object
 }
 
@@ -56,6 +88,10 @@ export class ApiInputError extends Error {
   ) {
     super(message)
   }
+}
+
+export class ApiConfigError extends Error {
+  override name = 'ApiConfigError'
 }
 
 /**
@@ -108,36 +144,94 @@ function sameToken(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y)
 }
 
+/** Scores as a JSON array; a row without a finite score is the client's problem (far outside the training range). */
+function finiteScores(scores: Float64Array): number[] {
+  const out = new Array<number>(scores.length)
+  for (let i = 0; i < scores.length; i++) {
+    if (!Number.isFinite(scores[i])) {
+      throw new ApiInputError(422, `samples[${i}] has no finite score (values far outside the training range); check its units`)
+    }
+    out[i] = scores[i]
+  }
+  return out
+}
+
+/** What the route groups share. */
+interface RouteContext {
+  opts: ApiOptions
+  /** onRequest hook: 401 unless the bearer token matches (a no-op without a token). */
+  auth: (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>
+  /** OpenAPI security requirement of the token-guarded routes. */
+  secured: { bearer: never[] }[] | undefined
+  /** Route config of @fastify/rate-limit for the scoring routes, when limited. */
+  rateLimit: RateLimitOptions | undefined
+  latency: Histogram
+  /** The app, for its OpenAPI document (app.swagger()). */
+  root: FastifyInstance
+}
+
 export function createApi(opts: ApiOptions): FastifyInstance {
-  const { backend, registry, maxBatch } = opts
+  const { registry, maxBatch } = opts
+  if (opts.metricsAuth && opts.token === undefined) throw new ApiConfigError('metricsAuth needs a token: set api.token or turn api.metricsAuth off')
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimit ?? Math.max(1 << 20, maxBatch * 100 * 32),
     return503OnClosing: true,
   })
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry })
   const latency = new Histogram({
     name: 'collab_score_latency_seconds',
     help: 'Time to validate and score one POST /v1/score request',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [registry],
   })
+  answerErrorsAsJson(app)
+  app.addSchema(ErrorSchema)
+  app.addSchema(scoreRequestSchema(maxBatch))
+  // plugins load in registration order: the documentation and the rate limit hook into
+  // every route registered after them
+  void app.register(fastifySwagger, {
+    openapi: OPENAPI_HEADER,
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  })
+  void app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null, deepLinking: false } })
+  void app.register(fastifyRateLimit, { global: false })
+  const ctx: RouteContext = {
+    opts,
+    auth: bearerAuth(opts.token),
+    secured: opts.token === undefined ? undefined : [{ bearer: [] }],
+    rateLimit: opts.rateLimit ? rateLimitConfig(opts.rateLimit) : undefined,
+    latency,
+    root: app,
+  }
+  void app.register(async (api) => {
+    pageRoutes(api)
+    scoringRoutes(api, ctx)
+    readRoutes(api, ctx)
+  })
+  return app
+}
 
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
+/** Every error as {"error": message}: 4xx for the client's mistakes, 500 (logged) for ours. */
+function answerErrorsAsJson(app: FastifyInstance): void {
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     if (err instanceof ApiInputError) return reply.code(err.statusCode).send({ error: err.message })
     const code = err.statusCode
     if (typeof code === 'number' && code >= 400 && code < 500) {
-      // fastify's own client errors: malformed JSON, body too large, wrong content type
+      // fastify's own client errors (malformed JSON, body too large, wrong content type) and the rate limit's 429
       return reply.code(code).send({ error: err.message })
     }
     app.log.error(err)
     return reply.code(500).send({ error: 'internal error; see the node log' })
   })
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url}; see /openapi.json` }))
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url}; see /docs or /openapi.json` }))
+}
 
-  const auth = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-    if (opts.token === undefined) return undefined
+function bearerAuth(token: string | undefined): RouteContext['auth'] {
+  return async (req, reply) => {
+    if (token === undefined) return undefined
     const t = bearer(req)
-    if (t === null || !sameToken(t, opts.token)) {
+    if (t === null || !sameToken(t, token)) {
       return reply
         .code(401)
         .header('www-authenticate', 'Bearer')
@@ -145,48 +239,178 @@ export function createApi(opts: ApiOptions): FastifyInstance {
     }
     return undefined
   }
+}
 
-  app.post('/v1/score', { onRequest: auth }, async (req, reply) => {
-    const end = latency.startTimer()
-    const scorer = backend.scorer()
-    if (scorer === null) {
-      return reply.code(503).header('retry-after', '5').send({ error: 'the node has no trained model yet; retry when /v1/status says trained' })
-    }
-    const samples = parseSamples(req.body, scorer.dim, maxBatch)
-    const scores = scorer.score(samples)
-    const out: number[] = new Array(scores.length)
-    const anomalous: boolean[] = new Array(scores.length)
-    for (let i = 0; i < scores.length; i++) {
-      if (!Number.isFinite(scores[i])) {
-        throw new ApiInputError(422, `samples[${i}] has no finite score (values far outside the training range); check its units`)
+function rateLimitConfig(limit: RateLimit): RateLimitOptions {
+  return {
+    max: limit.max,
+    timeWindow: limit.windowMs,
+    errorResponseBuilder: (_req, c) => ({
+      statusCode: 429,
+      message: `rate limit: at most ${limit.max} scoring requests per ${limit.windowMs / 1000} s from one client; retry in ${c.after} (api.rateLimit in the node config)`,
+    }),
+  }
+}
+
+/** The status page and its chart library. */
+function pageRoutes(api: FastifyInstance): void {
+  api.get(
+    '/',
+    { schema: { summary: 'The node status page (HTML, refreshes itself)', tags: ['operations'] } satisfies FastifySchema },
+    async (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPageHtml()),
+  )
+  api.get<{ Params: { file: string } }>(
+    '/assets/:file',
+    {
+      schema: {
+        summary: "The status page's chart library, served from this package (no CDN)",
+        tags: ['operations'],
+        params: { type: 'object', required: ['file'], properties: { file: { type: 'string', enum: [...STATUS_ASSETS] } } },
+      },
+    },
+    async (req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(statusAsset(req.params.file)),
+  )
+}
+
+/** POST /v1/score (the node's own model, private) and /v1/public/score (the release only). */
+function scoringRoutes(api: FastifyInstance, ctx: RouteContext): void {
+  const { backend, maxBatch } = ctx.opts
+  const limited = ctx.rateLimit ? { 429: errorRef('Too many scoring requests from this client (api.rateLimit)') } : {}
+  const config = { rateLimit: ctx.rateLimit ?? (false as const) }
+  // the bodies are parsed by hand (parseSamples: positions in the messages, packed
+  // straight into a Float64Array); the body schema is there for the documentation only
+  const documentOnly = () => () => true
+  const inputErrors = {
+    400: errorRef('Malformed JSON, wrong dimension, non-numbers, empty batch'),
+    413: errorRef(`More than ${maxBatch} samples, or body too large`),
+    415: errorRef('Body is not application/json'),
+    422: errorRef('A sample has no finite score'),
+  }
+  api.post(
+    '/v1/score',
+    {
+      onRequest: ctx.auth,
+      config,
+      validatorCompiler: documentOnly,
+      schema: {
+        summary: "Score samples with this node's own (private) model",
+        tags: ['scoring'],
+        security: ctx.secured,
+        body: { $ref: 'ScoreRequest#' },
+        response: { 200: ScoreResponse, ...inputErrors, 401: errorRef('Missing or wrong bearer token'), ...limited, 503: errorRef('No trained model yet') },
+      },
+    },
+    async (req, reply) => {
+      const end = ctx.latency.startTimer()
+      const scorer = backend.scorer()
+      if (scorer === null) {
+        return reply.code(503).header('retry-after', '5').send({ error: 'the node has no trained model yet; retry when /v1/status says trained' })
       }
-      out[i] = scores[i]
-      anomalous[i] = scores[i] > scorer.threshold
-    }
-    end()
-    return { scores: out, threshold: scorer.threshold, anomalous }
-  })
+      const scores = finiteScores(scorer.score(parseSamples(req.body, scorer.dim, maxBatch)))
+      end()
+      return { scores, threshold: scorer.threshold, anomalous: scores.map((s) => s > scorer.threshold) }
+    },
+  )
+  api.post(
+    '/v1/public/score',
+    {
+      config,
+      validatorCompiler: documentOnly,
+      schema: {
+        summary: 'Score samples with the released differentially-private model only (public, no token)',
+        description:
+          "Uses nothing but the released model (the file GET /v1/model serves), never this node's own model, so answers reveal no more than the release itself. 404 until a release exists.",
+        tags: ['scoring'],
+        body: { $ref: 'ScoreRequest#' },
+        response: { 200: PublicScoreResponse, ...inputErrors, 404: errorRef('No released model yet'), ...limited },
+      },
+    },
+    async (req, reply) => {
+      const scorer = backend.releasedScorer()
+      if (scorer === null) {
+        return reply.code(404).send({ error: 'no released model yet: public scoring uses only the DP release, published when training finishes (see /v1/status)' })
+      }
+      return { scores: finiteScores(scorer.score(parseSamples(req.body, scorer.dim, maxBatch))) }
+    },
+  )
+}
 
-  app.get('/v1/model', { onRequest: auth }, async (_req, reply) => {
-    const m = backend.releasedModel()
-    if (m === null || m === undefined) {
-      return reply.code(404).send({ error: 'no released model yet: the DP model is published when training finishes (see /v1/status)' })
-    }
-    return m
-  })
-
-  app.get('/v1/privacy', { onRequest: auth }, async (_req, reply) => {
-    const l = backend.ledger()
-    if (l === null || l === undefined) return reply.code(404).send({ error: 'this node keeps no privacy ledger' })
-    return l
-  })
-
-  app.get('/v1/status', { onRequest: auth }, async () => backend.status())
-  app.get('/healthz', async () => ({ ok: true }))
-  app.get('/metrics', async (_req, reply) => {
-    const text = await registry.metrics()
-    return reply.header('content-type', registry.contentType).send(text)
-  })
-  app.get('/openapi.json', async () => openApiDocument(maxBatch))
-  return app
+/** The read-only routes: released model, ledger, status, health, metrics, the OpenAPI document. */
+function readRoutes(api: FastifyInstance, ctx: RouteContext): void {
+  const { backend, registry, metricsAuth } = ctx.opts
+  const unauthorised = errorRef('Missing or wrong bearer token')
+  api.get(
+    '/v1/model',
+    {
+      onRequest: ctx.auth,
+      schema: {
+        summary: 'The released (Rényi-DP) global model, a file any third party can load (collab privacy score)',
+        tags: ['privacy'],
+        security: ctx.secured,
+        response: { 200: freeJson('Released model JSON'), 401: unauthorised, 404: errorRef('Not released yet') },
+      },
+    },
+    async (_req, reply) => {
+      const m = backend.releasedModel()
+      if (m === null || m === undefined) {
+        return reply.code(404).send({ error: 'no released model yet: the DP model is published when training finishes (see /v1/status)' })
+      }
+      return m
+    },
+  )
+  api.get(
+    '/v1/privacy',
+    {
+      onRequest: ctx.auth,
+      schema: {
+        summary: 'Privacy ledger: every release and perturbation with its cost, running (epsilon, delta)',
+        tags: ['privacy'],
+        security: ctx.secured,
+        response: { 200: freeJson('Ledger JSON'), 401: unauthorised, 404: errorRef('This node keeps no ledger') },
+      },
+    },
+    async (_req, reply) => {
+      const l = backend.ledger()
+      if (l === null || l === undefined) return reply.code(404).send({ error: 'this node keeps no privacy ledger' })
+      return l
+    },
+  )
+  api.get(
+    '/v1/status',
+    {
+      onRequest: ctx.auth,
+      schema: {
+        summary: 'Training state and history, peers and their liveness, consensus rounds and bytes, privacy spent vs budget, last release',
+        tags: ['operations'],
+        security: ctx.secured,
+        response: { 200: freeJson('Status'), 401: unauthorised },
+      },
+    },
+    async () => backend.status(),
+  )
+  api.get(
+    '/healthz',
+    { schema: { summary: 'Liveness', tags: ['operations'], response: { 200: { description: 'Alive', type: 'object', properties: { ok: { type: 'boolean' } } } } } },
+    async () => ({ ok: true }),
+  )
+  api.get(
+    '/metrics',
+    {
+      onRequest: metricsAuth ? ctx.auth : undefined,
+      schema: {
+        summary: 'Prometheus metrics (text format): collab_* and the process metrics (CPU, memory, event loop, GC)',
+        tags: ['operations'],
+        security: metricsAuth ? ctx.secured : undefined,
+      },
+    },
+    async (_req, reply) => {
+      const text = await registry.metrics()
+      return reply.header('content-type', registry.contentType).send(text)
+    },
+  )
+  api.get(
+    '/openapi.json',
+    { schema: { summary: 'This OpenAPI document', tags: ['operations'], response: { 200: freeJson('OpenAPI 3.1 document') } } },
+    async () => ctx.root.swagger(),
+  )
 }

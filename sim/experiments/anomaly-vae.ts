@@ -16,6 +16,8 @@ import '../../src/polyfills.js'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { Command, Option } from 'commander'
+import { numberFlag, parseOrExit } from '../../cli/errors.js'
 import { mat, type Mat } from '../../src/numeric/matrix.js'
 import { runExact } from '../../src/models/ggm/exact.js'
 import { createVaeModel, loadVaeModel, parseVaeHyper, type VaeHyperInput, type VaeModel } from '../../src/models/vae/index.js'
@@ -160,22 +162,31 @@ export function checks(r: VaeRow): { rocAboveLocal: boolean; prAboveLocal: boole
   return { rocAboveLocal: r.multiTask.roc > r.localOnly.roc, prAboveLocal: r.multiTask.pr > r.localOnly.pr }
 }
 
-function argValue(argv: string[], name: string): string | undefined {
-  const i = argv.indexOf(`--${name}`)
-  return i >= 0 ? argv[i + 1] : undefined
+const NUMERIC_FLAGS = ['hidden', 'latent', 'learningRate', 'encoderLearningRate', 'scoreKlWeight', 'batchSize', 'maxIter', 'scoreDraws', 'draws', 'localSteps', 'scaleFloor', 'latentFloor'] as const
+
+/** The experiment's flags (commander: unknown flags are a usage error, exit 2). */
+export function vaeCommand(): Command {
+  const cmd = new Command('anomaly-vae')
+    .description('multi-task VAE anomaly benchmark on the splits of sim/experiments/anomaly.ts')
+    .option('--datasets <list>', 'comma-separated dataset names', DATASETS.join(','))
+    .option('--seed <n>', 'seed of the splits', numberFlag('--seed'), DEFAULT_SEED)
+    .option('--out <file>', 'JSON output', 'reports/anomaly-vae.json')
+    .addOption(new Option('--optimizer <kind>', 'decoder step').choices(['sgd', 'adam']))
+  for (const key of NUMERIC_FLAGS) cmd.option(`--${key} <x>`, `VAE hyper-parameter ${key}`, numberFlag(`--${key}`))
+  return cmd
 }
 
 export async function main(argv: string[]): Promise<VaeRow[]> {
-  const names = (argValue(argv, 'datasets') ?? DATASETS.join(',')).split(',').map((s) => s.trim().replace(/^ad_/, '').replace(/\.csv$/, ''))
-  const seed = Number(argValue(argv, 'seed') ?? DEFAULT_SEED)
-  const out = argValue(argv, 'out') ?? 'reports/anomaly-vae.json'
+  const o = parseOrExit<Record<string, unknown>>(vaeCommand(), argv)
+  const names = String(o.datasets).split(',').map((s) => s.trim().replace(/^ad_/, '').replace(/\.csv$/, ''))
+  const seed = o.seed as number
+  const out = o.out as string
   const overrides: Partial<Omit<VaeHyperInput, 'seed'>> = {}
-  const numeric = ['hidden', 'latent', 'learningRate', 'encoderLearningRate', 'scoreKlWeight', 'batchSize', 'maxIter', 'scoreDraws', 'draws', 'localSteps', 'scaleFloor', 'latentFloor'] as const
-  for (const key of numeric) {
-    const v = argValue(argv, key)
-    if (v !== undefined) overrides[key] = Number(v)
+  for (const key of NUMERIC_FLAGS) {
+    const v = o[key]
+    if (typeof v === 'number') overrides[key] = v
   }
-  const opt = argValue(argv, 'optimizer')
+  const opt = o.optimizer
   if (opt === 'sgd' || opt === 'adam') overrides.optimizer = opt
   const hypers: Record<string, unknown> = {}
   const rows: VaeRow[] = []

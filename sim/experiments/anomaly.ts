@@ -24,6 +24,8 @@ import '../../src/polyfills.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { Command, Option } from 'commander'
+import { numberFlag, parseOrExit } from '../../cli/errors.js'
 import { loadCsv } from '../../src/data/csv.js'
 import { anomalySplit, type AnomalySplit } from '../../src/data/split.js'
 import { prAuc, rocAuc } from '../../src/eval/metrics.js'
@@ -215,21 +217,43 @@ export function checks(r: GgmRow): { withinCentralised: boolean; aboveLocalOnly:
   }
 }
 
-function argValue(argv: string[], name: string): string | undefined {
-  const i = argv.indexOf(`--${name}`)
-  return i >= 0 ? argv[i + 1] : undefined
+interface GgmFlags {
+  datasets: string
+  seed: number
+  eval: EvalMode
+  out: string
+  K?: number
+  rho?: number
+  lambda0?: number
+  delta?: number
+  maxIter?: number
+}
+
+/** The experiment's flags (commander: unknown flags are a usage error, exit 2). */
+export function ggmCommand(): Command {
+  return new Command('anomaly')
+    .description('GGM anomaly benchmark: local-only vs CollabDict vs centralised on the public ad_* datasets')
+    .option('--datasets <list>', 'comma-separated dataset names', DATASETS.join(','))
+    .option('--seed <n>', 'seed of the splits', numberFlag('--seed'), DEFAULT_SEED)
+    .addOption(new Option('--eval <mode>', 'test set: global (every node scores all held-out rows) or node (its own)').choices(['global', 'node']).default('global'))
+    .option('--out <file>', 'JSON output', 'reports/anomaly-ggm.json')
+    .option('--K <K>', 'GGM components', numberFlag('--K'))
+    .option('--rho <rho>', 'l1 penalty', numberFlag('--rho'))
+    .option('--lambda0 <l>', 'prior strength', numberFlag('--lambda0'))
+    .option('--delta <d>', 'component floor', numberFlag('--delta'))
+    .option('--maxIter <n>', 'EM iterations', numberFlag('--maxIter'))
 }
 
 export async function main(argv: string[]): Promise<GgmRow[]> {
-  const names = (argValue(argv, 'datasets') ?? DATASETS.join(',')).split(',').map((s) => s.trim().replace(/^ad_/, '').replace(/\.csv$/, ''))
-  const seed = Number(argValue(argv, 'seed') ?? DEFAULT_SEED)
-  const mode = (argValue(argv, 'eval') ?? 'global') as EvalMode
-  if (mode !== 'global' && mode !== 'node') throw new Error(`--eval must be global or node, got ${mode}`)
-  const out = argValue(argv, 'out') ?? 'reports/anomaly-ggm.json'
+  const o = parseOrExit<GgmFlags & Record<string, unknown>>(ggmCommand(), argv)
+  const names = o.datasets.split(',').map((s) => s.trim().replace(/^ad_/, '').replace(/\.csv$/, ''))
+  const seed = o.seed
+  const mode = o.eval
+  const out = o.out
   const hyper: GgmHyperInput = { ...EXPERIMENT_HYPER }
   for (const key of ['K', 'rho', 'lambda0', 'delta', 'maxIter'] as const) {
-    const v = argValue(argv, key)
-    if (v !== undefined) hyper[key] = Number(v)
+    const v = o[key]
+    if (v !== undefined) hyper[key] = v
   }
   const full = parseGgmHyper(hyper)
   const rows: GgmRow[] = []

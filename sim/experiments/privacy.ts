@@ -19,6 +19,8 @@
  * K B R^2 / (2c) for the release and sigma = Delta / sqrt(2c) for the Gaussian mechanism.
  */
 import { readFileSync } from 'node:fs'
+import { Command, Option } from 'commander'
+import { numberFlag, parseOrExit } from '../../cli/errors.js'
 import { anomalySplit, loadCsv } from '../../src/data/index.js'
 import { classificationReport, prAuc, rocAuc, thresholdAt, type ClassMetrics } from '../../src/eval/metrics.js'
 import { fitExact, loadGgm, statsBlock, type GgmModel } from '../../src/models/ggm/index.js'
@@ -45,14 +47,17 @@ import {
   type MixtureParams,
 } from '../../src/privacy/index.js'
 
-const args = process.argv.slice(2)
-const arg = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt
-}
-const PART = arg('part', 'all')
-const SEEDS = Number(arg('seeds', '3'))
-const DATA = arg('data', 'ad_breastw')
+const flags = parseOrExit<{ part: string; seeds: number; data: string }>(
+  new Command('privacy')
+    .description('privacy experiments: accountant vs golden, Theorem 1 Monte-Carlo, membership attack, l-diversity, utility trade-off')
+    .addOption(new Option('--part <part>', 'one part only').choices(['all', 'golden', 'mc', 'attack', 'monitor', 'tradeoff']).default('all'))
+    .option('--seeds <n>', 'splits for the trade-off', numberFlag('--seeds'), 3)
+    .option('--data <name>', 'ad_* dataset of the trade-off', 'ad_breastw'),
+  process.argv.slice(2),
+)
+const PART = flags.part
+const SEEDS = flags.seeds
+const DATA = flags.data
 const DELTA = 1e-5
 const f = (x: number, d = 3): string => (Number.isFinite(x) ? x.toFixed(d) : String(x))
 const row = (cells: (string | number)[]): string => `| ${cells.join(' | ')} |`

@@ -420,7 +420,7 @@ class ConsensusNodeImpl implements ConsensusNode {
       runs.push(cr)
     }
     run.chunkRuns = runs
-    if (this.chunks > 1 && run.attempts === 1 && everyChunk !== null && (everyChunk as Set<number>).size > 0) this.stats.exposedSessions++
+    if (this.chunks > 1 && run.attempts === 1 && everyChunk !== null && (everyChunk).size > 0) this.stats.exposedSessions++
     run.aheadFrom.clear()
     run.resendAt.fill(now)
     for (const cr of runs) {

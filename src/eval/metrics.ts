@@ -37,7 +37,7 @@ function binaryCounts(labels: ArrayLike<number>, what: string): { pos: number; n
 
 /** Indices sorted by score, ascending (stable). NaN scores are refused. */
 function argsortAsc(scores: ArrayLike<number>, what: string): number[] {
-  const idx: number[] = new Array(scores.length)
+  const idx = new Array<number>(scores.length)
   for (let i = 0; i < scores.length; i++) {
     if (Number.isNaN(scores[i])) throw new MetricInputError(`${what}: score at index ${i} is NaN; fix the model's scores first`)
     idx[i] = i

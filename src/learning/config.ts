@@ -9,6 +9,9 @@
  * the learning loop assumes a valid config.
  */
 import { z } from 'zod'
+import { ggmHyperSchema } from '../models/ggm/hyper.js'
+import { VaeHyperSchema } from '../models/vae/hyper.js'
+
 export { rdpSlopeFor } from '../privacy/rdp.js'
 
 /** Iterations of Algorithm 1 before the loop stops without convergence (EM on the BCW/shuttle data converges in 20-60). */
@@ -147,6 +150,18 @@ export const TrainingConfig = TrainingConfigObject.superRefine((c, ctx) => {
       ctx.addIssue({ code: 'custom', path: ['privacy', 'release', 'bounds'], message: `lower has ${n(lower)} values and upper ${n(upper)}; give one pair per feature` })
     }
   }
+  // the model's own schema, checked here so that errors carry the full field path
+  // (training.model.hyper.rhoo) and the file they come from
+  // (the models take their seed from the top-level one: src/learning/models.ts modelHyper)
+  const hyper = (c.model.kind === 'ggm' ? ggmHyperSchema : VaeHyperSchema).safeParse({ ...c.model.hyper, seed: c.seed })
+  if (!hyper.success) {
+    for (const i of hyper.error.issues) {
+      const path = ['model', 'hyper', ...i.path.map((k) => (typeof k === 'symbol' ? String(k) : k))]
+      if (i.code === 'unrecognized_keys') {
+        for (const key of i.keys) ctx.addIssue({ code: 'custom', path: [...path, key], message: `unknown ${c.model.kind.toUpperCase()} hyper-parameter; check its spelling` })
+      } else ctx.addIssue({ code: 'custom', path, message: i.message })
+    }
+  }
   if (r.enabled && r.epsilon > c.privacy.budget) {
     ctx.addIssue({ code: 'custom', path: ['privacy', 'release', 'epsilon'], message: `release.epsilon ${r.epsilon} exceeds privacy.budget ${c.privacy.budget}: no release could ever be afforded; lower epsilon or raise the budget` })
   }
@@ -161,12 +176,16 @@ export class TrainingConfigError extends Error {
   override name = 'TrainingConfigError'
 }
 
-/** One line per problem: `where: field.path: message`. */
+/** One line per problem: `where: field.path: message`; an unknown key is named in its path. */
 export function formatZodIssues(error: z.ZodError, where: string, prefix: readonly (string | number)[] = []): string {
   return error.issues
-    .map((i) => {
-      const path = [...prefix, ...i.path].map(String).join('.')
-      return `${where}: ${path === '' ? '(root)' : path}: ${i.message}`
+    .flatMap((i) => {
+      const at = (keys: readonly PropertyKey[]): string => {
+        const path = [...prefix, ...keys].map(String).join('.')
+        return path === '' ? '(root)' : path
+      }
+      if (i.code === 'unrecognized_keys') return i.keys.map((k) => `${where}: ${at([...i.path, k])}: unknown field; check its spelling`)
+      return [`${where}: ${at(i.path)}: ${i.message}`]
     })
     .join('\n')
 }

@@ -28,7 +28,7 @@ export interface ExactAggregator {
 export function createExactAggregator(size: number): ExactAggregator {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`exact aggregator needs >= 1 node, got ${size}`)
   const pending = new Map<string, Pending>()
-  const calls: Map<string, number>[] = Array.from({ length: size }, () => new Map())
+  const calls: Map<string, number>[] = Array.from({ length: size }, () => new Map<string, number>())
   let failed: Error | null = null
 
   const contribute = (s: number, vec: Float64Array, baseLabel: string): Promise<Float64Array> => {
@@ -38,7 +38,7 @@ export function createExactAggregator(size: number): ExactAggregator {
     const label = `${baseLabel}#${k}`
     let p = pending.get(label)
     if (p === undefined) {
-      p = { vecs: new Array(size).fill(undefined), count: 0, waiters: [] }
+      p = { vecs: new Array<Float64Array | undefined>(size).fill(undefined), count: 0, waiters: [] }
       pending.set(label, p)
     }
     const first = p.vecs.find((v) => v !== undefined)

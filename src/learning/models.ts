@@ -18,7 +18,7 @@ import { TrainingConfigError, type TrainingConfig } from './config.js'
 export function modelHyper(config: TrainingConfig): Record<string, unknown> {
   const hyper: Record<string, unknown> = { ...config.model.hyper }
   if (hyper.seed !== undefined && hyper.seed !== config.seed) {
-    throw new TrainingConfigError(`model.hyper.seed (${String(hyper.seed)}) disagrees with seed (${config.seed}); set only the top-level seed`)
+    throw new TrainingConfigError(`model.hyper.seed (${JSON.stringify(hyper.seed)}) disagrees with seed (${config.seed}); set only the top-level seed`)
   }
   hyper.seed = config.seed
   return hyper

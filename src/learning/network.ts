@@ -63,7 +63,8 @@ export async function runNetwork(opts: NetworkRunOptions): Promise<NetworkResult
     if (exact) exact.fail(err)
     else if (opts.aggregation.kind === 'custom') opts.aggregation.fail?.(err)
   }
-  let rootCause: unknown = null
+  // the first failure, rethrown as it was (whatever value was thrown)
+  const rootCause: { failed: boolean; error: unknown } = { failed: false, error: undefined }
   const runs = opts.parts.map(async (data, s) => {
     const p = opts.nodeParts(s)
     const ctx: LearningContext = {
@@ -86,12 +87,12 @@ export async function runNetwork(opts: NetworkRunOptions): Promise<NetworkResult
         checkpoint: opts.checkpoint ? (cp) => (opts.checkpoint as (s: number, cp: Checkpoint) => Promise<void>)(s, cp) : undefined,
       })
     } catch (e) {
-      if (rootCause === null) rootCause = e
+      if (!rootCause.failed) Object.assign(rootCause, { failed: true, error: e })
       fail(e instanceof Error ? e : new Error(String(e)))
       throw e
     }
   })
   const settled = await Promise.allSettled(runs)
-  if (rootCause !== null) throw rootCause
+  if (rootCause.failed) throw rootCause.error
   return { nodes: settled.map((r) => (r as PromiseFulfilledResult<TrainingResult>).value) }
 }

@@ -15,7 +15,7 @@ import { GlassoError, InvalidInputError } from './errors.js'
 import { spdInverse } from './linalg.js'
 import { mat, type Mat } from './matrix.js'
 import { checkNumber, checkSymmetric } from './validate.js'
-import { f64at, readF64, withScratch } from './wasm.js'
+import { readF64, withScratch } from './wasm.js'
 
 /** Defaults: tol on the KKT residual (1e-6 is well below statistical noise for correlations); maxIter outer sweeps. */
 export const GLASSO_DEFAULTS = { tol: 1e-6, maxIter: 1000 } as const

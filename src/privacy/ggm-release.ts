@@ -640,5 +640,5 @@ export function loadReleasedGgm(json: unknown): ReleasedGgmFile {
     m.precisions.some((P) => P.length !== M || P.some((row) => row.length !== M)) ||
     m.transform.shift.length !== M || m.transform.scale.length !== M
   if (bad) throw new ReleasedModelError(`released model shapes disagree with K = ${m.K}, dim = ${M}`)
-  return m as ReleasedGgmFile
+  return m
 }

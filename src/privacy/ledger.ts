@@ -281,7 +281,7 @@ export class PrivacyLedger {
         e.prev = prev
         e.hash = entryHash(e, prev)
       }
-      prev = e.hash as string
+      prev = e.hash
       const t = re[e.audience]
       for (let j = 0; j < n; j++) t[j] += e.rdp[j]
     }

@@ -38,8 +38,8 @@ interface Compiled {
 const compiledCache = new WeakMap<object, Compiled>()
 
 function flatPrecision(P: ArrayLike<number>[] | Mat, M: number): Float64Array {
-  if ('data' in P && 'rows' in P) return Float64Array.from((P as Mat).data)
-  const rows = P as ArrayLike<number>[]
+  if ('data' in P && 'rows' in P) return Float64Array.from((P).data)
+  const rows = P
   const out = new Float64Array(M * M)
   rows.forEach((r, i) => out.set(Array.from(r), i * M))
   return out

@@ -25,7 +25,11 @@ function bruteAp(s: ArrayLike<number>, y: ArrayLike<number>): number {
   for (const t of thr) {
     let tp = 0
     let fp = 0
-    for (let i = 0; i < s.length; i++) if (s[i] >= t) (y[i] === 1 ? tp++ : fp++)
+    for (let i = 0; i < s.length; i++) {
+      if (s[i] < t) continue
+      if (y[i] === 1) tp++
+      else fp++
+    }
     ap += (tp / P - prevR) * (tp / (tp + fp))
     prevR = tp / P
   }

@@ -5,7 +5,6 @@ import { SecretRng } from '../../src/numeric/secret-rng.js'
 import { describe, expect, it } from 'vitest'
 import { loadCsv } from '../../src/data/index.js'
 import { selectRows, type Mat } from '../../src/numeric/matrix.js'
-import { Rng } from '../../src/numeric/rng.js'
 import { parseTrainingConfig, runTraining, type Checkpoint } from '../../src/learning/index.js'
 import { createExactAggregator } from '../../src/learning/exact.js'
 import { createLedger, createPrivacyGuard, createReleaser } from '../../src/learning/privacy.js'
@@ -16,7 +15,6 @@ import { fitCentralised } from '../../src/models/ggm/index.js'
 const bcw = loadCsv('data/ad_breastw.csv', { labelCol: 'anomaly' })
 const normalRows = Array.from(bcw.labels as Int8Array, (y, i) => (y === 0 ? i : -1)).filter((i) => i >= 0)
 const X = selectRows(bcw.features, normalRows)
-const rng = new Rng(3)
 
 function slices(data: Mat, S: number): Mat[] {
   return Array.from({ length: S }, (_, s) => selectRows(data, Array.from({ length: Math.ceil((data.rows - s) / S) }, (_, j) => s + j * S)))

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { loadCsv } from '../../src/data/index.js'
 import { selectRows, type Mat } from '../../src/numeric/matrix.js'
-import { Rng } from '../../src/numeric/rng.js'
 import {
   CheckpointMismatchError,
   TrainingStoppedError,
@@ -25,7 +24,6 @@ function slices(data: Mat, S: number): Mat[] {
   return Array.from({ length: S }, (_, s) => selectRows(data, Array.from({ length: Math.ceil((data.rows - s) / S) }, (_, j) => s + j * S)))
 }
 
-const rng = new Rng(7)
 
 const config: TrainingConfig = parseTrainingConfig({
   model: { kind: 'ggm' },

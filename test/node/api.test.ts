@@ -5,7 +5,8 @@
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
-import { createApi, type ApiBackend, type Scorer } from '../../node/api/server.js'
+import { Validator } from '@seriousme/openapi-schema-validator'
+import { createApi, type ApiBackend, type PublicScorer, type Scorer } from '../../node/api/server.js'
 import type { Mat } from '../../src/numeric/matrix.js'
 
 // Squared distance from the origin: a stand-in model whose scores the test can recompute.
@@ -19,9 +20,21 @@ const scorer: Scorer = {
   },
 }
 
+// The released model as the public route sees it: sum of absolute values, so a test can
+// tell which model answered (the private one gives the squared distance).
+const publicScorer: PublicScorer = {
+  dim: 3,
+  score(x: Mat): Float64Array {
+    const out = new Float64Array(x.rows)
+    for (let i = 0; i < x.rows; i++) for (let j = 0; j < x.cols; j++) out[i] += Math.abs(x.data[i * x.cols + j])
+    return out
+  },
+}
+
 let released: unknown = null
 const backend: ApiBackend = {
   scorer: () => scorer,
+  releasedScorer: () => (released === null ? null : publicScorer),
   releasedModel: () => released,
   ledger: () => ({ format: 'collabdict-privacy-ledger', entries: [] }),
   status: () => ({ state: 'trained', iteration: 5 }),
@@ -45,7 +58,7 @@ afterAll(async () => {
 const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }
 async function score(payload: string, headers: Record<string, string> = auth) {
   const r = await app.inject({ method: 'POST', url: '/v1/score', headers, payload })
-  return { status: r.statusCode, body: r.json() as Record<string, unknown> }
+  return { status: r.statusCode, body: r.json<Record<string, unknown>>() }
 }
 
 describe('POST /v1/score', () => {
@@ -107,14 +120,105 @@ describe('read-only routes', () => {
     expect(after.json()).toEqual(released)
   })
 
-  it('serves status, privacy, metrics with the latency histogram, and the OpenAPI document', async () => {
+  it('serves status, privacy, metrics with the latency histogram', async () => {
     expect((await app.inject({ url: '/v1/status', headers: auth })).json()).toEqual({ state: 'trained', iteration: 5 })
     expect((await app.inject({ url: '/v1/privacy', headers: auth })).json().format).toBe('collabdict-privacy-ledger')
     const m = await app.inject({ url: '/metrics' })
     expect(m.body).toMatch(/collab_score_latency_seconds_count \d+/)
-    const doc = (await app.inject({ url: '/openapi.json' })).json()
-    expect(doc.openapi).toBe('3.1.0')
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/score', '/v1/model', '/v1/privacy', '/v1/status', '/healthz', '/metrics']))
     expect((await app.inject({ url: '/nope' })).statusCode).toBe(404)
+  })
+})
+
+describe('API documentation generated from the routes', () => {
+  it('/openapi.json is a valid OpenAPI 3.1 document listing every route the server has', async () => {
+    const routes: string[] = []
+    const fresh = createApi({ backend, registry: new Registry(), token: TOKEN, maxBatch: 4, rateLimit: { max: 10, windowMs: 1000 } })
+    fresh.addHook('onRoute', (r) => {
+      // the documentation UI's own pages and assets hide themselves from the document
+      if ((r.schema)?.hide) return
+      for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push(`${m} ${r.url.replace(/:(\w+)/g, '{$1}')}`)
+    })
+    await fresh.ready()
+    const doc = (await fresh.inject({ url: '/openapi.json' })).json()
+    const validator = new Validator()
+    const result = await validator.validate(doc)
+    expect(result.errors ?? null).toBeNull()
+    expect(result.valid).toBe(true)
+    expect(doc.openapi).toBe('3.1.0')
+    const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+    expect(documented.sort()).toEqual(routes.sort())
+    expect(routes).toEqual(expect.arrayContaining(['GET /', 'POST /v1/score', 'POST /v1/public/score', 'GET /v1/model', 'GET /v1/privacy', 'GET /v1/status', 'GET /healthz', 'GET /metrics', 'GET /openapi.json']))
+    // secured routes say so; the public ones do not
+    expect(doc.paths['/v1/score'].post.security).toEqual([{ bearer: [] }])
+    expect(doc.paths['/v1/public/score'].post.security).toBeUndefined()
+    expect(doc.paths['/v1/score'].post.responses['429']).toBeDefined()
+    await fresh.close()
+  })
+
+  it('serves the documentation page at /docs from the package (no external scripts or styles)', async () => {
+    // what `curl localhost:PORT/docs` gets
+    const bare = await app.inject({ url: '/docs' })
+    expect(bare.statusCode).toBe(200)
+    expect(bare.headers['content-type']).toMatch(/text\/html/)
+    const page = await app.inject({ url: '/docs/' })
+    expect(page.statusCode).toBe(200)
+    expect(page.body).toContain('swagger-ui')
+    const refs = [...page.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1])
+    expect(refs.length).toBeGreaterThan(0)
+    for (const ref of refs) {
+      expect(ref).not.toMatch(/^(https?:)?\/\//)
+      expect((await app.inject({ url: new URL(ref, 'http://x/docs/').pathname })).statusCode, ref).toBe(200)
+    }
+  })
+
+  it('/metrics carries the process metrics (collectDefaultMetrics) next to collab_*', async () => {
+    const m = (await app.inject({ url: '/metrics' })).body
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) expect(m).toContain(name)
+  })
+})
+
+describe('privacy of the HTTP side', () => {
+  it('metricsAuth puts /metrics behind the bearer token', async () => {
+    const locked = createApi({ backend, registry: new Registry(), token: TOKEN, metricsAuth: true, maxBatch: 4, defaultMetrics: false })
+    expect((await locked.inject({ url: '/metrics' })).statusCode).toBe(401)
+    expect((await locked.inject({ url: '/metrics', headers: { authorization: 'Bearer wrong-token-1' } })).statusCode).toBe(401)
+    const ok = await locked.inject({ url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })
+    expect(ok.statusCode).toBe(200)
+    expect(ok.body).toContain('collab_score_latency_seconds')
+    await locked.close()
+    expect(() => createApi({ backend, registry: new Registry(), metricsAuth: true, maxBatch: 4 })).toThrow(/metricsAuth needs a token/)
+  })
+
+  it('POST /v1/public/score answers 404 before a release, then scores with the released model only, without the token', async () => {
+    released = null
+    const before = await app.inject({ method: 'POST', url: '/v1/public/score', payload: { samples: [[1, -2, 3]] } })
+    expect(before.statusCode).toBe(404)
+    expect(before.json().error).toMatch(/no released model yet/)
+    released = { format: 'collabdict-released-model' }
+    const after = await app.inject({ method: 'POST', url: '/v1/public/score', payload: { samples: [[1, -2, 3], [0, 0, 1]] } })
+    expect(after.statusCode).toBe(200)
+    expect(after.json()).toEqual({ scores: [6, 1] })
+    const priv = await score(JSON.stringify({ samples: [[1, -2, 3]] }))
+    expect(priv.body.scores).toEqual([14])
+    const bad = await app.inject({ method: 'POST', url: '/v1/public/score', payload: { samples: [[1, 2]] } })
+    expect(bad.statusCode).toBe(400)
+    expect(bad.json().error).toMatch(/samples\[0\] has 2 values/)
+  })
+
+  it('rate-limits the scoring routes per client with 429 and a message, other clients unaffected', async () => {
+    released = { format: 'collabdict-released-model' }
+    const limited = createApi({ backend, registry: new Registry(), maxBatch: 4, rateLimit: { max: 3, windowMs: 60_000 }, defaultMetrics: false })
+    const post = (url: string, remoteAddress: string) => limited.inject({ method: 'POST', url, payload: { samples: [[1, 2, 3]] }, remoteAddress })
+    for (const url of ['/v1/score', '/v1/public/score']) {
+      for (let i = 0; i < 3; i++) expect((await post(url, '10.0.0.1')).statusCode).toBe(200)
+      const over = await post(url, '10.0.0.1')
+      expect(over.statusCode).toBe(429)
+      expect(over.json().error).toMatch(/rate limit: at most 3 scoring requests per 60 s from one client; retry in/)
+      expect(Number(over.headers['retry-after'])).toBeGreaterThan(0)
+      expect((await post(url, '10.0.0.2')).statusCode).toBe(200)
+    }
+    // the read-only routes are not limited
+    for (let i = 0; i < 5; i++) expect((await limited.inject({ url: '/healthz', remoteAddress: '10.0.0.1' })).statusCode).toBe(200)
+    await limited.close()
   })
 })

@@ -17,8 +17,8 @@ import { createNodeModel } from '../../src/learning/models.js'
 import { runNetwork } from '../../src/learning/network.js'
 import { createLedger, createPrivacyGuard, createReleaser } from '../../src/learning/privacy.js'
 import { loadModel } from '../../src/models/index.js'
-import { selectRows, toRows, type Mat } from '../../src/numeric/matrix.js'
-import { Rng } from '../../src/numeric/rng.js'
+import { fromRows, selectRows, toRows, type Mat } from '../../src/numeric/matrix.js'
+import { loadReleasedGgm, scoreReleasedGgm } from '../../src/privacy/ggm-release.js'
 import { PrivacyLedger } from '../../src/privacy/ledger.js'
 import { scoreOffline, scoreRemote } from '../../node/cli.js'
 import { exitOf, getJson, makeCluster, spawnCollab, startNodeProcess, until, type Cluster } from './cluster.js'
@@ -178,6 +178,13 @@ describe('5 peer processes on loopback', () => {
     expect(released.format).toBe('collabdict-released-model')
     // one release for the network: every member serves the same file
     for (const n of c.nodes.slice(1)) expect(await getJson(`${n.apiUrl}/v1/model`, 'test-token-1')).toEqual(released)
+    // public scoring (no token) answers with the released model only: what a third party
+    // computes from the file (scoreReleased), not the node's own scores
+    const pub = await fetch(`${n0.apiUrl}/v1/public/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ samples: rows }) })
+    expect(pub.status).toBe(200)
+    const pubScores = ((await pub.json()) as { scores: number[] }).scores
+    expect(pubScores).toEqual(Array.from(scoreReleasedGgm(loadReleasedGgm(released), fromRows(rows))))
+    expect(pubScores).not.toEqual(api.scores)
     const ledger = await getJson(`${n0.apiUrl}/v1/privacy`, 'test-token-1')
     expect((ledger.entries as unknown[]).length).toBeGreaterThanOrEqual(1)
     const metrics = await (await fetch(`${n0.apiUrl}/metrics`)).text()

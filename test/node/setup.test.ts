@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileS
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { loadNodeConfig, NodeConfigError, parseNodeConfig } from '../../node/config.js'
+import { DEFAULT_RATE_LIMIT, loadNodeConfig, NodeConfigError, parseNodeConfig } from '../../node/config.js'
 import { IdentityError, identityPath, initIdentity, loadIdentity } from '../../node/identity.js'
 import { openStore, writeAtomic } from '../../node/store.js'
 import { NetworkInitError, scaffoldNetwork } from '../../node/network.js'
@@ -62,6 +62,10 @@ describe('node config', () => {
     expect(c.api.host).toBe('127.0.0.1')
     expect(c.api.maxBatch).toBeGreaterThan(0)
     expect(c.training.consensus.chunks).toBeGreaterThan(0)
+    expect(c.api.metricsAuth).toBe(false)
+    expect(c.api.rateLimit).toEqual(DEFAULT_RATE_LIMIT)
+    expect(parseNodeConfig({ ...valid, api: { port: 1, rateLimit: false } }, 'org.yaml', '/').api.rateLimit).toBeNull()
+    expect(parseNodeConfig({ ...valid, api: { port: 1, token: 'long-enough', metricsAuth: true } }, 'org.yaml', '/').api.metricsAuth).toBe(true)
   })
 
   it.each([
@@ -71,6 +75,8 @@ describe('node config', () => {
     [{ ...valid, training: { model: { kind: 'ggm' } } }, /training\.seed: seed must be a whole number/],
     [{ ...valid, api: { port: 1, token: 'short' } }, /api\.token: .*8 characters/],
     [{ ...valid, extra: 1 }, /Unrecognized key.*extra|extra/],
+    [{ ...valid, api: { port: 1, metricsAuth: true } }, /org\.yaml: api\.metricsAuth: metricsAuth needs api\.token/],
+    [{ ...valid, api: { port: 1, rateLimit: { max: 0, windowMs: 1000 } } }, /org\.yaml: api\.rateLimit\.max: .*>= 1/],
   ])('names the field in errors (%#)', (input, message) => {
     expect(() => parseNodeConfig(input, 'org.yaml', '/')).toThrow(NodeConfigError)
     expect(() => parseNodeConfig(input, 'org.yaml', '/')).toThrow(message)

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Command } from 'commander'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { runCommand } from '../../cli/errors.js'
 import { registerGlassoCommand } from '../../cli/glasso.js'
 import { readGolden } from './data.js'
 
@@ -19,9 +20,9 @@ async function runCli(args: string[]): Promise<{ out: string; err: string; code:
   const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true))
   process.exitCode = undefined
   try {
-    const program = new Command().exitOverride()
+    const program = new Command('collab')
     registerGlassoCommand(program)
-    await program.parseAsync(['node', 'collab', 'glasso', ...args])
+    await runCommand(program, ['glasso', ...args])
   } finally {
     o.mockRestore()
     e.mockRestore()
@@ -54,12 +55,12 @@ describe('collab glasso CLI', () => {
     }
   })
 
-  it('rejects bad files and options with a clear message and exit code 1', async () => {
+  it('rejects bad files with a one-line named error and exit code 1, bad options with a usage error and exit code 2', async () => {
     const ragged = join(dir, 'ragged.json')
     writeFileSync(ragged, '[[1, 0], [0]]')
     let r = await runCli(['--cov', ragged, '--alpha', '0.1', '--json'])
     expect(r.code).toBe(1)
-    expect(r.err).toMatch(/must be square/)
+    expect(r.err).toMatch(/^collab: GlassoCliError: .*must be square.*\n$/)
     const text = join(dir, 'text.json')
     writeFileSync(text, '{"S": [[1, "a"], [0, 1]]}')
     r = await runCli(['--cov', text, '--alpha', '0.1'])
@@ -68,10 +69,11 @@ describe('collab glasso CLI', () => {
     expect(r.err).toMatch(/cannot read --cov/)
     writeFileSync(join(dir, 'ok.json'), JSON.stringify(g.S))
     r = await runCli(['--cov', join(dir, 'ok.json'), '--alpha', 'abc'])
-    expect(r.err).toMatch(/alpha/)
+    expect(r.code).toBe(2)
+    expect(r.err).toMatch(/^collab: UsageError: .*alpha.*\nhint: collab glasso --help lists its options\n$/)
     const nan = join(dir, 'asym.json')
     writeFileSync(nan, '[[1, 0.5], [0.1, 1]]')
     r = await runCli(['--cov', nan, '--alpha', '0.1'])
-    expect(r.err).toMatch(/InvalidInputError.*not symmetric/)
+    expect(r.err).toMatch(/^collab: InvalidInputError: .*not symmetric/)
   })
 })

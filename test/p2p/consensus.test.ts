@@ -8,7 +8,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createConsensusNode, type ConsensusNode } from '../../src/consensus/index.js'
-import { encodeFrame, frameBytes, HEADER_BYTES, type FrameLimits } from '../../src/p2p/codec.js'
+import { encodeFrame, HEADER_BYTES, type FrameLimits } from '../../src/p2p/codec.js'
 import { addPeerAddresses, createHost, waitForPeers, type CollabHost } from '../../src/p2p/host.js'
 import { CONSENSUS_PROTOCOL, createLibp2pTransport, type Libp2pTransport } from '../../src/p2p/transport.js'
 import { generateTopology } from '../../topologies/index.js'
@@ -41,7 +41,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const n of nodes ?? []) n.close()
   for (const t of transports ?? []) await t.stop()
-  await Promise.all((hosts ?? []).map((h) => h.stop()))
+  await Promise.all((hosts ?? []).map(async (h) => h.stop()))
 })
 
 describe('consensus over libp2p', () => {

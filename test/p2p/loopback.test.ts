@@ -64,7 +64,7 @@ afterAll(async () => {
     await t.stop()
     await t.stop() // idempotent
   }
-  await Promise.all((hosts ?? []).map((h) => h.stop()))
+  await Promise.all((hosts ?? []).map(async (h) => h.stop()))
 })
 
 describe('libp2p transport on loopback', () => {

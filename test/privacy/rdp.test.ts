@@ -134,7 +134,7 @@ describe('collab privacy epsilon', () => {
     registerPrivacyCommands(program)
     const chunks: string[] = []
     const write = process.stdout.write.bind(process.stdout)
-    process.stdout.write = ((s: string) => { chunks.push(s); return true }) as typeof process.stdout.write
+    process.stdout.write = ((s: string) => { chunks.push(s); return true })
     try {
       await program.parseAsync(['privacy', 'epsilon', '--sigma', String(c.sigma), '--q', String(c.q), '--steps', String(c.steps), '--delta', String(c.delta), '--json'], { from: 'user' })
     } finally {
@@ -168,7 +168,7 @@ describe('collab privacy ledger', () => {
         process.stdout.write = ((s: string) => {
           chunks.push(s)
           return true
-        }) as typeof process.stdout.write
+        })
         try {
           await program.parseAsync(argv, { from: 'user' })
         } finally {

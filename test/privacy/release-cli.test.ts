@@ -26,7 +26,7 @@ async function run(argv: string[]): Promise<string> {
   process.stdout.write = ((s: string) => {
     chunks.push(s)
     return true
-  }) as typeof process.stdout.write
+  })
   try {
     await program.parseAsync(argv, { from: 'user' })
   } finally {
@@ -72,7 +72,7 @@ describe('collab privacy release / score', () => {
     const ledgerPath = join(dir, 'ledger.json')
     await expect(
       run(['privacy', 'release', '--data', join(dir, 'rows.csv'), '--bounds', '0:5', '--ledger', ledgerPath, '--node-id', 'o', '--epsilon', '2', '--budget', '1', '--out', join(dir, 'r.json')]),
-    ).rejects.toThrow(/PrivacyBudgetExceededError/)
+    ).rejects.toMatchObject({ name: 'PrivacyBudgetExceededError' })
     expect(PrivacyLedger.load(ledgerPath).entries).toHaveLength(0)
   })
 })

@@ -37,7 +37,7 @@ export function exactNetwork(S: number): { aggregate(node: number): Aggregate } 
     waiters: { node: number; resolve: (v: Float64Array) => void; reject: (e: Error) => void }[]
   }
   const rounds = new Map<string, Round>()
-  const calls: Map<string, number>[] = Array.from({ length: S }, () => new Map())
+  const calls: Map<string, number>[] = Array.from({ length: S }, () => new Map<string, number>())
   return {
     aggregate(node: number): Aggregate {
       if (!Number.isInteger(node) || node < 0 || node >= S) throw new ExactRunError(`node ${node} outside 0..${S - 1}`)
@@ -48,7 +48,7 @@ export function exactNetwork(S: number): { aggregate(node: number): Aggregate } 
           const key = `${label}#${k}`
           let round = rounds.get(key)
           if (round === undefined) {
-            round = { vecs: new Array(S).fill(undefined), waiters: [] }
+            round = { vecs: new Array<Float64Array | undefined>(S).fill(undefined), waiters: [] }
             rounds.set(key, round)
           }
           round.vecs[node] = Float64Array.from(vec)

@@ -4,10 +4,9 @@
  */
 import { z } from 'zod'
 import type { Mat } from '../../numeric/matrix.js'
-import type { TraceEntry } from '../model.js'
 import { runExact } from './exact.js'
 import { parseGgmHyper, type GgmHyperInput } from './hyper.js'
-import { createGgm, GGM_SAVE_VERSION, GgmError, restoreGgm, type GgmModel, type GgmSavedParams } from './model.js'
+import { createGgm, GGM_SAVE_VERSION, GgmError, restoreGgm, type GgmModel } from './model.js'
 
 export {
   createGgm,
@@ -90,7 +89,7 @@ export function loadGgm(saved: unknown): GgmModel {
     throw new GgmError(`saved GGM model has version ${s.version}; this release reads version ${GGM_SAVE_VERSION}`)
   }
   const hyper = parseGgmHyper(s.hyper)
-  return restoreGgm(hyper, s.params as GgmSavedParams, s.trace as TraceEntry[])
+  return restoreGgm(hyper, s.params, s.trace)
 }
 
 /**

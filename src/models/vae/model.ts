@@ -559,7 +559,7 @@ export class VaeModelImpl {
       o += M
     }
     state[o++] = pre.radius ?? Number.NaN
-    state[o++] = pre.count
+    state[o] = pre.count
     return { iteration: this.iter, converged: this.done, state }
   }
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { SecretRng } from '../../../src/numeric/secret-rng.js'
 import { createConsensusNode, createMemoryNetwork } from '../../../src/consensus/index.js'
 import { generateTopology } from '../../../topologies/index.js'
-import { createGgm, fitExact, type GgmModel } from '../../../src/models/ggm/index.js'
+import { createGgm, fitExact } from '../../../src/models/ggm/index.js'
 import { cut, maxAbsDiff, thyroid } from './helpers.js'
 
 const x = thyroid()
@@ -35,7 +35,7 @@ describe('GGM with dynamical consensus (cwic-31, tol 1e-10)', () => {
       const exact = await fitExact(parts, hyper)
       const ref = exact[0].release()
       let worst = 0
-      for (const m of models as GgmModel[]) {
+      for (const m of models) {
         expect(m.iteration).toBe(8)
         const r = m.release()
         expect(r.K).toBe(ref.K)

@@ -229,8 +229,8 @@ describe('multi-task VAE: state, monitor and misuse', () => {
 
   it('misuse fails loudly with named errors', () => {
     expect(() => parseVaeHyper({ seed: 1, hidden: 0 })).toThrow(expect.objectContaining({ name: 'VaeConfigError' }))
-    expect(() => createVaeModel({ seed: 1, optimizer: 'rmsprop' } as unknown as VaeHyperInput)).toThrow(/optimizer/)
-    expect(() => createVaeModel({ seed: 1, bogus: 1 } as unknown as VaeHyperInput)).toThrow(expect.objectContaining({ name: 'VaeConfigError' }))
+    expect(() => createVaeModel({ seed: 1, optimizer: 'rmsprop' })).toThrow(/optimizer/)
+    expect(() => createVaeModel({ seed: 1, bogus: 1 })).toThrow(expect.objectContaining({ name: 'VaeConfigError' }))
     const m = createVaeModel({ seed: 1 })
     expect(() => m.localUpdate(wdbc)).toThrow(expect.objectContaining({ name: 'VaeStateError' }))
     expect(() => m.score(wdbc)).toThrow(/prepare/)

@@ -344,6 +344,8 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       noise: SecretRng.fromOsEntropy(),
       timeoutMs: training.consensus.timeoutMs,
       rerunOnTimeout: training.consensus.rerunOnTimeout,
+      protection: training.consensus.protection,
+      shamirThreshold: training.consensus.shamirThreshold,
       firstSession,
       onRound: () => {
         roundsDone++

@@ -80,6 +80,8 @@ interface SimFlags {
   scheme?: string
   tol?: number
   chunks?: number
+  protection?: string
+  noiseSeed?: string
   timeoutMs?: number
   transport?: string
   loss?: number
@@ -118,6 +120,8 @@ export function scenarioFromFlags(f: SimFlags): Scenario {
   set('training.consensus.scheme', f.scheme)
   set('training.consensus.tol', f.tol)
   set('training.consensus.chunks', f.chunks)
+  set('training.consensus.protection', f.protection)
+  set('noiseSeed', f.noiseSeed)
   set('training.consensus.timeoutMs', f.timeoutMs)
   set('transport', f.transport)
   set('faults.loss', f.loss)
@@ -174,7 +178,9 @@ export function summaryText(r: SimReport, wallMs: number, reportPath: string): s
   const lines = [
     `CollabDict: ${r.topology.nodes} organisations on '${topo}' (${r.topology.edges} edges), ${r.scenario.training.model.kind.toUpperCase()} on ${r.data.source} (${r.scenario.transport} transport)`,
     `  outcome    ${o.status}${o.reason ? ` (${o.reason})` : ''}; ${o.converged ? 'converged' : 'not converged'} after ${o.iterations} iterations`,
-    `  consensus  ${r.topology.scheme}, ${rounds.length ? Math.round(rounds.reduce((a, b) => a + b, 0) / rounds.length) : 0} rounds per session (predicted ${r.topology.predictedRounds}), ${r.scenario.training.consensus.chunks} chunks, ${r.consensus.roundsTotal} rounds in all, ${(r.consensus.bytesPerNode.mean / 1e6).toFixed(2)} MB sent per node`,
+    r.scenario.training.consensus.protection === 'shamir'
+      ? `  consensus  Shamir secure sums (threshold ${r.scenario.training.consensus.shamirThreshold ?? Math.floor(r.topology.nodes / 2) + 1} of ${r.topology.nodes}), ${r.consensus.sessions} sessions, ${(r.consensus.bytesPerNode.mean / 1e6).toFixed(2)} MB sent per node`
+      : `  consensus  ${r.topology.scheme}, ${rounds.length ? Math.round(rounds.reduce((a, b) => a + b, 0) / rounds.length) : 0} rounds per session (predicted ${r.topology.predictedRounds}), ${r.scenario.training.consensus.chunks} chunks, ${r.consensus.roundsTotal} rounds in all, ${(r.consensus.bytesPerNode.mean / 1e6).toFixed(2)} MB sent per node`,
     `  time       ${(wallMs / 1000).toFixed(1)} s wall${o.virtualMs > 0 ? `, ${(o.virtualMs / 1000).toFixed(1)} s simulated network time` : ' (no network latency simulated)'}`,
     `  ROC-AUC    local ${f3(r.auc.local?.rocAuc)} | CollabDict ${f3(r.auc.collab.rocAuc)} | DP release ${f3(r.auc.released?.rocAuc)} | centralised ${f3(r.auc.centralised?.rocAuc)}`,
     `  PR-AUC     local ${f3(r.auc.local?.prAuc)} | CollabDict ${f3(r.auc.collab.prAuc)} | DP release ${f3(r.auc.released?.prAuc)} | centralised ${f3(r.auc.centralised?.prAuc)}`,
@@ -238,6 +244,8 @@ export function registerSimCommands(program: Command): void {
     .addOption(new Option('--scheme <scheme>', 'consensus weights').choices(['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev']))
     .option('--tol <tol>', 'consensus relative tolerance', num('--tol'))
     .option('--chunks <C>', 'random chunks per consensus (eq. 6)', num('--chunks'))
+    .addOption(new Option('--protection <p>', 'how contributions are hidden: random chunks over consensus, or Shamir secure sums').choices(['chunking', 'shamir']))
+    .option('--noise-seed <s>', "seed of the simulator's per-node secret noise streams (replay a run; default derived from --seed)")
     .option('--timeout-ms <ms>', 'silence after which a neighbour is excluded (raise it for libp2p on a busy machine)', num('--timeout-ms'))
     .addOption(new Option('--transport <t>', 'exact sums, in-memory consensus, or libp2p on loopback').choices(['exact', 'memory', 'libp2p']))
     .option('--loss <p>', 'probability that a frame is lost', num('--loss'))
@@ -320,7 +328,7 @@ export function registerSimCommands(program: Command): void {
       const net = o.exact ? null : createMemoryNetwork(topology, { clock, seed: `${o.seed}/network` })
       const cns = net
         ? net.transports.map((t, s) =>
-            createConsensusNode({ topology, transport: t, clock, scheme: config.consensus.scheme, tol: config.consensus.tol, chunks: config.consensus.chunks, chunkScale: config.consensus.chunkScale, seed: config.seed, noise: simulationSecret(sc, s).fork('consensus') }),
+            createConsensusNode({ topology, transport: t, clock, scheme: config.consensus.scheme, tol: config.consensus.tol, chunks: config.consensus.chunks, chunkScale: config.consensus.chunkScale, seed: config.seed, noise: simulationSecret(sc, s).fork('consensus'), protection: config.consensus.protection, shamirThreshold: config.consensus.shamirThreshold }),
           )
         : null
       const t0 = performance.now()

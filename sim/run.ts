@@ -366,6 +366,8 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
       noise: simulationSecret(sc, s).fork('consensus'),
       timeoutMs: config.consensus.timeoutMs,
       rerunOnTimeout: config.consensus.rerunOnTimeout,
+      protection: config.consensus.protection,
+      shamirThreshold: config.consensus.shamirThreshold,
       onRound: (e) => probe.onRound(s, e),
     }),
   )
@@ -517,6 +519,8 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       noise: simulationSecret(sc, s).fork(`consensus/from-session-${firstSession}`),
       timeoutMs: config.consensus.timeoutMs,
       rerunOnTimeout: config.consensus.rerunOnTimeout,
+      protection: config.consensus.protection,
+      shamirThreshold: config.consensus.shamirThreshold,
       firstSession,
       onRound: onRoundOf(s),
     })
@@ -573,8 +577,13 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       const st = states[s]
       const crash = crashOf.get(s)
       if (crash && label === `iter:${crash.atIteration}:stats` && st.status === 'running' && !crashDone.has(s) && st.consensus) {
-        // Scheduled crash: the node joins this session and dies halfway through its rounds.
         crashDone.add(s)
+        if (config.consensus.protection === 'shamir') {
+          // Shamir sessions have no rounds: the node dies as it opens the session
+          crashNow(s)
+          throw new SimulationError(`node ${s} crashed (scheduled)`)
+        }
+        // Scheduled crash: the node joins this session and dies halfway through its rounds.
         pendingCrash.set(s, { session: st.consensus.nextSession, round: Math.max(1, Math.floor(schemeInfo.rounds / 2)) })
       }
       const isStats = label.startsWith('iter:') && exact === null

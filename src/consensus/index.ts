@@ -36,6 +36,7 @@ export {
   type SumOptions,
 } from './node.js'
 export { NeighbourTimeoutError, ExcludedError, OutOfStepError, ConsensusClosedError, ConsensusInputError } from './errors.js'
+export { createShamirNode, ShamirQuorumError, WORDS as SHAMIR_WORDS, type ShamirNodeOptions } from './secure-sum.js'
 export { createMemoryNetwork, MemoryNetworkError, type MemoryNetwork, type MemoryNetworkOptions, type MemoryNetworkStats } from './memory.js'
 export { createVirtualClock, type VirtualClock } from './clock.js'
 export { splitChunks, relabelling, sessionRelabelling, memberGraph, COVERAGE_REPAIR_SWAPS_PER_NODE, type Relabelling, type SessionRelabelling, type MemberGraph } from './membership.js'
@@ -50,6 +51,10 @@ export {
   shamirSplit,
   shamirAdd,
   shamirReconstruct,
+  reconstructField,
+  fieldSum,
+  toWords,
+  fromWords,
   type ShamirShare,
   type ShamirOptions,
 } from './shamir.js'

@@ -23,6 +23,7 @@ import { adjacency } from '../../topologies/generators.js'
 import type { Topology } from '../../topologies/index.js'
 import { ConsensusClosedError, ConsensusInputError, ExcludedError, NeighbourTimeoutError, OutOfStepError } from './errors.js'
 import { memberGraph, relabelling, splitChunks } from './membership.js'
+import { createShamirNode } from './secure-sum.js'
 import { ChunkRun, type RoundEvent } from './round.js'
 import { systemClock, type Clock, type ConsensusFrame, type Transport } from './transport.js'
 import { DEFAULT_TOL, SCHEMES, rowWeights, type SchemeName, type SchemePlan } from './weights.js'
@@ -93,6 +94,13 @@ export interface ConsensusOptions {
   firstSession?: number
   /** Called after every round of every chunk (analysis, tests). */
   onRound?: (e: RoundEvent) => void
+  /**
+   * How contributions are protected: 'chunking' (dynamical consensus with random chunks,
+   * the default) or 'shamir' (exact secure sums by Shamir sharing, src/consensus/secure-sum.ts).
+   */
+  protection?: 'chunking' | 'shamir'
+  /** Shamir: reveals needed to reconstruct (default a majority of the members). */
+  shamirThreshold?: number
 }
 
 /**
@@ -765,7 +773,19 @@ class ConsensusNodeImpl implements ConsensusNode {
   }
 }
 
-/** A consensus node on `opts.transport` (see ConsensusOptions for defaults). */
+/** A consensus node on `opts.transport` (see ConsensusOptions for defaults); Shamir secure sums when opts.protection is 'shamir'. */
 export function createConsensusNode(opts: ConsensusOptions): ConsensusNode {
+  if (opts.protection === 'shamir') {
+    return createShamirNode({
+      topology: opts.topology,
+      transport: opts.transport,
+      clock: opts.clock,
+      noise: opts.noise,
+      threshold: opts.shamirThreshold,
+      timeoutMs: Number.isFinite(opts.timeoutMs ?? Infinity) ? opts.timeoutMs : undefined,
+      retransmitMs: opts.retransmitMs,
+      firstSession: opts.firstSession,
+    })
+  }
   return new ConsensusNodeImpl(opts)
 }

@@ -22,8 +22,11 @@
  *   not the session's vector length (the engine rejects them too, reason 'bad-length').
  */
 
-/** 'data': one round's vector; 'exclude': the sender's excluded set for a session (control). */
-export type FrameKind = 'data' | 'exclude'
+/**
+ * 'data': one round's vector; 'exclude': the sender's excluded set for a session (control);
+ * 'share' / 'reveal': the two steps of a Shamir secure sum (src/consensus/secure-sum.ts).
+ */
+export type FrameKind = 'data' | 'exclude' | 'share' | 'reveal'
 
 /** One consensus message. Payloads are f64 vectors; on the wire little-endian. */
 export interface ConsensusFrame {

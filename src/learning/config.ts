@@ -60,6 +60,15 @@ export const ConsensusSection = z
     timeoutMs: z.number().int().positive({ error: 'timeoutMs must be a positive number of milliseconds' }).default(DEFAULT_TIMEOUT_MS),
     /** After a neighbour times out, rerun the session without it instead of stopping. */
     rerunOnTimeout: z.boolean().default(true),
+    /**
+     * How a node's contribution is hidden from its peers: 'chunking' (dynamical consensus
+     * over the overlay with random chunks, eq. 6; scales to thousands of members) or
+     * 'shamir' (exact secure sums by Shamir sharing among all members; tolerates members
+     * dropping out after they shared; for networks of tens of members).
+     */
+    protection: z.enum(['chunking', 'shamir'], { error: 'must be "chunking" or "shamir"' }).default('chunking'),
+    /** Shamir: reveals needed to reconstruct a sum (and the coalition size that learns nothing below it); default a majority. */
+    shamirThreshold: z.number().int({ error: 'shamirThreshold must be a whole number' }).min(1).optional(),
   })
   .strict()
 

@@ -6,6 +6,7 @@ import { createModel, loadModel, type ModelOptions } from '../models/index.js'
 import { parseGgmHyper, statsLength } from '../models/ggm/index.js'
 import { parseVaeHyper } from '../models/vae/index.js'
 import { packedSymLength } from '../numeric/matrix.js'
+import { SHAMIR_WORDS } from '../consensus/index.js'
 import { vaeParamLengths } from '../numeric/vae.js'
 import type { CollabModel, SavedModel } from '../models/model.js'
 import { TrainingConfigError, type TrainingConfig } from './config.js'
@@ -47,8 +48,20 @@ export function loadNodeModel(config: TrainingConfig, saved: SavedModel): Collab
 export function consensusPayloadLimit(config: TrainingConfig, M: number, S: number): number {
   const prepare = Math.max(1 + 2 * M, 1 + M + packedSymLength(M), S)
   const hyper = modelHyper(config)
-  if (config.model.kind === 'ggm') return Math.max(statsLength(parseGgmHyper(hyper).K, M) + 2, prepare)
-  const h = parseVaeHyper(hyper)
-  // decoder gradient, ELBO sum and row count, then the two votes
-  return Math.max(vaeParamLengths({ features: M, hidden: h.hidden, latent: h.latent }).decoder + 4, prepare)
+  let longest: number
+  if (config.model.kind === 'ggm') longest = Math.max(statsLength(parseGgmHyper(hyper).K, M) + 2, prepare)
+  else {
+    const h = parseVaeHyper(hyper)
+    // decoder gradient, ELBO sum and row count, then the two votes
+    longest = Math.max(vaeParamLengths({ features: M, hidden: h.hidden, latent: h.latent }).decoder + 4, prepare)
+  }
+  if (config.privacy.release.enabled) longest = Math.max(longest, releasePayloadLength(config, M))
+  // Shamir frames carry four words per entry, and a reveal its absent set
+  return config.consensus.protection === 'shamir' ? SHAMIR_WORDS * longest + S + 1 : longest
+}
+
+/** Longest vector of the network's release steps (src/privacy/ggm-release.ts). */
+function releasePayloadLength(config: TrainingConfig, M: number): number {
+  const K = typeof config.model.hyper.K === 'number' ? config.model.hyper.K : 2
+  return Math.max(1 + 2 * M, M + packedSymLength(M), K * (1 + M + packedSymLength(M)))
 }

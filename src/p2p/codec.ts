@@ -25,8 +25,8 @@ export const FRAME_VERSION = 1
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 export const HEADER_BYTES = 24
 
-/** Wire code of each frame kind: 'data' a round's vector, 'exclude' a rerun's excluded set (control). */
-export const FRAME_KIND_CODE: Record<FrameKind, number> = { data: 0, exclude: 1 }
+/** Wire code of each frame kind: 'data' a round's vector, 'exclude' a rerun's excluded set (control), 'share' / 'reveal' the Shamir secure sum's two steps. */
+export const FRAME_KIND_CODE: Record<FrameKind, number> = { data: 0, exclude: 1, share: 2, reveal: 3 }
 const KIND_BY_CODE = new Map<number, FrameKind>(
   (Object.entries(FRAME_KIND_CODE) as Array<[FrameKind, number]>).map(([k, c]) => [c, k]),
 )

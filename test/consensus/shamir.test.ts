@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { Rng } from '../../src/numeric/rng.js'
-import { ShamirInputError, ShamirRangeError, shamirAdd, shamirDecode, shamirEncode, shamirReconstruct, shamirSplit } from '../../src/consensus/index.js'
+import { fromWords, ShamirInputError, ShamirRangeError, shamirAdd, shamirDecode, shamirEncode, shamirReconstruct, shamirSplit, toWords } from '../../src/consensus/index.js'
 
-describe('Shamir secret sharing over GF(2^61-1) with fixed-point encoding', () => {
+describe('Shamir secret sharing over GF(2^127-1) with fixed-point encoding', () => {
   it('encode/decode round trip is off by at most 2^-(f+1) per value', () => {
     const rng = new Rng(1)
     const v = rng.fillNormal(new Float64Array(2000)).map((x) => x * 1000)
@@ -49,12 +49,25 @@ describe('Shamir secret sharing over GF(2^61-1) with fixed-point encoding', () =
   })
 
   it('rejects out-of-range values and bad arguments with named errors', () => {
-    expect(() => shamirEncode(Float64Array.of(2 ** 29))).toThrow(ShamirRangeError)
+    expect(() => shamirEncode(Float64Array.of(2 ** 94))).toThrow(ShamirRangeError)
+    expect(() => shamirEncode(Float64Array.of(Number.NaN))).toThrow(ShamirRangeError)
     expect(() => shamirSplit(Float64Array.of(1), 3, 4, new Rng(1))).toThrow(ShamirInputError)
     const sh = shamirSplit(Float64Array.of(1), 3, 2, new Rng(1))
     expect(() => shamirAdd(sh[0], sh[1])).toThrow(ShamirInputError)
     expect(() => shamirReconstruct([sh[0], sh[0]])).toThrow(ShamirInputError)
-    // Too few shares reconstruct garbage, not the secret.
-    expect(() => shamirReconstruct([sh[0]])).toThrow(ShamirRangeError)
+    // Too few shares reconstruct garbage, not the secret (out of range, or a wrong value).
+    let got: number | null = null
+    try {
+      got = shamirReconstruct([sh[0]])[0]
+    } catch (e) {
+      expect(e).toBeInstanceOf(ShamirRangeError)
+    }
+    if (got !== null) expect(Math.abs(got - 1)).toBeGreaterThan(1)
+    // words round trip, and a word above p is refused
+    const w = new Float64Array(4)
+    toWords(sh[1].y[0], w, 0)
+    expect(fromWords(w, 0)).toBe(sh[1].y[0])
+    expect(fromWords([0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], 0)).toBeNull()
+    expect(fromWords([1.5, 0, 0, 0], 0)).toBeNull()
   })
 })

@@ -77,8 +77,11 @@ describe('collab experiment ... --quick --json', () => {
   it('imbalance-dp: per-class precision, recall, specificity, F1, G-mean and IBA for Pima and WDBC, non-private and epsilon in {8, 2, 1}', async () => {
     const { json, dir } = await experiment<ImbalanceResult>('imbalance-dp')
     for (const name of ['pima', 'wdbc']) {
-      const main = json.rows.filter((r) => r.dataset === name && r.inputs === 'range')
+      const main = json.rows.filter((r) => r.dataset === name && r.inputs === 'range' && r.optimizer === 'sgd')
       expect(main.map((r) => r.epsilon)).toEqual([null, 8, 2, 1])
+      // the ablations: z-scored inputs, and Adam
+      expect(json.rows.filter((r) => r.dataset === name && r.inputs === 'standardised').map((r) => r.epsilon)).toEqual([null, 1])
+      expect(json.rows.filter((r) => r.dataset === name && r.optimizer === 'adam').map((r) => r.epsilon)).toEqual([null, 8, 1])
       for (const r of main) {
         expect(r.classes.map((c) => c.label)).toEqual([0, 1])
         for (const c of r.classes) expect(c).toMatchObject({ precision: spread, recall: spread, specificity: spread, f1: spread, gMean: spread, iba: spread })

@@ -4,7 +4,15 @@
  * metrics at the decision threshold; a node that crashes and restarts from its checkpoint
  * charges the round it may re-share, and the network finishes.
  */
-import { describe, expect, it } from 'vitest'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it, vi } from 'vitest'
+import { runCommand } from '../../cli/errors.js'
+import { createProgram } from '../../cli/program.js'
+import { loadCsv } from '../../src/data/index.js'
+import { loadModel } from '../../src/models/index.js'
+import { isClassifier } from '../../src/models/classifier/index.js'
 import { runScenario } from '../../sim/run.js'
 import { parseScenario, type ScenarioInput } from '../../sim/scenario.js'
 import { DEFAULT_ORDERS, rdpToDp, subsampledGaussianRdp } from '../../src/privacy/rdp.js'
@@ -56,5 +64,27 @@ describe('collab sim with the classifier', () => {
     const l4 = r.privacy.ledgers.find((l) => l.node === 4)?.entries ?? []
     expect(l4.map((e) => e.label)).toEqual(['classifier DP-SGD, 12 step(s)', 'classifier DP-SGD, 1 step(s)'])
     for (const l of r.privacy.ledgers.filter((x) => x.node !== 4)) expect(l.entries).toHaveLength(1)
+  })
+})
+
+describe('collab fit --model classifier', () => {
+  it('trains over S nodes on every labelled row and saves a classifier that scores offline', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'collab-fit-')), 'model.json')
+    let text = ''
+    const o = vi.spyOn(process.stdout, 'write').mockImplementation((t: string | Uint8Array) => ((text += String(t)), true))
+    process.exitCode = undefined
+    try {
+      await runCommand(createProgram(), ['fit', '--data', 'data/ad_breastw.csv', '--label-col', 'anomaly', '--model', 'classifier', '--hyper', '{"architecture": "svm", "aggregation": "model", "batchSize": 8, "learningRate": 0.05, "l2": 0.01, "maxIter": 8}', '--nodes', '5', '--topology', 'complete', '--exact', '--out', out])
+    } finally {
+      o.mockRestore()
+    }
+    expect(process.exitCode ?? 0).toBe(0)
+    expect(text).toMatch(/trained classifier on 683 rows over 5 nodes \(exact sums\): 8 iterations/)
+    const model = loadModel(JSON.parse(readFileSync(out, 'utf8')))
+    if (!isClassifier(model)) throw new Error('not a classifier')
+    expect(model.hyper.architecture).toBe('svm')
+    const csv = loadCsv('data/ad_breastw.csv', { labelCol: 'anomaly' })
+    const pred = model.predict(csv.features)
+    expect(pred.filter((p, i) => p === (csv.labels as Int8Array)[i]).length / pred.length).toBeGreaterThan(0.9)
   })
 })

@@ -129,6 +129,8 @@ export class ClassifierModelImpl {
   private readonly ledger: ClassifierLedger | undefined
   /** Restored from a saved state: the round in flight at the crash may be shared again. */
   private resumed = false
+  /** DP-SGD noise multiplier (calibrated once). */
+  private z: number | undefined
 
   /**
    * `noise`: the node's secret generator for every privacy noise (DP-SGD noise and Poisson
@@ -297,7 +299,8 @@ export class ClassifierModelImpl {
     out.set(g.grad)
     if (dp !== null) {
       // distributed DP-SGD: this node's share N(0, z^2 C^2 / S), so the network sum carries z C
-      const share = (dpSgdNoiseMultiplier(h) * dp.clip) / Math.sqrt(dp.nodes)
+      this.z ??= dpSgdNoiseMultiplier(h)
+      const share = (this.z * dp.clip) / Math.sqrt(dp.nodes)
       const noise = this.noise()
       for (let i = 0; i < P; i++) out[i] += share * noise.normal()
     }

@@ -273,8 +273,8 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     if (threshold === null) return null
     const m = model
     const t = threshold
-    // a classifier answers with its decision threshold and its class probabilities
-    if (isClassifier(m)) return { dim: m.dim, threshold: m.decisionThreshold, score: (x) => m.score(x), probabilities: (x) => m.probabilities(x) }
+    // a classifier answers with its class probabilities too (its threshold is its decision threshold)
+    if (isClassifier(m)) return { dim: m.dim, threshold: t, score: (x) => m.score(x), probabilities: (x) => m.probabilities(x) }
     return { dim: m.dim, threshold: t, score: (x) => m.score(x) }
   }
   const api = createApi({
@@ -590,7 +590,8 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       } else {
         result = await train()
       }
-      if (result !== null && thresholdQuantile === training.thresholdQuantile) threshold = result.threshold
+      if (isClassifier(model)) threshold = model.decisionThreshold
+      else if (result !== null && thresholdQuantile === training.thresholdQuantile) threshold = result.threshold
       else threshold = thresholdAt(model.score(data), thresholdQuantile)
       await store.saveJson('model.json', model.save())
       const rel = result?.release ?? checkpoint?.release ?? null

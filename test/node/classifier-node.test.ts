@@ -66,7 +66,7 @@ describe('3 classifier peer processes on loopback', () => {
         model: { kind: 'classifier', hyper: { architecture: 'logistic', learningRate: 0.5, sampleRate: 0.3, maxIter: 15, dpSgd: { clip: 1, epsilon: 3, delta: 1e-5, nodes: S } } },
         seed: 3,
         maxIterations: 15,
-        consensus: { scheme: 'metropolis', tol: 1e-10, chunks: 2, timeoutMs: 4000, rerunOnTimeout: true },
+        consensus: { scheme: 'metropolis', tol: 1e-10, chunks: 2, timeoutMs: 30_000, rerunOnTimeout: true },
         privacy: { monitor: false, budget: 5, ledgerDelta: 1e-5 },
       },
     })

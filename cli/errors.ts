@@ -132,3 +132,17 @@ export function numberFlag(flag: string): (v: string) => number {
     return x
   }
 }
+
+/** A commander value parser for a flag holding a JSON object (e.g. --hyper '{"architecture": "mlp"}'). */
+export function jsonObjectFlag(flag: string): (v: string) => Record<string, unknown> {
+  return (v: string): Record<string, unknown> => {
+    let x: unknown
+    try {
+      x = JSON.parse(v)
+    } catch {
+      throw new InvalidArgumentError(`${flag} must be a JSON object such as '{"architecture": "mlp"}'`)
+    }
+    if (x === null || typeof x !== 'object' || Array.isArray(x)) throw new InvalidArgumentError(`${flag} must be a JSON object, not an array or a single value`)
+    return x as Record<string, unknown>
+  }
+}

@@ -7,6 +7,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander'
 import { readFileSync } from 'node:fs'
+import { jsonObjectFlag } from '../cli/errors.js'
 import { loadCsv } from '../src/data/index.js'
 import { loadModel } from '../src/models/index.js'
 import { toRows } from '../src/numeric/matrix.js'
@@ -27,6 +28,7 @@ interface NetworkInitFlags {
   model: string
   k?: number
   rho?: number
+  hyper?: Record<string, unknown>
   seed: number
   maxIterations?: number
   host: string
@@ -135,7 +137,8 @@ export function registerNodeCommands(program: Command): void {
     .option('--train-on <rows>', 'train on all rows or only rows labelled 0 (needs --label-col)', 'all')
     .option('--topology <kind>', `overlay: ${TOPOLOGY_KINDS.join(', ')}`, 'cwic')
     .option('--degree <d>', 'degree of a random regular topology', (v) => intArg('--degree', v))
-    .option('--model <kind>', 'ggm or vae', 'ggm')
+    .option('--model <kind>', 'ggm, vae or classifier (a classifier needs --label-col and trains on all rows)', 'ggm')
+    .option('--hyper <json>', 'model hyper-parameters as a JSON object, e.g. \'{"architecture": "mlp"}\'', jsonObjectFlag('--hyper'))
     .option('--k <K>', 'GGM: initial number of components', (v) => intArg('--k', v))
     .option('--rho <rho>', 'GGM: l1 penalty', (v) => {
       const x = Number(v)
@@ -150,8 +153,8 @@ export function registerNodeCommands(program: Command): void {
     .option('--token <token>', 'bearer token for every node API')
     .action(async (o: NetworkInitFlags) => {
       if (o.trainOn !== 'all' && o.trainOn !== 'normal') throw new InvalidArgumentError(`--train-on must be "all" or "normal", got '${o.trainOn}'`)
-      if (o.model !== 'ggm' && o.model !== 'vae') throw new InvalidArgumentError(`--model must be "ggm" or "vae", got '${o.model}'`)
-      const hyper: Record<string, unknown> = {}
+      if (o.model !== 'ggm' && o.model !== 'vae' && o.model !== 'classifier') throw new InvalidArgumentError(`--model must be "ggm", "vae" or "classifier", got '${o.model}'`)
+      const hyper: Record<string, unknown> = { ...(o.hyper ?? {}) }
       if (o.k !== undefined) hyper.K = o.k
       if (o.rho !== undefined) hyper.rho = o.rho
       const net = await scaffoldNetwork({

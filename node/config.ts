@@ -101,6 +101,10 @@ export const NodeConfig = z
     if (c.data.trainOn === 'normal' && c.data.labelCol === undefined) {
       ctx.addIssue({ code: 'custom', path: ['data', 'trainOn'], message: 'trainOn "normal" needs data.labelCol' })
     }
+    if (c.training.model.kind === 'classifier') {
+      if (c.data.labelCol === undefined) ctx.addIssue({ code: 'custom', path: ['data', 'labelCol'], message: 'a classifier needs data.labelCol: the column of class labels (0/1) it learns to predict' })
+      if (c.data.trainOn !== 'all') ctx.addIssue({ code: 'custom', path: ['data', 'trainOn'], message: 'a classifier trains on every row (both classes): set trainOn "all"' })
+    }
   })
 
 export type NodeConfig = z.infer<typeof NodeConfig>

@@ -26,6 +26,7 @@ import { thresholdAt } from '../src/eval/metrics.js'
 import { runTraining, TrainingStoppedError, TrainingAbortedError, type LearningContext } from '../src/learning/index.js'
 import type { Checkpoint, GlobalState, TrainingResult } from '../src/learning/types.js'
 import { consensusPayloadLimit, createNodeModel, loadNodeModel } from '../src/learning/models.js'
+import { isClassifier, withLabels } from '../src/models/classifier/index.js'
 import { createLedger, createPrivacyGuard, createReleaser } from '../src/learning/privacy.js'
 import { LedgerMissingError, PrivacyLedger, writeFileAtomic } from '../src/privacy/ledger.js'
 import type { CollabModel } from '../src/models/model.js'
@@ -82,6 +83,8 @@ export interface RunningNode {
 
 function loadRows(config: NodeConfig): { data: Mat; columns: string[] } {
   const csv = loadCsv(config.data.path, { labelCol: config.data.labelCol, dropCols: config.data.dropCols })
+  // a classifier trains on its features with the class label as the last column (the config requires labelCol)
+  if (config.training.model.kind === 'classifier' && csv.labels !== undefined) return { data: withLabels(csv.features, csv.labels), columns: csv.columns }
   if (config.data.trainOn === 'normal' && csv.labels !== undefined) {
     const idx: number[] = []
     csv.labels.forEach((l, i) => {
@@ -145,7 +148,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   const guard = training.privacy.monitor ? createPrivacyGuard(training, ledger) : undefined
   const releaser = training.privacy.release.enabled ? createReleaser(training, ledger, { members: topology.nodes.length }) : undefined
   const secret = SecretRng.fromKey(store.secretKey())
-  let model: CollabModel = checkpoint ? loadNodeModel(training, checkpoint.model) : createNodeModel(training, { noise: secret.fork('model') })
+  let model: CollabModel = checkpoint ? loadNodeModel(training, checkpoint.model, { ledger }) : createNodeModel(training, { noise: secret.fork('model'), ledger })
   let prepared = checkpoint !== null
   let result: TrainingResult | null = null
   let threshold: number | null = null
@@ -270,6 +273,8 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     if (threshold === null) return null
     const m = model
     const t = threshold
+    // a classifier answers with its class probabilities too (its threshold is its decision threshold)
+    if (isClassifier(m)) return { dim: m.dim, threshold: t, score: (x) => m.score(x), probabilities: (x) => m.probabilities(x) }
     return { dim: m.dim, threshold: t, score: (x) => m.score(x) }
   }
   const api = createApi({
@@ -571,7 +576,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
           rejoinAt = Math.max(err.iteration + 1, (staleAt ?? 0) + 1)
           staleAt = null
           log.warn({ iteration: err.iteration, reason: cause.name, attempt }, 'left out of a consensus session; rejoining after it')
-          model = loadNodeModel(training, checkpoint.model)
+          model = loadNodeModel(training, checkpoint.model, { ledger })
           continue
         }
         throw err
@@ -587,7 +592,8 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       } else {
         result = await train()
       }
-      if (result !== null && thresholdQuantile === training.thresholdQuantile) threshold = result.threshold
+      if (isClassifier(model)) threshold = model.decisionThreshold
+      else if (result !== null && thresholdQuantile === training.thresholdQuantile) threshold = result.threshold
       else threshold = thresholdAt(model.score(data), thresholdQuantile)
       await store.saveJson('model.json', model.save())
       const rel = result?.release ?? checkpoint?.release ?? null

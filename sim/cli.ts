@@ -11,7 +11,10 @@ import { loadCsv, splitIid } from '../src/data/index.js'
 import { createConsensusNode, createMemoryNetwork, createVirtualClock } from '../src/consensus/index.js'
 import { parseTrainingConfig } from '../src/learning/config.js'
 import { runNetwork } from '../src/learning/network.js'
-import { createNodeModel } from '../src/learning/models.js'
+import { createNodeModel, modelChargesLedger } from '../src/learning/models.js'
+import { createLedger } from '../src/learning/privacy.js'
+import { withLabels } from '../src/models/classifier/index.js'
+import { jsonObjectFlag } from '../cli/errors.js'
 import { selectRows } from '../src/numeric/matrix.js'
 import { Rng } from '../src/numeric/rng.js'
 import { compareReports, reportJson, writeRunReport, writeSweepReport } from './report.js'
@@ -238,7 +241,7 @@ export function registerSimCommands(program: Command): void {
     .addOption(new Option('--split <kind>', 'how rows are spread over nodes').choices(['iid', 'uneven', 'non-iid']))
     .option('--topology <kind|file.json>', 'cwic | regular | mgg | ring | torus | complete, or a topology file')
     .option('--degree <d>', 'degree of a random regular topology', num('--degree'))
-    .addOption(new Option('--model <kind>', 'model').choices(['ggm', 'vae']))
+    .addOption(new Option('--model <kind>', 'model').choices(['ggm', 'vae', 'classifier']))
     .option('--k <K>', 'GGM: initial number of components', num('--k'))
     .option('--rho <rho>', 'GGM: l1 penalty', num('--rho'))
     .addOption(new Option('--scheme <scheme>', 'consensus weights').choices(['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev']))
@@ -292,23 +295,27 @@ export function registerSimCommands(program: Command): void {
     .command('fit')
     .description('train a model on one CSV split over S in-process nodes (consensus on a virtual clock) and save it')
     .requiredOption('--data <file.csv>', 'training data (CSV with a header row)')
-    .option('--label-col <name>', 'label column: rows labelled 1 (anomalies) are left out of training')
+    .option('--label-col <name>', 'label column: rows labelled 1 (anomalies) are left out of training; a classifier learns it (required)')
     .option('--nodes <S>', 'number of nodes', num('--nodes'), 31)
     .option('--topology <kind|file.json>', 'topology kind or file', 'cwic')
     .option('--degree <d>', 'degree of a random regular topology', num('--degree'))
-    .addOption(new Option('--model <kind>', 'model').choices(['ggm', 'vae']).default('ggm'))
+    .addOption(new Option('--model <kind>', 'model').choices(['ggm', 'vae', 'classifier']).default('ggm'))
     .option('--k <K>', 'GGM: initial number of components', num('--k'))
     .option('--rho <rho>', 'GGM: l1 penalty', num('--rho'))
+    .option('--hyper <json>', 'model hyper-parameters as a JSON object, e.g. \'{"architecture": "mlp", "maxIter": 300}\'', jsonObjectFlag('--hyper'))
     .option('--seed <n>', 'shared seed', num('--seed'), 1)
     .addOption(new Option('--scheme <scheme>', 'consensus weights').choices(['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev']))
     .option('--tol <tol>', 'consensus relative tolerance', num('--tol'))
     .option('--exact', 'exact sums instead of consensus (reference)')
     .requiredOption('--out <model.json>', 'where to write node 0\'s model')
-    .action(async (o: { data: string; labelCol?: string; nodes: number; topology: string; degree?: number; model: 'ggm' | 'vae'; k?: number; rho?: number; seed: number; scheme?: string; tol?: number; exact?: boolean; out: string }) => {
+    .action(async (o: { data: string; labelCol?: string; nodes: number; topology: string; degree?: number; model: 'ggm' | 'vae' | 'classifier'; k?: number; rho?: number; hyper?: Record<string, unknown>; seed: number; scheme?: string; tol?: number; exact?: boolean; out: string }) => {
       const csv = loadCsv(o.data, { labelCol: o.labelCol })
-      const rows = csv.labels ? Array.from(csv.labels, (y, i) => (y === 0 ? i : -1)).filter((i) => i >= 0) : Array.from({ length: csv.features.rows }, (_, i) => i)
-      const X = selectRows(csv.features, rows)
-      const hyper: Record<string, unknown> = {}
+      const classifier = o.model === 'classifier'
+      if (classifier && csv.labels === undefined) throw new InvalidArgumentError('--model classifier needs --label-col: the column of 0/1 classes it learns')
+      // a classifier trains on every row, its label as the last column; the others on the normal rows
+      const rows = csv.labels && !classifier ? Array.from(csv.labels, (y, i) => (y === 0 ? i : -1)).filter((i) => i >= 0) : Array.from({ length: csv.features.rows }, (_, i) => i)
+      const X = classifier ? withLabels(csv.features, csv.labels as Int8Array) : selectRows(csv.features, rows)
+      const hyper: Record<string, unknown> = { ...(o.hyper ?? {}) }
       if (o.k !== undefined) hyper.K = o.k
       if (o.rho !== undefined) hyper.rho = o.rho
       const config = parseTrainingConfig(
@@ -317,6 +324,7 @@ export function registerSimCommands(program: Command): void {
           seed: o.seed,
           consensus: { ...(o.scheme ? { scheme: o.scheme } : {}), ...(o.tol ? { tol: o.tol } : {}) },
           privacy: { monitor: false, release: { enabled: false } },
+          ...(typeof hyper.maxIter === 'number' ? { maxIterations: hyper.maxIter + 1 } : {}),
         },
         'command line',
       )
@@ -336,7 +344,11 @@ export function registerSimCommands(program: Command): void {
         config,
         parts,
         noise: (s) => simulationSecret(sc, s).fork('learning'),
-        nodeParts: (s) => ({ model: createNodeModel(config, { noise: simulationSecret(sc, s).fork('model') }) }),
+        nodeParts: (s) => {
+          // a model that charges its own privacy cost (a DP classifier) gets the node's ledger
+          const ledger = modelChargesLedger(config) ? createLedger(config, `node-${s}`) : undefined
+          return { model: createNodeModel(config, { noise: simulationSecret(sc, s).fork('model'), ledger }), ledger }
+        },
         aggregation: cns ? { kind: 'custom', aggregateFor: (s) => (vec, label, opts) => cns[s].sum(vec, label, opts), fail: () => cns.forEach((c) => c.close()) } : { kind: 'exact' },
         clock,
       })

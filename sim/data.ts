@@ -3,7 +3,8 @@
  * S nodes (iid, uneven, or non-iid by pattern), hold out a share of each node's normal
  * rows for scoring, and keep every anomalous row for scoring only (never trained on).
  */
-import { anomalySplit, loadCsv, splitIid, splitUneven, DataError } from '../src/data/index.js'
+import { anomalySplit, loadCsv, splitIid, splitNonIid, splitUneven, DataError } from '../src/data/index.js'
+import { withLabels } from '../src/models/classifier/index.js'
 import { selectRows, type Mat } from '../src/numeric/matrix.js'
 import type { Rng } from '../src/numeric/rng.js'
 import { existsSync } from 'node:fs'
@@ -47,6 +48,7 @@ export function loadSimData(sc: Scenario, rng: Rng): SimData {
   const labels = csv.labels as Int8Array
   // Anomaly = the scenario's positive class.
   const y = Int8Array.from(labels, (v) => (v === d.positive ? 1 : 0))
+  if (sc.training.model.kind === 'classifier') return classifierData(sc, csv.features, y, csv.columns, rng)
   const normal: number[] = []
   const anomalous: number[] = []
   for (let i = 0; i < y.length; i++) (y[i] === 1 ? anomalous : normal).push(i)
@@ -88,5 +90,46 @@ export function loadSimData(sc: Scenario, rng: Rng): SimData {
     anomalies: selectRows(csv.features, anomalous),
     trainAll,
     counts: { rows: y.length, normal: normal.length, anomalies: anomalous.length },
+  }
+}
+
+/**
+ * A classifier's data: every row of both classes is training data. A stratified
+ * `testFraction` of each class is held out and pooled (every node scores the same test
+ * set: the model is shared); the rest is spread over the nodes (iid, uneven sizes, or
+ * non-iid by pattern), each node's rows carrying the 0/1 label as their last column.
+ * `testNormal` holds the held-out class-0 rows, `anomalies` the held-out class-1 rows.
+ */
+function classifierData(sc: Scenario, features: Mat, y: Int8Array, columns: string[], rng: Rng): SimData {
+  const d = sc.dataset as NonNullable<Scenario['dataset']>
+  const test: number[] = []
+  const train: number[] = []
+  for (const c of [0, 1]) {
+    const idx = Array.from(y.keys()).filter((i) => y[i] === c)
+    rng.fork(`classifier/hold-out/${c}`).shuffle(idx)
+    const nTest = Math.round(d.testFraction * idx.length)
+    test.push(...idx.slice(0, nTest))
+    train.push(...idx.slice(nTest))
+  }
+  if (train.length < sc.nodes) throw new DataError(`${d.path}: ${train.length} training rows cannot give ${sc.nodes} nodes one row each; use fewer nodes`)
+  const srng = rng.fork('split')
+  const trainX = selectRows(features, train)
+  const parts =
+    d.split.kind === 'iid'
+      ? splitIid(train.length, sc.nodes, srng)
+      : d.split.kind === 'uneven'
+        ? splitUneven(train.length, sc.nodes, srng, { minRows: Math.min(d.split.minRows, Math.floor(train.length / sc.nodes)), concentration: d.split.sizeConcentration })
+        : splitNonIid(trainX, sc.nodes, srng, { patterns: d.split.patterns, concentration: d.split.concentration, sizeConcentration: d.split.sizeConcentration, minRows: d.split.minRows }).parts
+  const labelled = withLabels(features, y)
+  const trainAll = selectRows(labelled, train)
+  const testNormal = selectRows(features, test.filter((i) => y[i] === 0))
+  const anomalies = selectRows(features, test.filter((i) => y[i] === 1))
+  return {
+    source: d.path,
+    columns,
+    nodes: parts.map((p) => ({ train: selectRows(trainAll, p), testNormal })),
+    anomalies,
+    trainAll,
+    counts: { rows: y.length, normal: y.filter((v) => v === 0).length, anomalies: y.filter((v) => v === 1).length },
   }
 }

@@ -7,6 +7,7 @@
  */
 import { classificationReport, prAuc, rocAuc, thresholdAt, type ClassMetrics } from '../src/eval/metrics.js'
 import type { CollabModel } from '../src/models/model.js'
+import { isClassifier } from '../src/models/classifier/index.js'
 import type { Mat } from '../src/numeric/matrix.js'
 import type { NodeData } from './data.js'
 
@@ -60,6 +61,11 @@ export function evaluateNode(node: number, model: Scorer, data: NodeData, anomal
     out.accuracy = rep.accuracy
   }
   return out
+}
+
+/** The threshold per-class metrics use: a classifier's own decision threshold, else the quantile threshold given. */
+export function decisionThreshold(model: Scorer | CollabModel, quantileThreshold: number): number {
+  return 'kind' in model && isClassifier(model) ? model.decisionThreshold : quantileThreshold
 }
 
 /** Threshold at quantile q of a model's scores on its training rows. */

@@ -149,7 +149,7 @@ export function runChartSpecs(r: SimReport): Record<string, ChartSpec> {
     title: 'Objective per iteration',
     subtitle: `largest spread between nodes: ${spread === 0 ? '0 (all nodes agree)' : spread.toPrecision(2)} nats per row`,
     xTitle: 'iteration',
-    yTitle: kind === 'vae' ? 'ELBO (nats per row)' : 'mean log-likelihood (nats per row)',
+    yTitle: kind === 'vae' ? 'ELBO (nats per row)' : kind === 'classifier' ? 'mean training loss (per row)' : 'mean log-likelihood (nats per row)',
     meanName: 'mean over nodes',
     bandName: 'lowest to highest node',
   })

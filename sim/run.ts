@@ -33,7 +33,7 @@ import {
   type TrainingEvent,
   type TrainingResult,
 } from '../src/learning/index.js'
-import { consensusPayloadLimit, createNodeModel, loadNodeModel } from '../src/learning/models.js'
+import { consensusPayloadLimit, createNodeModel, loadNodeModel, modelChargesLedger } from '../src/learning/models.js'
 import { createLedger, createPrivacyGuard, createReleaser } from '../src/learning/privacy.js'
 import type { Aggregate, CollabModel } from '../src/models/model.js'
 import { selectRows, type Mat } from '../src/numeric/matrix.js'
@@ -44,7 +44,7 @@ import { scoreReleasedGgm } from '../src/privacy/ggm-release.js'
 import { generateTopology, loadTopology, spectralReport, type SpectralReport, type Topology } from '../topologies/index.js'
 import { loadSimData, type SimData } from './data.js'
 import { createLibp2pMesh, type Libp2pMesh } from './libp2p.js'
-import { evaluateNode, evaluatedNodes, summarise, trainingThreshold, type NodeScore, type Summary } from './evaluate.js'
+import { decisionThreshold, evaluateNode, evaluatedNodes, summarise, trainingThreshold, type NodeScore, type Summary } from './evaluate.js'
 import type { Latency, Scenario } from './scenario.js'
 
 export const REPORT_FORMAT = 'collabdict-sim-report'
@@ -530,9 +530,9 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   const crashOf = new Map(sc.faults.crashes.map((c) => [c.node, c]))
   const vnow = (): Date => new Date(virtual ? virtual.now() : 0)
   const states: NodeState[] = data.nodes.map((_, s) => {
-    const ledger = config.privacy.monitor || config.privacy.release.enabled ? createLedger(config, `node-${s}`, { now: vnow }) : null
+    const ledger = config.privacy.monitor || config.privacy.release.enabled || modelChargesLedger(config) ? createLedger(config, `node-${s}`, { now: vnow }) : null
     return {
-      model: createNodeModel(config, { noise: simulationSecret(sc, s).fork('model') }),
+      model: createNodeModel(config, { noise: simulationSecret(sc, s).fork('model'), ledger: ledger ?? undefined }),
       ledger,
       consensus: makeConsensus(s, 0),
       controller: new AbortController(),
@@ -708,7 +708,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
     const last = peerCn?.stats.history.filter((h) => h.label.startsWith('iter:')).at(-1)
     const firstSession = last ? last.session + 1 : 0
     memNet?.restart(s)
-    st.model = loadNodeModel(config, cp.model)
+    st.model = loadNodeModel(config, cp.model, { ledger: st.ledger ?? undefined })
     st.consensus = makeConsensus(s, firstSession)
     st.controller = new AbortController()
     st.status = 'running'
@@ -784,7 +784,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   for (const s of evalSet) {
     const r = states[s].result as TrainingResult
     try {
-      const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), sc.evaluate.perClass ? r.threshold : null)
+      const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), sc.evaluate.perClass ? decisionThreshold(r.model, r.threshold) : null)
       collabScores.push(ns)
       scoreByNode.set(s, ns)
     } catch {
@@ -822,7 +822,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
     for (const s of evaluatedNodes(S, sc.evaluate.maxNodes)) {
       try {
         const r = await trainAlone(refConfig, data.nodes[s].train, simulationSecret(sc, `local:${s}`))
-        const thr = sc.evaluate.perClass ? trainingThreshold(r.model, data.nodes[s].train, config.thresholdQuantile) : null
+        const thr = sc.evaluate.perClass ? decisionThreshold(r.model, trainingThreshold(r.model, data.nodes[s].train, config.thresholdQuantile)) : null
         const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), thr)
         scores.push(ns)
         localByNode.set(s, ns.rocAuc)
@@ -841,7 +841,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       const r = await trainAlone(refConfig, data.trainAll, simulationSecret(sc, 'centralised'))
       for (const s of evaluatedNodes(S, sc.evaluate.maxNodes)) {
         try {
-          const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), sc.evaluate.perClass ? r.threshold : null)
+          const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), sc.evaluate.perClass ? decisionThreshold(r.model, r.threshold) : null)
           scores.push(ns)
           centralByNode.set(s, ns.rocAuc)
         } catch {

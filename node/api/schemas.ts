@@ -37,13 +37,24 @@ export function scoreRequestSchema(maxBatch: number) {
 }
 
 export const ScoreResponse = {
-  description: 'Scores',
+  description: 'Scores; a classifier node adds class probabilities and the predicted class',
   type: 'object',
   required: ['scores', 'threshold', 'anomalous'],
   properties: {
-    scores: { type: 'array', items: { type: 'number' }, description: 'Anomaly score per row (eq. 20; higher = more anomalous)' },
-    threshold: { type: 'number', description: "Configured quantile of this node's training scores" },
-    anomalous: { type: 'array', items: { type: 'boolean' }, description: 'score > threshold' },
+    scores: {
+      type: 'array',
+      items: { type: 'number' },
+      description: 'Anomaly score per row (eq. 20; higher = more anomalous). Classifier: 1 - p(class 0), the probability of a positive (non-reference) class',
+    },
+    threshold: { type: 'number', description: "Configured quantile of this node's training scores; classifier: the decision threshold 0.5" },
+    anomalous: { type: 'array', items: { type: 'boolean' }, description: 'score > threshold (classifier: predicted positive)' },
+    probabilities: {
+      type: 'array',
+      items: { type: 'array', items: { type: 'number', minimum: 0, maximum: 1 } },
+      description:
+        "Classifier nodes only (training.model.kind: classifier): per row, the probability of each class 0..K-1 under this node's model (softmax for the MLP, the logistic link for logistic regression; for the linear SVM the logistic map of the margin, uncalibrated). Each row sums to 1.",
+    },
+    predicted: { type: 'array', items: { type: 'integer', minimum: 0 }, description: 'Classifier nodes only: the most probable class per row' },
   },
 } as const
 

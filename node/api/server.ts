@@ -6,7 +6,8 @@
  * assets served from the package: no CDN). Routes:
  *
  *   GET  /                    the node status page (node/api/status-page.ts)
- *   POST /v1/score            {"samples": number[][]} -> scores with this node's own model
+ *   POST /v1/score            {"samples": number[][]} -> scores with this node's own model (a classifier
+ *                             node adds class probabilities and the predicted class)
  *   POST /v1/public/score     {"samples": number[][]} -> scores with the released DP model only
  *   GET  /v1/model            the released (DP) model; 404 before release
  *   GET  /v1/privacy          the privacy ledger
@@ -36,6 +37,11 @@ export interface Scorer {
   readonly dim: number
   readonly threshold: number
   score(samples: Mat): Float64Array
+  /**
+   * A classifier's class probabilities (rows x classes); present only when the node's
+   * model is a classifier, and then /v1/score adds `probabilities` and `predicted`.
+   */
+  probabilities?(samples: Mat): Mat
 }
 
 /** What /v1/public/score scores with: the released DP model (no threshold of its own). */
@@ -154,6 +160,18 @@ function finiteScores(scores: Float64Array): number[] {
     out[i] = scores[i]
   }
   return out
+}
+
+/** A classifier's answer: per row its class probabilities and the most probable class. */
+function classOutputs(p: Mat): { probabilities: number[][]; predicted: number[] } {
+  const probabilities: number[][] = []
+  const predicted: number[] = []
+  for (let i = 0; i < p.rows; i++) {
+    const row = Array.from(p.data.subarray(i * p.cols, (i + 1) * p.cols))
+    probabilities.push(row)
+    predicted.push(row.indexOf(Math.max(...row)))
+  }
+  return { probabilities, predicted }
 }
 
 /** What the route groups share. */
@@ -306,9 +324,12 @@ function scoringRoutes(api: FastifyInstance, ctx: RouteContext): void {
       if (scorer === null) {
         return reply.code(503).header('retry-after', '5').send({ error: 'the node has no trained model yet; retry when /v1/status says trained' })
       }
-      const scores = finiteScores(scorer.score(parseSamples(req.body, scorer.dim, maxBatch)))
+      const samples = parseSamples(req.body, scorer.dim, maxBatch)
+      const scores = finiteScores(scorer.score(samples))
+      const out: Record<string, unknown> = { scores, threshold: scorer.threshold, anomalous: scores.map((s) => s > scorer.threshold) }
+      if (scorer.probabilities !== undefined) Object.assign(out, classOutputs(scorer.probabilities(samples)))
       end()
-      return { scores, threshold: scorer.threshold, anomalous: scores.map((s) => s > scorer.threshold) }
+      return out
     },
   )
   api.post(

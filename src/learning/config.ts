@@ -11,6 +11,7 @@
 import { z } from 'zod'
 import { ggmHyperSchema } from '../models/ggm/hyper.js'
 import { VaeHyperSchema } from '../models/vae/hyper.js'
+import { ClassifierHyperSchema } from '../models/classifier/hyper.js'
 
 export { rdpSlopeFor } from '../privacy/rdp.js'
 
@@ -38,7 +39,7 @@ const positive = (what: string) => z.number({ error: `${what} must be a number` 
 
 export const ModelSection = z
   .object({
-    kind: z.enum(['ggm', 'vae'], { error: 'must be "ggm" or "vae"' }),
+    kind: z.enum(['ggm', 'vae', 'classifier'], { error: 'must be "ggm", "vae" or "classifier"' }),
     /** Kind-specific hyper-parameters (validated by the model factory, src/models). */
     hyper: z.record(z.string(), z.unknown()).default({}),
   })
@@ -162,13 +163,21 @@ export const TrainingConfig = TrainingConfigObject.superRefine((c, ctx) => {
   // the model's own schema, checked here so that errors carry the full field path
   // (training.model.hyper.rhoo) and the file they come from
   // (the models take their seed from the top-level one: src/learning/models.ts modelHyper)
-  const hyper = (c.model.kind === 'ggm' ? ggmHyperSchema : VaeHyperSchema).safeParse({ ...c.model.hyper, seed: c.seed })
+  const schema = c.model.kind === 'ggm' ? ggmHyperSchema : c.model.kind === 'vae' ? VaeHyperSchema : ClassifierHyperSchema
+  const hyper = schema.safeParse({ ...c.model.hyper, seed: c.seed })
   if (!hyper.success) {
     for (const i of hyper.error.issues) {
       const path = ['model', 'hyper', ...i.path.map((k) => (typeof k === 'symbol' ? String(k) : k))]
       if (i.code === 'unrecognized_keys') {
         for (const key of i.keys) ctx.addIssue({ code: 'custom', path: [...path, key], message: `unknown ${c.model.kind.toUpperCase()} hyper-parameter; check its spelling` })
       } else ctx.addIssue({ code: 'custom', path, message: i.message })
+    }
+  }
+  if (hyper.success && c.model.kind === 'classifier') {
+    // a DP classifier is charged (and its noise calibrated) for hyper.maxIter rounds
+    const h = hyper.data as { maxIter: number; dpSgd: unknown; mixup: unknown }
+    if ((h.dpSgd !== null || h.mixup !== null) && c.maxIterations < h.maxIter) {
+      ctx.addIssue({ code: 'custom', path: ['maxIterations'], message: `the classifier's DP plan is ${h.maxIter} rounds (model.hyper.maxIter) but maxIterations is ${c.maxIterations}; raise maxIterations to at least ${h.maxIter} or lower model.hyper.maxIter` })
     }
   }
   if (r.enabled && r.epsilon > c.privacy.budget) {

@@ -5,6 +5,7 @@
 import { createModel, loadModel, type ModelOptions } from '../models/index.js'
 import { parseGgmHyper, statsLength } from '../models/ggm/index.js'
 import { parseVaeHyper } from '../models/vae/index.js'
+import { isPrivate, paramCount, parseClassifierHyper } from '../models/classifier/index.js'
 import { packedSymLength } from '../numeric/matrix.js'
 import { SHAMIR_WORDS } from '../consensus/index.js'
 import { vaeParamLengths } from '../numeric/vae.js'
@@ -30,12 +31,21 @@ export function createNodeModel(config: TrainingConfig, options: ModelOptions = 
   return createModel(config.model.kind, modelHyper(config), options)
 }
 
-/** A node's model from a checkpoint's saved model (kind checked against the config). */
-export function loadNodeModel(config: TrainingConfig, saved: SavedModel): CollabModel {
+/** A node's model from a checkpoint's saved model (kind checked against the config); `options` as for createNodeModel. */
+export function loadNodeModel(config: TrainingConfig, saved: SavedModel, options: ModelOptions = {}): CollabModel {
   if (saved.kind !== config.model.kind) {
     throw new TrainingConfigError(`saved model is ${saved.kind} but the config says ${config.model.kind}; use the checkpoint of this network`)
   }
-  return loadModel(saved)
+  return loadModel(saved, options)
+}
+
+/**
+ * Whether the model of `config` charges its own training cost to the node's ledger (a
+ * classifier with DP-SGD, mix-up noise or local DP): hosts then create a ledger and pass
+ * it in ModelOptions even when neither the monitor nor the release needs one.
+ */
+export function modelChargesLedger(config: TrainingConfig): boolean {
+  return config.model.kind === 'classifier' && isPrivate(parseClassifierHyper(modelHyper(config)))
 }
 
 /**
@@ -50,7 +60,13 @@ export function consensusPayloadLimit(config: TrainingConfig, M: number, S: numb
   const hyper = modelHyper(config)
   let longest: number
   if (config.model.kind === 'ggm') longest = Math.max(statsLength(parseGgmHyper(hyper).K, M) + 2, prepare)
-  else {
+  else if (config.model.kind === 'classifier') {
+    // M features (a host that counts the label column too gets a slightly larger limit)
+    const c = parseClassifierHyper(hyper)
+    const sizes = c.architecture === 'mlp' ? [M, ...c.hidden, c.classes] : [M, 1]
+    // parameters (gradient sum or weighted model), loss sum and row count, then the two votes
+    longest = Math.max(paramCount({ sizes, head: 'softmax' }) + 4, prepare)
+  } else {
     const h = parseVaeHyper(hyper)
     // decoder gradient, ELBO sum and row count, then the two votes
     longest = Math.max(vaeParamLengths({ features: M, hidden: h.hidden, latent: h.latent }).decoder + 4, prepare)

@@ -28,7 +28,7 @@ export interface AggregateOptions {
 
 export type Aggregate = (vec: Float64Array, label: string, opts?: AggregateOptions) => Promise<Float64Array>
 
-export type ModelKind = 'ggm' | 'vae'
+export type ModelKind = 'ggm' | 'vae' | 'classifier'
 
 /** One line of a model's training trace (per iteration). */
 export interface TraceEntry {

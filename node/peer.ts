@@ -15,6 +15,7 @@
  * rejoins at (preparedSessions + iteration, recorded in node-state.json). If the peers
  * already excluded this node from that session, it retries from the next iteration.
  */
+import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { pino, type Logger } from 'pino'
 import { Counter, Gauge, Registry } from 'prom-client'
@@ -147,8 +148,12 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   const ledger = openNodeLedger(store, training, peerId, checkpoint, opts.restoreLedgerFromCheckpoint === true, log)
   const guard = training.privacy.monitor ? createPrivacyGuard(training, ledger) : undefined
   const releaser = training.privacy.release.enabled ? createReleaser(training, ledger, { members: topology.nodes.length }) : undefined
-  const secret = SecretRng.fromKey(store.secretKey())
-  let model: CollabModel = checkpoint ? loadNodeModel(training, checkpoint.model, { ledger }) : createNodeModel(training, { noise: secret.fork('model'), ledger })
+  // this training run's id (kept in the checkpoint): keys the run's replayable secret streams,
+  // so a new run in the same state folder never reuses an old run's noise
+  const runId = checkpoint?.runId ?? randomUUID()
+  const secret = SecretRng.fromKey(store.secretKey()).fork(`run/${runId}`)
+  // the model's own noise (DP-SGD) is never replayed: fresh OS entropy in every process
+  let model: CollabModel = checkpoint ? loadNodeModel(training, checkpoint.model, { ledger }) : createNodeModel(training, { ledger })
   let prepared = checkpoint !== null
   let result: TrainingResult | null = null
   let threshold: number | null = null
@@ -543,6 +548,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       try {
         const r = await runTraining(ctx, {
           config: training,
+          runId,
           resume: checkpoint ?? undefined,
           signal: abort.signal,
           checkpoint: async (cp) => {

@@ -167,6 +167,7 @@ class NodeRun {
   ) {
     this.digest = configDigest(opts.config)
     this.noise = ctx.noise ?? SecretRng.fromOsEntropy()
+    if (opts.runId !== undefined) this.runId = opts.runId
     this.clock = ctx.clock ?? systemClock
   }
 

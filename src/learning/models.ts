@@ -41,10 +41,11 @@ export function loadNodeModel(config: TrainingConfig, saved: SavedModel, options
 
 /**
  * Whether the model of `config` charges its own training cost to the node's ledger (a
- * classifier with DP-SGD, mix-up noise or local DP): hosts then create a ledger and pass
+ * classifier with DP-SGD, mix-up noise or local DP; the VAE with DP-SGD): hosts then create a ledger and pass
  * it in ModelOptions even when neither the monitor nor the release needs one.
  */
 export function modelChargesLedger(config: TrainingConfig): boolean {
+  if (config.model.kind === 'vae') return parseVaeHyper(modelHyper(config)).dpSgd !== null
   return config.model.kind === 'classifier' && isPrivate(parseClassifierHyper(modelHyper(config)))
 }
 

@@ -193,6 +193,8 @@ export type TrainingEvent =
 
 export interface RunOptions {
   config: TrainingConfig
+  /** Id of this training run (a fresh start); default a random UUID. A resumed run keeps its checkpoint's. */
+  runId?: string
   /** Called after every completed iteration (and after prepare) with the durable state. */
   checkpoint?: (cp: Checkpoint) => Promise<void>
   /** Resume from this checkpoint (ctx.model must be the model loaded from cp.model). */

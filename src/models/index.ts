@@ -38,7 +38,10 @@ export interface ModelEntry {
 
 const registry: Partial<Record<ModelKind, ModelEntry>> = {
   ggm: { create: (hyper) => createGgm(hyper), load: (saved) => loadGgm(saved) },
-  vae: { create: (hyper, options) => createVaeModel(hyper as Record<string, unknown>, { noise: options?.noise }), load: (saved) => loadVaeModel(saved) },
+  vae: {
+    create: (hyper, options) => createVaeModel(hyper as Record<string, unknown>, { noise: options?.noise, ledger: options?.ledger }),
+    load: (saved, options) => loadVaeModel(saved, { noise: options?.noise, ledger: options?.ledger }),
+  },
   classifier: {
     create: (hyper, options) => createClassifier(hyper as Record<string, unknown>, { noise: options?.noise, ledger: options?.ledger }),
     load: (saved, options) => loadClassifier(saved, { noise: options?.noise, ledger: options?.ledger }),

@@ -17,6 +17,7 @@ import type { VaeShape } from '../../numeric/vae.js'
 import type { Preprocessing } from '../preprocess.js'
 import { parseVaeHyper, VaeConfigError, type VaeHyper, type VaeHyperInput } from './hyper.js'
 import type { NoiseRng } from '../../privacy/mechanisms.js'
+import type { PrivacyLedger } from '../../privacy/ledger.js'
 import { VAE_FORMAT_VERSION, VaeModelImpl, type CollapseReport, type VaeEvaluation, type VaePrivacyCost } from './model.js'
 
 export { VaeHyperSchema, parseVaeHyper, VaeConfigError, DEFAULT_HIDDEN, DEFAULT_LATENT, DEFAULT_SCALE_FLOOR, DEFAULT_COLLAPSE_THRESHOLD } from './hyper.js'
@@ -59,6 +60,8 @@ export interface VaeModelOptions {
    * Default: a fresh OS-entropy SecretRng. Never a stream derived from the shared seed.
    */
   noise?: NoiseRng
+  /** The node's ledger: with dpSgd on, every localUpdate charges its DP-SGD steps before returning. */
+  ledger?: PrivacyLedger
 }
 
 /**
@@ -66,7 +69,7 @@ export interface VaeModelOptions {
  * registry may pass parsed JSON straight through); call prepare() next.
  */
 export function createVaeModel(hyper: VaeHyperInput | Record<string, unknown>, options: VaeModelOptions = {}): VaeModel {
-  return new VaeModelImpl(parseVaeHyper(hyper), options.noise)
+  return new VaeModelImpl(parseVaeHyper(hyper), options.noise, options.ledger)
 }
 
 const SavedParamsSchema = z.object({
@@ -98,13 +101,13 @@ const SavedSchema = z.object({
 })
 
 /** A VAE from `save()` output (e.g. parsed JSON); throws VaeConfigError on anything malformed. */
-export function loadVaeModel(saved: unknown): VaeModel {
+export function loadVaeModel(saved: unknown, options: VaeModelOptions = {}): VaeModel {
   const r = SavedSchema.safeParse(saved)
   if (!r.success) {
     const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
     throw new VaeConfigError(`not a saved VAE model of format version ${VAE_FORMAT_VERSION}: ${issues}`)
   }
-  const model = new VaeModelImpl(parseVaeHyper(r.data.hyper))
+  const model = new VaeModelImpl(parseVaeHyper(r.data.hyper), options.noise, options.ledger)
   model.restore(r.data.params, r.data.trace as TraceEntry[])
   return model
 }

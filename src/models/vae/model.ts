@@ -8,6 +8,8 @@ import { selectRows, type Mat } from '../../numeric/matrix.js'
 import { Rng } from '../../numeric/rng.js'
 import { vaeElboGrad, vaeElboGradPerSample, vaeParamLengths, vaeScore, type VaeShape } from '../../numeric/vae.js'
 import { dpSgdRdp, poissonBatch, type NoiseRng } from '../../privacy/mechanisms.js'
+import type { PrivacyLedger } from '../../privacy/ledger.js'
+import { chargeVaeStep } from './dpsgd.js'
 import { DEFAULT_ORDERS } from '../../privacy/rdp.js'
 import { SecretRng } from '../../numeric/secret-rng.js'
 import { buildId } from '../../numeric/wasm.js'
@@ -118,7 +120,11 @@ export class VaeModelImpl {
    * `noise`: the DP-SGD noise and sampling source (the node's secret generator); without
    * it a fresh OS-entropy SecretRng. It must be one peers cannot recompute.
    */
-  constructor(readonly hyper: VaeHyper, noise?: NoiseRng) {
+  constructor(
+    readonly hyper: VaeHyper,
+    noise?: NoiseRng,
+    private readonly ledger?: PrivacyLedger,
+  ) {
     this.noiseRng = noise
     this.injected = noise !== undefined
   }
@@ -286,6 +292,8 @@ export class VaeModelImpl {
     }
     this.local = { elbo: out[P] / Math.max(out[P + 1], 1e-300), rows: out[P + 1], kl, klPerDim }
     this.lastDp = dp === null ? undefined : { iteration: this.iter, steps, batchRows, clippedRows }
+    // DP-SGD: charged to the node's ledger before the vector can be shared (throws past the budget)
+    if (dp !== null && this.ledger !== undefined) chargeVaeStep(this, this.ledger)
     return out
   }
 

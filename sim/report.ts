@@ -265,6 +265,9 @@ function runSections(r: SimReport, charts: Record<string, string>): HtmlSection[
   const p = r.privacy
   sections.push({
     heading: 'Privacy',
+    text:
+      `Protecting noise (chunks, release shares, pseudo-samples, DP-SGD) came from the simulator's per-node secret streams, derived from ${p.noise.derivedFrom === 'noiseSeed' ? 'the scenario\'s noiseSeed' : 'the scenario seed'} (never training.seed); a real node keys them from OS entropy.` +
+      (p.released ? ` One release for the network at (${fmt(p.released.epsilon)}, ${p.released.delta})-DP, ${p.released.identicalFiles ? 'the same file on' : 'different files on'} ${p.released.nodes} nodes.` : ''),
     table: {
       head: ['monitor', 'l0', 'nodes exposed', 'perturbations', 'min entropy (nats)', 'release', 'network epsilon of the release', 'epsilon spent'],
       rows: [[String(p.monitor), p.l0, p.exposedNodes, p.perturbations, fmt(p.minEntropy), String(p.release), fmt(p.released?.epsilon ?? null), fmt(p.spent?.epsilon)]],

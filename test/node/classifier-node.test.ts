@@ -100,7 +100,7 @@ describe('3 classifier peer processes on loopback', () => {
       const ledger = await getJson(`${n.apiUrl}/v1/privacy`)
       const entries = ledger.entries as { kind: string; epsilon: number; details: Record<string, unknown> }[]
       expect(entries[0].kind).toBe('dp-sgd')
-      expect(entries[0].details).toMatchObject({ steps: 15, q: 0.3, nodes: S, noise: 'injected' })
+      expect(entries[0].details).toMatchObject({ steps: 15, q: 0.3, nodes: S, noise: 'os-entropy' })
       expect(entries[0].epsilon).toBeLessThanOrEqual(3 + 1e-9)
       expect(entries[0].epsilon).toBeGreaterThan(2.99)
       // a node its peers left out of a session (a slow machine) rejoins from its checkpoint

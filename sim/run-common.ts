@@ -1,0 +1,139 @@
+/**
+ * What the simulator's runs share: the scenario's topology and latency model, the
+ * single-node reference fits (local-only, centralised), each node's secret stream, and the
+ * per-round disagreement probe behind the report's convergence chart.
+ */
+import { createExactAggregator } from '../src/learning/exact.js'
+import { runTraining, type TrainingConfig, type TrainingResult } from '../src/learning/index.js'
+import { createNodeModel } from '../src/learning/models.js'
+import type { RoundEvent } from '../src/consensus/index.js'
+import type { Mat } from '../src/numeric/matrix.js'
+import type { Rng } from '../src/numeric/rng.js'
+import { SecretRng } from '../src/numeric/secret-rng.js'
+import { generateTopology, loadTopology, type SpectralReport, type Topology } from '../topologies/index.js'
+import { summarise, type Summary } from './evaluate.js'
+import { SimulationError, type SimReport } from './report-types.js'
+import type { Latency, Scenario } from './scenario.js'
+
+export function latencyFn(l: Latency | undefined): ((rng: Rng) => number) | undefined {
+  if (l === undefined) return undefined
+  switch (l.kind) {
+    case 'fixed':
+      return () => l.ms
+    case 'uniform':
+      return (r) => l.minMs + (l.maxMs - l.minMs) * r.uniform()
+    case 'exponential':
+      return (r) => -l.meanMs * Math.log(1 - r.uniform())
+    case 'lognormal':
+      return (r) => l.medianMs * Math.exp(l.sigma * r.normal())
+  }
+}
+
+/** The scenario's topology (generated or loaded), checked against the node count. */
+export function scenarioTopology(sc: Scenario): Topology {
+  const t = 'file' in sc.topology ? loadTopology(sc.topology.file) : generateTopology(sc.topology.kind, sc.nodes, { degree: sc.topology.degree, seed: sc.topology.seed })
+  if (t.nodes.length !== sc.nodes) {
+    throw new SimulationError(`topology has ${t.nodes.length} nodes but the scenario has nodes: ${sc.nodes}; make them equal`)
+  }
+  return t
+}
+
+/** Config for the single-node reference runs (local-only and centralised): same model, no network privacy. */
+export function referenceConfig(config: TrainingConfig): TrainingConfig {
+  return { ...config, privacy: { ...config.privacy, monitor: false, release: { ...config.privacy.release, enabled: false } } }
+}
+
+/** Algorithm 1 on one node holding `data` with exact sums (the local-only and centralised baselines). */
+export async function trainAlone(config: TrainingConfig, data: Mat, noise: SecretRng): Promise<TrainingResult> {
+  const agg = createExactAggregator(1)
+  return runTraining({ nodeIndex: 0, data, model: createNodeModel(config, { noise: noise.fork('model') }), aggregate: agg.forNode(0), noise: noise.fork('learning') }, { config })
+}
+
+/** The simulator's secret stream of node `node` (see Scenario.noiseSeed): replayable, unrelated to training.seed. */
+export function simulationSecret(sc: Scenario, node: number | string): SecretRng {
+  return SecretRng.forSimulation(sc.noiseSeed ?? `scenario-seed:${sc.seed}`, node)
+}
+
+export function relNorm(a: Float64Array, ref: Float64Array): number {
+  let d = 0
+  let n = 0
+  for (let i = 0; i < ref.length; i++) {
+    d += (a[i] - ref[i]) ** 2
+    n += ref[i] ** 2
+  }
+  return n > 0 ? Math.sqrt(d / n) : Math.sqrt(d)
+}
+
+/** Tracks the first statistics session's per-round disagreement via a fixed random projection. */
+export class RoundProbe {
+  /** session -> chunk 0, attempt -> round -> values by node */
+  private readonly data = new Map<number, Map<number, Float64Array[]>>()
+  private readonly dirs = new Map<number, Float64Array>()
+  constructor(
+    private readonly S: number,
+    private readonly maxSessions: number,
+    private readonly rng: Rng,
+  ) {}
+  private dir(len: number): Float64Array {
+    let u = this.dirs.get(len)
+    if (u === undefined) {
+      u = this.rng.fork(`probe/${len}`).fillNormal(new Float64Array(len))
+      this.dirs.set(len, u)
+    }
+    return u
+  }
+  onRound(node: number, e: RoundEvent): void {
+    if (e.chunk !== 0 || e.session >= this.maxSessions) return
+    let byAttempt = this.data.get(e.session)
+    if (byAttempt === undefined) {
+      byAttempt = new Map()
+      this.data.set(e.session, byAttempt)
+    }
+    let rounds = byAttempt.get(e.attempt)
+    if (rounds === undefined) {
+      rounds = []
+      byAttempt.set(e.attempt, rounds)
+    }
+    while (rounds.length <= e.round) rounds.push(new Float64Array(this.S).fill(Number.NaN))
+    const u = this.dir(e.value.length)
+    let p = 0
+    for (let i = 0; i < u.length; i++) p += u[i] * e.value[i]
+    rounds[e.round][node] = p
+  }
+  /** Relative disagreement per round of `session` (attempt 0), or null if not traced. */
+  errors(session: number): number[] | null {
+    const rounds = this.data.get(session)?.get(0)
+    if (rounds === undefined || rounds.length === 0) return null
+    const spread = (v: Float64Array): number => {
+      let s = 0
+      let n = 0
+      for (const x of v) if (!Number.isNaN(x)) {
+        s += x
+        n++
+      }
+      const mean = s / n
+      let m = 0
+      for (const x of v) if (!Number.isNaN(x)) m = Math.max(m, Math.abs(x - mean))
+      return m
+    }
+    const e0 = spread(rounds[0])
+    return rounds.map((r) => (e0 > 0 ? spread(r) / e0 : 0))
+  }
+}
+
+export const emptySummary = (): Summary => summarise([], 0)
+
+/** The report's topology section: size, spectrum, and the scheme's rate and predicted rounds. */
+export function topologySummary(topology: Topology, spec: SpectralReport, config: TrainingConfig): SimReport['topology'] {
+  const schemeInfo = spec.schemes[config.consensus.scheme]
+  return {
+    nodes: topology.nodes.length,
+    edges: topology.edges.length,
+    maxDegree: spec.maxDegree,
+    lambda2: spec.lambda2,
+    lambdaMax: spec.lambdaMax,
+    scheme: config.consensus.scheme,
+    rho: schemeInfo.rho,
+    predictedRounds: schemeInfo.rounds,
+  }
+}

@@ -128,17 +128,91 @@ export interface RandomSource {
   fork(label: string | number): RandomSource
 }
 
-export class Rng implements RandomSource {
+/**
+ * The draws every generator derives from its 32-bit outputs (uniform, normal, integers,
+ * permutations), shared by the seeded `Rng` and the keyed `SecretRng` so both give the
+ * same distributions from their own streams.
+ */
+export abstract class U32Draws implements RandomSource {
+  protected spare = 0
+  protected hasSpare = false
+
+  /** @param ln the logarithm the normal draws use (Rng: the bit-exact twin of the Rust core's). */
+  constructor(private readonly ln: (x: number) => number) {}
+
+  abstract nextU32(): number
+  abstract fork(label: string | number): RandomSource
+
+  /** Uniform in [0, 1) with 53-bit resolution. */
+  uniform(): number {
+    const a = this.nextU32() >>> 5
+    const b = this.nextU32() >>> 6
+    return (a * 67108864 + b) / 9007199254740992
+  }
+
+  /** Standard normal (Marsaglia polar method). */
+  normal(): number {
+    if (this.hasSpare) {
+      this.hasSpare = false
+      return this.spare
+    }
+    const [a, b] = polarPair(() => this.uniform(), this.ln)
+    this.spare = b
+    this.hasSpare = true
+    return a
+  }
+
+  /** Uniform integer in [0, n), unbiased (rejection sampling); n a positive safe integer. */
+  int(n: number): number {
+    if (!Number.isSafeInteger(n) || n < 1) throw new InvalidInputError(`int(n) needs a positive safe integer n, got ${n}`)
+    if (n <= 4294967296) {
+      const limit = 4294967296 - (4294967296 % n)
+      for (;;) {
+        const r = this.nextU32()
+        if (r < limit) return r % n
+      }
+    }
+    const limit = 9007199254740992 - (9007199254740992 % n)
+    for (;;) {
+      const r = (this.nextU32() >>> 5) * 67108864 + (this.nextU32() >>> 6)
+      if (r < limit) return r % n
+    }
+  }
+
+  fillUniform(out: Float64Array): Float64Array {
+    for (let i = 0; i < out.length; i++) out[i] = this.uniform()
+    return out
+  }
+
+  fillNormal(out: Float64Array): Float64Array {
+    for (let i = 0; i < out.length; i++) out[i] = this.normal()
+    return out
+  }
+
+  /** Uniformly random permutation of 0..n-1 (Fisher-Yates). */
+  permutation(n: number): Int32Array {
+    if (!Number.isInteger(n) || n < 0 || n > 0x7fffffff) throw new InvalidInputError(`permutation(n) needs an integer n >= 0, got ${n}`)
+    const p = new Int32Array(n)
+    for (let i = 0; i < n; i++) p[i] = i
+    for (let i = n - 1; i > 0; i--) {
+      const j = this.int(i + 1)
+      const t = p[i]
+      p[i] = p[j]
+      p[j] = t
+    }
+    return p
+  }
+}
+
+export class Rng extends U32Draws {
   private lo = 0
   private hi = 0
   private s0 = 0
   private s1 = 0
   private s2 = 0
   private s3 = 0
-  private spare = 0
-  private hasSpare = false
-
   constructor(seed: number | string) {
+    super(lnExact)
     const [lo, hi] = seedWords(seed)
     this.reseed(lo, hi)
   }
@@ -184,66 +258,6 @@ export class Rng implements RandomSource {
     this.s2 = s2 ^ (s1 << 9)
     this.s3 = rotl(s3, 11)
     return result
-  }
-
-  /** Uniform in [0, 1) with 53-bit resolution. */
-  uniform(): number {
-    const a = this.nextU32() >>> 5
-    const b = this.nextU32() >>> 6
-    return (a * 67108864 + b) / 9007199254740992
-  }
-
-  /** Standard normal (Marsaglia polar method). */
-  normal(): number {
-    if (this.hasSpare) {
-      this.hasSpare = false
-      return this.spare
-    }
-    const [a, b] = polarPair(() => this.uniform(), lnExact)
-    this.spare = b
-    this.hasSpare = true
-    return a
-  }
-
-  /** Uniform integer in [0, n), unbiased (rejection sampling); n a positive safe integer. */
-  int(n: number): number {
-    if (!Number.isSafeInteger(n) || n < 1) throw new InvalidInputError(`int(n) needs a positive safe integer n, got ${n}`)
-    if (n <= 4294967296) {
-      const limit = 4294967296 - (4294967296 % n)
-      for (;;) {
-        const r = this.nextU32()
-        if (r < limit) return r % n
-      }
-    }
-    const limit = 9007199254740992 - (9007199254740992 % n)
-    for (;;) {
-      const r = (this.nextU32() >>> 5) * 67108864 + (this.nextU32() >>> 6)
-      if (r < limit) return r % n
-    }
-  }
-
-  fillUniform(out: Float64Array): Float64Array {
-    for (let i = 0; i < out.length; i++) out[i] = this.uniform()
-    return out
-  }
-
-  fillNormal(out: Float64Array): Float64Array {
-    for (let i = 0; i < out.length; i++) out[i] = this.normal()
-    return out
-  }
-
-  /** Uniformly random permutation of 0..n-1 (Fisher-Yates). */
-  permutation(n: number): Int32Array {
-    if (!Number.isInteger(n) || n < 0 || n > 0x7fffffff) throw new InvalidInputError(`permutation(n) needs an integer n >= 0, got ${n}`)
-    const p = new Int32Array(n)
-    for (let i = 0; i < n; i++) p[i] = i
-    for (let i = n - 1; i > 0; i--) {
-      const j = this.int(i + 1)
-      const t = p[i]
-      p[i] = p[j]
-      p[j] = t
-    }
-    return p
   }
 
   /** Shuffle `items` in place (Fisher-Yates, same draws as `permutation`); returns it. */

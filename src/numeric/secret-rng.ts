@@ -25,25 +25,23 @@
  */
 import { createCipheriv, createHash, createHmac, randomBytes, type Cipher } from 'node:crypto'
 import { InvalidInputError } from './errors.js'
-import { polarPair, type RandomSource } from './rng.js'
+import { U32Draws } from './rng.js'
 
 /** Keystream bytes produced per refill (one cipher call). */
 const POOL_BYTES = 16384
 const ZEROS = new Uint8Array(POOL_BYTES)
 const IV = new Uint8Array(16)
 
-export class SecretRng implements RandomSource {
+export class SecretRng extends U32Draws {
   /** How this generator's key was obtained (reports say which). */
   readonly origin: 'os-entropy' | 'simulation' | 'derived'
   private readonly key: Uint8Array
   private readonly cipher: Cipher
   private pool: Uint8Array = new Uint8Array(0)
   private pos = 0
-  private spare = 0
-  private hasSpare = false
-
   /** A generator keyed by `key` (32 bytes). Prefer the named constructors. */
   constructor(key: Uint8Array, origin: SecretRng['origin'] = 'derived') {
+    super(Math.log)
     if (!(key instanceof Uint8Array) || key.length !== 32) throw new InvalidInputError(`SecretRng needs a 32-byte key, got ${key?.length ?? typeof key} bytes`)
     this.key = Uint8Array.from(key)
     this.origin = origin
@@ -86,66 +84,6 @@ export class SecretRng implements RandomSource {
     const i = this.pos
     this.pos += 4
     return ((p[i] << 24) | (p[i + 1] << 16) | (p[i + 2] << 8) | p[i + 3]) >>> 0
-  }
-
-  /** Uniform in [0, 1) with 53 random bits. */
-  uniform(): number {
-    const a = this.nextU32() >>> 5
-    const b = this.nextU32() >>> 6
-    return (a * 67108864 + b) / 9007199254740992
-  }
-
-  /** Standard normal (Marsaglia polar method). */
-  normal(): number {
-    if (this.hasSpare) {
-      this.hasSpare = false
-      return this.spare
-    }
-    const [a, b] = polarPair(() => this.uniform(), Math.log)
-    this.spare = b
-    this.hasSpare = true
-    return a
-  }
-
-  /** Uniform integer in [0, n), unbiased (rejection sampling). */
-  int(n: number): number {
-    if (!Number.isSafeInteger(n) || n < 1) throw new InvalidInputError(`int(n) needs a positive safe integer n, got ${n}`)
-    if (n <= 4294967296) {
-      const limit = 4294967296 - (4294967296 % n)
-      for (;;) {
-        const r = this.nextU32()
-        if (r < limit) return r % n
-      }
-    }
-    const limit = 9007199254740992 - (9007199254740992 % n)
-    for (;;) {
-      const r = (this.nextU32() >>> 5) * 67108864 + (this.nextU32() >>> 6)
-      if (r < limit) return r % n
-    }
-  }
-
-  fillUniform(out: Float64Array): Float64Array {
-    for (let i = 0; i < out.length; i++) out[i] = this.uniform()
-    return out
-  }
-
-  fillNormal(out: Float64Array): Float64Array {
-    for (let i = 0; i < out.length; i++) out[i] = this.normal()
-    return out
-  }
-
-  /** Uniformly random permutation of 0..n-1 (Fisher-Yates). */
-  permutation(n: number): Int32Array {
-    if (!Number.isInteger(n) || n < 0 || n > 0x7fffffff) throw new InvalidInputError(`permutation(n) needs an integer n >= 0, got ${n}`)
-    const p = new Int32Array(n)
-    for (let i = 0; i < n; i++) p[i] = i
-    for (let i = n - 1; i > 0; i--) {
-      const j = this.int(i + 1)
-      const t = p[i]
-      p[i] = p[j]
-      p[j] = t
-    }
-    return p
   }
 
   /**

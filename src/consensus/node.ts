@@ -158,6 +158,11 @@ export interface ConsensusStats {
   exposedSessions: number
 }
 
+/** Counters of an engine that has run nothing yet. */
+export function emptyConsensusStats(): ConsensusStats {
+  return { sessions: 0, failed: 0, history: [], framesSent: 0, bytesSent: 0, framesReceived: 0, bytesReceived: 0, retransmits: 0, rejected: {}, reruns: [], exposedSessions: 0 }
+}
+
 export interface ConsensusNode {
   /** Network-wide sum of `vec` over the session's members (the `Aggregate` of src/models/model.ts). */
   sum(vec: Float64Array, label: string, opts?: SumOptions): Promise<Float64Array>
@@ -220,19 +225,7 @@ interface SessionRun {
 }
 
 class ConsensusNodeImpl implements ConsensusNode {
-  readonly stats: ConsensusStats = {
-    sessions: 0,
-    failed: 0,
-    history: [],
-    framesSent: 0,
-    bytesSent: 0,
-    framesReceived: 0,
-    bytesReceived: 0,
-    retransmits: 0,
-    rejected: {},
-    reruns: [],
-    exposedSessions: 0,
-  }
+  readonly stats: ConsensusStats = emptyConsensusStats()
   private readonly S: number
   private readonly self: number
   private readonly topology: Topology

@@ -34,7 +34,7 @@ import type { RandomSource } from '../numeric/rng.js'
 import { SecretRng } from '../numeric/secret-rng.js'
 import type { Topology } from '../../topologies/index.js'
 import { ConsensusClosedError, ConsensusInputError } from './errors.js'
-import type { ConsensusNode, ConsensusStats, SessionRecord, SumOptions } from './node.js'
+import { emptyConsensusStats, type ConsensusNode, type ConsensusStats, type SessionRecord, type SumOptions } from './node.js'
 import { DEFAULT_FRACTION_BITS, fieldSum, fromWords, reconstructField, shamirDecode, shamirEncode, toWords, SHAMIR_PRIME } from './shamir.js'
 import { systemClock, type Clock, type ConsensusFrame, type Transport } from './transport.js'
 
@@ -94,19 +94,7 @@ interface Session {
 const keyOf = (absent: Iterable<number>): string => [...absent].sort((a, b) => a - b).join(',')
 
 class ShamirNodeImpl implements ConsensusNode {
-  readonly stats: ConsensusStats = {
-    sessions: 0,
-    failed: 0,
-    history: [],
-    framesSent: 0,
-    bytesSent: 0,
-    framesReceived: 0,
-    bytesReceived: 0,
-    retransmits: 0,
-    rejected: {},
-    reruns: [],
-    exposedSessions: 0,
-  }
+  readonly stats: ConsensusStats = emptyConsensusStats()
   private readonly S: number
   private readonly self: number
   private readonly t: number

@@ -14,41 +14,16 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { newSecretKey } from '../src/numeric/secret-rng.js'
-import { writeFileAtomic } from '../src/privacy/ledger.js'
-import { mkdir, open, rename, unlink } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { writeFileAtomic, writeFileAtomicAsync } from '../src/data/atomic-file.js'
+import { join } from 'node:path'
 import type { Checkpoint } from '../src/learning/types.js'
 
 export class StoreError extends Error {
   override name = 'StoreError'
 }
 
-/** Write `text` to `path` atomically and durably. */
-export async function writeAtomic(path: string, text: string): Promise<void> {
-  const dir = dirname(path)
-  await mkdir(dir, { recursive: true })
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`)
-  const fh = await open(tmp, 'w', 0o600)
-  try {
-    await fh.writeFile(text)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  try {
-    await rename(tmp, path)
-  } catch (err) {
-    await unlink(tmp).catch(() => {})
-    throw err
-  }
-  // make the rename itself durable
-  const dh = await open(dir, 'r')
-  try {
-    await dh.sync()
-  } finally {
-    await dh.close()
-  }
-}
+/** Write `text` to `path` atomically and durably (src/data/atomic-file.ts). */
+export const writeAtomic = writeFileAtomicAsync
 
 /** What the node records for itself beside the learning checkpoint. */
 export interface NodeState {

@@ -27,10 +27,12 @@
  * the recorded entry and charges nothing, so a release re-run after a crash between its
  * charge and its output is never paid twice.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, existsSync } from 'node:fs'
+import { readFileSync, existsSync } from 'node:fs'
+import { writeFileAtomic } from '../data/atomic-file.js'
 import { createHash } from 'node:crypto'
-import { dirname, basename, join } from 'node:path'
 import { z } from 'zod'
+
+export { writeFileAtomic }
 import { DEFAULT_ORDERS, checkOrders, rdpToDp, type Conversion, type DpGuarantee } from './rdp.js'
 import { LedgerCorruptError, PrivacyBudgetExceededError, PrivacySettingsError } from './errors.js'
 
@@ -161,34 +163,6 @@ export function ledgerSettings(input: Partial<LedgerSettings> & { nodeId: string
   const parsed = SettingsSchema.safeParse(s)
   if (!parsed.success) throw new PrivacySettingsError(`invalid ledger settings: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
   return parsed.data
-}
-
-/** Durable atomic replace: temp file in the same directory, fsync, rename, fsync the directory. */
-let tmpCounter = 0
-export function writeFileAtomic(path: string, text: string): void {
-  const dir = dirname(path)
-  mkdirSync(dir, { recursive: true })
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${++tmpCounter}.tmp`)
-  const fd = openSync(tmp, 'w', 0o600)
-  try {
-    const buf = Buffer.from(text, 'utf8')
-    let off = 0
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(tmp, path)
-  try {
-    const dfd = openSync(dir, 'r')
-    try {
-      fsyncSync(dfd)
-    } finally {
-      closeSync(dfd)
-    }
-  } catch {
-    // Some platforms cannot open or fsync a directory; the rename itself is still atomic.
-  }
 }
 
 export class PrivacyLedger {

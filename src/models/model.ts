@@ -13,6 +13,7 @@
  *     model.optimize(sums)                        // identical on every node
  */
 import type { Mat } from '../numeric/matrix.js'
+import { z } from 'zod'
 
 /** Network-wide sum of a vector: exact in unit tests, dynamical consensus in the network. */
 /** How a contribution should be protected in the network sum (hints for the consensus engine). */
@@ -91,4 +92,22 @@ export interface CollabModel {
   exportGlobal(): { iteration: number; converged: boolean; state: Float64Array }
   /** Adopt a global part produced by `exportGlobal()` on another node of the same network. */
   importGlobal(global: { iteration: number; converged: boolean; state: Float64Array }): void
+}
+
+/** The schema of a saved model file of `kind` at `version` with model-specific `params`. */
+export function savedModelSchema<K extends string, P extends z.ZodType>(kind: K, version: number, params: P) {
+  return z.object({
+    format: z.literal('collabdict-model'),
+    version: z.literal(version),
+    kind: z.literal(kind),
+    hyper: z.record(z.string(), z.unknown()),
+    numericBuild: z.string(),
+    params,
+    trace: z.array(z.record(z.string(), z.unknown())),
+  })
+}
+
+/** Zod issues as one line naming each field path ("(root)" for the whole value). */
+export function formatIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
 }

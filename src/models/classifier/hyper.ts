@@ -13,6 +13,7 @@
  *   drawn once per row (Singh et al.'s local DP on inputs).
  */
 import { z } from 'zod'
+import { formatIssues } from '../model.js'
 
 /** Hidden widths of the MLP when none are given: the imbalanced-DP paper's WDBC network 30-20-10-10-2. */
 export const DEFAULT_HIDDEN = [20, 10, 10]
@@ -173,7 +174,7 @@ export class ClassifierConfigError extends Error {
 export function parseClassifierHyper(input: unknown): ClassifierHyper {
   const r = ClassifierHyperSchema.safeParse(input)
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+    const issues = formatIssues(r.error)
     throw new ClassifierConfigError(`invalid classifier hyper-parameters: ${issues}`)
   }
   return r.data

@@ -14,7 +14,7 @@
 import { z } from 'zod'
 import type { Mat } from '../../numeric/matrix.js'
 import type { NoiseRng } from '../../privacy/mechanisms.js'
-import type { CollabModel, SavedModel, TraceEntry } from '../model.js'
+import { savedModelSchema, formatIssues, type CollabModel, type SavedModel, type TraceEntry } from '../model.js'
 import type { Preprocessing } from '../preprocess.js'
 import { ClassifierConfigError, parseClassifierHyper, type ClassifierHyper, type ClassifierHyperInput } from './hyper.js'
 import { CLASSIFIER_FORMAT_VERSION, ClassifierModelImpl } from './model.js'
@@ -82,15 +82,7 @@ const SavedParamsSchema = z.object({
   converged: z.boolean(),
 })
 
-const SavedSchema = z.object({
-  format: z.literal('collabdict-model'),
-  version: z.literal(CLASSIFIER_FORMAT_VERSION),
-  kind: z.literal('classifier'),
-  hyper: z.record(z.string(), z.unknown()),
-  numericBuild: z.string(),
-  params: SavedParamsSchema,
-  trace: z.array(z.record(z.string(), z.unknown())),
-})
+const SavedSchema = savedModelSchema('classifier', CLASSIFIER_FORMAT_VERSION, SavedParamsSchema)
 
 /**
  * A classifier from `save()` output; throws ClassifierConfigError on anything malformed.
@@ -100,7 +92,7 @@ const SavedSchema = z.object({
 export function loadClassifier(saved: unknown, options: ClassifierOptions = {}): ClassifierModel {
   const r = SavedSchema.safeParse(saved)
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+    const issues = formatIssues(r.error)
     throw new ClassifierConfigError(`not a saved classifier of format version ${CLASSIFIER_FORMAT_VERSION}: ${issues}`)
   }
   const model = new ClassifierModelImpl(parseClassifierHyper(r.data.hyper), options)

@@ -3,6 +3,7 @@
  * edge; every node of a network must use the same values (the seed included).
  */
 import { z } from 'zod'
+import { formatIssues } from '../model.js'
 
 /**
  * Starting number of components (drops below delta lower it further). 2 is what the
@@ -80,7 +81,7 @@ export class GgmHyperError extends Error {
 export function parseGgmHyper(input: unknown = {}): GgmHyper {
   const r = ggmHyperSchema.safeParse(input ?? {})
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+    const issues = formatIssues(r.error)
     throw new GgmHyperError(`invalid GGM hyper-parameters: ${issues}`)
   }
   if (r.data.estimator === 'ml' && r.data.lambda0 !== 0) {

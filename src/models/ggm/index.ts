@@ -7,6 +7,7 @@ import type { Mat } from '../../numeric/matrix.js'
 import { runExact } from './exact.js'
 import { parseGgmHyper, type GgmHyperInput } from './hyper.js'
 import { createGgm, GGM_SAVE_VERSION, GgmError, restoreGgm, type GgmModel } from './model.js'
+import { formatIssues } from '../model.js'
 
 export {
   createGgm,
@@ -81,7 +82,7 @@ const savedSchema = z.object({
 export function loadGgm(saved: unknown): GgmModel {
   const r = savedSchema.safeParse(saved)
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+    const issues = formatIssues(r.error)
     throw new GgmError(`not a saved GGM model: ${issues}`)
   }
   const s = r.data

@@ -5,6 +5,7 @@
  * of its Monte-Carlo draws.
  */
 import { z } from 'zod'
+import { formatIssues } from '../model.js'
 
 /** Hidden width of both MLPs (the size the issue's benchmark uses). */
 export const DEFAULT_HIDDEN = 64
@@ -146,7 +147,7 @@ export class VaeConfigError extends Error {
 export function parseVaeHyper(input: unknown): VaeHyper {
   const r = VaeHyperSchema.safeParse(input)
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+    const issues = formatIssues(r.error)
     throw new VaeConfigError(`invalid VAE hyper-parameters: ${issues}`)
   }
   return r.data

@@ -12,7 +12,7 @@
  */
 import { z } from 'zod'
 import type { Mat } from '../../numeric/matrix.js'
-import type { CollabModel, SavedModel, TraceEntry } from '../model.js'
+import { savedModelSchema, formatIssues, type CollabModel, type SavedModel, type TraceEntry } from '../model.js'
 import type { VaeShape } from '../../numeric/vae.js'
 import type { Preprocessing } from '../preprocess.js'
 import { parseVaeHyper, VaeConfigError, type VaeHyper, type VaeHyperInput } from './hyper.js'
@@ -90,21 +90,13 @@ const SavedParamsSchema = z.object({
   history: z.array(z.number()),
 })
 
-const SavedSchema = z.object({
-  format: z.literal('collabdict-model'),
-  version: z.literal(VAE_FORMAT_VERSION),
-  kind: z.literal('vae'),
-  hyper: z.record(z.string(), z.unknown()),
-  numericBuild: z.string(),
-  params: SavedParamsSchema,
-  trace: z.array(z.record(z.string(), z.unknown())),
-})
+const SavedSchema = savedModelSchema('vae', VAE_FORMAT_VERSION, SavedParamsSchema)
 
 /** A VAE from `save()` output (e.g. parsed JSON); throws VaeConfigError on anything malformed. */
 export function loadVaeModel(saved: unknown, options: VaeModelOptions = {}): VaeModel {
   const r = SavedSchema.safeParse(saved)
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+    const issues = formatIssues(r.error)
     throw new VaeConfigError(`not a saved VAE model of format version ${VAE_FORMAT_VERSION}: ${issues}`)
   }
   const model = new VaeModelImpl(parseVaeHyper(r.data.hyper), options.noise, options.ledger)

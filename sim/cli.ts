@@ -7,20 +7,16 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import cliProgress from 'cli-progress'
-import { loadCsv, splitIid } from '../src/data/index.js'
-import { createConsensusNode, createMemoryNetwork, createVirtualClock } from '../src/consensus/index.js'
+import { loadCsv } from '../src/data/index.js'
 import { parseTrainingConfig } from '../src/learning/config.js'
-import { runNetwork } from '../src/learning/network.js'
-import { createNodeModel, modelChargesLedger } from '../src/learning/models.js'
-import { createLedger } from '../src/learning/privacy.js'
 import { withLabels } from '../src/models/classifier/index.js'
 import { jsonObjectFlag } from '../cli/errors.js'
 import { selectRows } from '../src/numeric/matrix.js'
-import { Rng } from '../src/numeric/rng.js'
 import { compareReports, reportJson, writeRunReport, writeSweepReport } from './report.js'
-import { runScenario, scenarioTopology, simulationSecret, type Progress, type SimReport } from './run.js'
+import { runScenario, type Progress, type SimReport } from './run.js'
 import { SCENARIO_DIR, parseScenario, resolveScenario, setPath, type Scenario } from './scenario.js'
 import { runSweep } from './sweep.js'
+import { fitInProcess } from './fit.js'
 
 /** Shows training progress: a bar on a terminal, plain lines otherwise (logs, CI). */
 export class ProgressView {
@@ -329,33 +325,8 @@ export function registerSimCommands(program: Command): void {
         'command line',
       )
       const sc = parseScenario({ dataset: { path: o.data }, nodes: o.nodes, topology: o.topology.endsWith('.json') ? { file: o.topology } : { kind: o.topology, degree: o.degree }, training: config })
-      const topology = scenarioTopology(sc)
-      const rng = new Rng(o.seed)
-      const parts = splitIid(X.rows, o.nodes, rng.fork('split')).map((idx) => selectRows(X, idx))
-      const clock = createVirtualClock()
-      const net = o.exact ? null : createMemoryNetwork(topology, { clock, seed: `${o.seed}/network` })
-      const cns = net
-        ? net.transports.map((t, s) =>
-            createConsensusNode({ topology, transport: t, clock, scheme: config.consensus.scheme, tol: config.consensus.tol, chunks: config.consensus.chunks, chunkScale: config.consensus.chunkScale, seed: config.seed, noise: simulationSecret(sc, s).fork('consensus'), protection: config.consensus.protection, shamirThreshold: config.consensus.shamirThreshold }),
-          )
-        : null
       const t0 = performance.now()
-      const run = runNetwork({
-        config,
-        parts,
-        noise: (s) => simulationSecret(sc, s).fork('learning'),
-        nodeParts: (s) => {
-          // a model that charges its own privacy cost (a DP classifier) gets the node's ledger
-          const ledger = modelChargesLedger(config) ? createLedger(config, `node-${s}`) : undefined
-          return { model: createNodeModel(config, { noise: simulationSecret(sc, s).fork('model'), ledger }), ledger }
-        },
-        aggregation: cns ? { kind: 'custom', aggregateFor: (s) => (vec, label, opts) => cns[s].sum(vec, label, opts), fail: () => cns.forEach((c) => c.close()) } : { kind: 'exact' },
-        clock,
-      })
-      if (net) await clock.run({ until: run })
-      const res = await run
-      net?.close()
-      cns?.forEach((c) => c.close())
+      const res = await fitInProcess({ sc, config, X, seed: o.seed, exact: o.exact })
       const r0 = res.nodes[0]
       writeFileSync(o.out, JSON.stringify(r0.model.save()) + '\n')
       process.stdout.write(

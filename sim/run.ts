@@ -12,8 +12,10 @@
  */
 import { performance } from 'node:perf_hooks'
 import {
+  ClockStalledError,
   createConsensusNode,
   createMemoryNetwork,
+  formatWaits,
   sessionTol,
   createVirtualClock,
   type ConsensusNode,
@@ -49,6 +51,21 @@ import type { Latency, Scenario } from './scenario.js'
 
 export const REPORT_FORMAT = 'collabdict-sim-report'
 export const REPORT_VERSION = 1
+
+/**
+ * Drive the virtual clock until `until` settles; a stall (nothing scheduled while nodes
+ * still wait, or the virtual-time ceiling) comes back as the ClockStalledError's message
+ * (with who waits for what) instead of a hang, for the report's outcome.
+ */
+async function driveClock(clock: VirtualClock, until: Promise<unknown>, describe: () => string): Promise<string | null> {
+  try {
+    await clock.run({ until, maxMs: DEFAULT_VIRTUAL_LIMIT_MS, describe })
+    return null
+  } catch (e) {
+    if (e instanceof ClockStalledError) return `${e.name}: ${e.message}`
+    throw e
+  }
+}
 
 /** Virtual-time ceiling of one run: a network still busy after this long has stalled. */
 export const DEFAULT_VIRTUAL_LIMIT_MS = 24 * 3600 * 1000
@@ -388,7 +405,7 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
       ),
     ),
   )
-  await clock.run({ until: all, maxMs: DEFAULT_VIRTUAL_LIMIT_MS })
+  const stallReason = await driveClock(clock, all, () => formatWaits(cns.flatMap((c) => c.waiting())))
   const stalled = results.some((r) => r === null) && failure === null
   for (const c of cns) c.close()
   await all
@@ -409,7 +426,7 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
     topology: topologySummary(topology, spec, config),
     outcome: {
       status: fail === null && !stalled ? 'completed' : 'stopped',
-      reason: fail ? `${fail.name}: ${fail.message}` : stalled ? 'SimulationStalled: the sum did not complete' : null,
+      reason: fail ? `${fail.name}: ${fail.message}` : stalled ? `SimulationStalled: the sum did not complete (${stallReason ?? 'no stall report'})` : null,
       converged: got.length === S,
       stopReason: null,
       iterations: 0,
@@ -742,8 +759,11 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
     // Restarts push new promises while we wait.
     for (let i = 0; i < running.length; i++) await running[i]
   })()
+  let stallReason: string | null = null
   if (virtual) {
-    await virtual.run({ until: all, maxMs: DEFAULT_VIRTUAL_LIMIT_MS })
+    stallReason = await driveClock(virtual, all, () =>
+      formatWaits(states.flatMap((x, s) => (x.status === 'running' ? (x.consensus?.waiting() ?? [{ node: s, session: -1, label: '(no consensus node)', attempt: 0, chunks: [], openMs: 0 }]) : []))),
+    )
   }
   let stalled = false
   if (virtual && states.some((x) => x.status === 'running')) {
@@ -952,7 +972,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       fail !== null
         ? `node ${failedNode}: ${fail.name}: ${fail.message}`
         : stalled
-          ? `SimulationStalled: nodes ${states.map((x, s) => (x.status === 'running' ? s : -1)).filter((s) => s >= 0).join(', ')} still waiting after ${DEFAULT_VIRTUAL_LIMIT_MS} virtual ms`
+          ? `SimulationStalled: nodes ${states.map((x, s) => (x.status === 'running' ? s : -1)).filter((s) => s >= 0).join(', ')} still waiting (${stallReason ?? `after ${DEFAULT_VIRTUAL_LIMIT_MS} virtual ms`})`
           : null,
     converged: results.length > 0 && results.every((r) => r.converged),
     stopReason: results[0]?.stopReason ?? null,

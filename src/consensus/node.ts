@@ -21,7 +21,7 @@ import type { RandomSource } from '../numeric/rng.js'
 import { SecretRng } from '../numeric/secret-rng.js'
 import { adjacency } from '../../topologies/generators.js'
 import type { Topology } from '../../topologies/index.js'
-import { ConsensusClosedError, ConsensusInputError, ExcludedError, NeighbourTimeoutError, OutOfStepError } from './errors.js'
+import { ConsensusClosedError, ConsensusInputError, ExcludedError, NeighbourTimeoutError, OutOfStepError, SessionMismatchError } from './errors.js'
 import { memberGraph, relabelling, splitChunks } from './membership.js'
 import { createShamirNode } from './secure-sum.js'
 import { ChunkRun, type RoundEvent } from './round.js'
@@ -168,6 +168,34 @@ export interface ConsensusNode {
   readonly stats: ConsensusStats
   /** Stop timers, reject pending calls with ConsensusClosedError; idempotent. */
   close(): void
+  /**
+   * Open sessions and what each waits for (node, session, label, attempt, chunk, round, the
+   * peers whose frame of that round is missing): for stall reports and health pages.
+   */
+  waiting(): SessionWait[]
+}
+
+/** One open session of a node and the peers it waits for. */
+export interface SessionWait {
+  node: number
+  session: number
+  label: string
+  attempt: number
+  /** Per unfinished chunk: its round and the peers whose frame of that round has not arrived. */
+  chunks: Array<{ chunk: number; round: number; missing: number[] }>
+  /** Clock ms since the session began. */
+  openMs: number
+}
+
+/** One line per open session: `node 3 session 12 ('iter:4:stats') chunk 0 round 17 waits for 5, 8`. */
+export function formatWaits(waits: readonly SessionWait[]): string {
+  if (waits.length === 0) return 'no open consensus session'
+  return waits
+    .map((w) => {
+      const chunks = w.chunks.map((c) => `chunk ${c.chunk} round ${c.round} waits for ${c.missing.length ? c.missing.join(', ') : 'nobody (done)'}`).join('; ')
+      return `node ${w.node} session ${w.session} ('${w.label}', attempt ${w.attempt}, open ${Math.round(w.openMs)} ms): ${chunks || 'no chunk running'}`
+    })
+    .join(' | ')
 }
 
 const adjacencyCache = new WeakMap<Topology, number[][]>()
@@ -300,6 +328,18 @@ class ConsensusNodeImpl implements ConsensusNode {
     return this.session
   }
 
+  waiting(): SessionWait[] {
+    const now = this.clock.now()
+    return [...this.runs.values()].map((run) => ({
+      node: this.self,
+      session: run.session,
+      label: run.label,
+      attempt: run.attempt,
+      chunks: run.chunkRuns.filter((cr) => !cr.done).map((cr) => ({ chunk: cr.chunk, round: cr.t, missing: cr.missing() })),
+      openMs: now - run.startedAt,
+    }))
+  }
+
   sum(vec: Float64Array, label: string, opts?: SumOptions): Promise<Float64Array> {
     return this.begin(vec, label, 'sum', opts)
   }
@@ -363,7 +403,7 @@ class ConsensusNodeImpl implements ConsensusNode {
         return
       }
       if (excluded.length > 0 && !this.rerun) {
-        this.fail(run, new NeighbourTimeoutError(excluded[0], session, 0, excluded, ' (reported by another node)'))
+        this.fail(run, new NeighbourTimeoutError(excluded[0], session, 0, excluded, ` (reported by another node), waited for by node ${this.self} in '${label}'`))
         return
       }
       this.startAttempt(run)
@@ -604,6 +644,12 @@ class ConsensusNodeImpl implements ConsensusNode {
         run.aheadFrom.add(from)
         this.reject(from, r, true)
         return
+      case 'bad-length':
+        // Same session and attempt, a vector of another length: the two nodes are not
+        // summing the same thing (they took different paths); waiting cannot end it.
+        this.reject(from, r, true)
+        this.fail(run, new SessionMismatchError(this.self, run.session, run.label, from, f.payload.length, run.x0[f.chunk]?.length ?? run.len))
+        return
       case 'conflict': {
         // Same round, different values: the peer restarted mid-session (or equivocates).
         this.reject(from, r, true)
@@ -691,7 +737,7 @@ class ConsensusNodeImpl implements ConsensusNode {
     }
     if (!this.rerun) {
       const who = silent ?? added
-      this.fail(run, new NeighbourTimeoutError(Math.min(...who), run.session, round, who, silent === null ? ' (reported by another node)' : why))
+      this.fail(run, new NeighbourTimeoutError(Math.min(...who), run.session, round, who, `${silent === null ? ' (reported by another node)' : why}, waited for by node ${this.self} in '${run.label}'`))
       return
     }
     this.stats.reruns.push({ session: run.session, attempt: run.attempt, excluded: [...excluded] })

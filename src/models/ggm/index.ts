@@ -17,6 +17,7 @@ export {
   STATS_HEADER,
   statsBlock,
   statsLength,
+  statsVoteAt,
 } from './model.js'
 export type { GgmModel, GgmRelease, GgmSavedParams, GgmStart, StopReason } from './model.js'
 export {

@@ -15,11 +15,9 @@ import { selectRows } from '../../src/numeric/matrix.js'
 import type { GgmModel } from '../../src/models/ggm/index.js'
 import { fitInProcess } from '../../sim/fit.js'
 import { parseScenario } from '../../sim/scenario.js'
-import { generateTopology } from '../../topologies/index.js'
 
 const fixture = JSON.parse(readFileSync('test/learning/fixtures/wdbc-benign-249.json', 'utf8')) as { rows: number[] }
 const X = selectRows(loadCsv('data/wdbc_sklearn.csv', { dropCols: ['target', 'diagnosis'] }).features, fixture.rows)
-const topology = generateTopology('regular', 10, { degree: 3, seed: 2 })
 
 async function fit(seed: number, exact: boolean) {
   const config = parseTrainingConfig({ model: { kind: 'ggm', hyper: { K: 4 } }, seed, privacy: { monitor: false, release: { enabled: false } } }, 'test')

@@ -333,5 +333,8 @@ export function registerSimCommands(program: Command): void {
         `trained ${o.model} on ${X.rows} rows over ${o.nodes} nodes (${o.exact ? 'exact sums' : `consensus ${config.consensus.scheme}, tol ${config.consensus.tol}`}): ` +
           `${r0.iterations} iterations, ${r0.converged ? 'converged' : 'not converged'}, objective ${r0.records.at(-1)?.objective.toFixed(6) ?? '-'}, ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote ${o.out}\n`,
       )
+      // data policy: features constant on the training rows are pinned (saved in the model's preprocessing)
+      const pinned = (r0.model as { preprocessing?: { pinned?: number[] } | null }).preprocessing?.pinned ?? []
+      if (pinned.length > 0) process.stdout.write(`pinned ${pinned.length} constant feature(s) (no variance on the training rows; scored as deviations from their value): ${pinned.map((j) => csv.columns[j] ?? `#${j + 1}`).join(', ')}\n`)
     })
 }

@@ -54,6 +54,7 @@ const paramsSchema = z.object({
     m0: z.array(finite),
     radius: z.number().positive().nullable(),
     count: finite,
+    pinned: z.array(z.number().int().min(0)).optional(),
   }),
   components: z
     .array(

@@ -672,8 +672,10 @@ class GgmMixture implements GgmModel {
     if (this.M !== 0 && this.M !== M) throw new GgmError(`global state has dimension ${M}, this node's data ${this.M}`)
     const oldIds = this.p?.ids
     const oldLog = this.p?.logWeights
+    const oldPinned = this.pre?.pinned
     this.M = M
     this.pre = {
+      pinned: oldPinned,
       shift: s.slice(7, 7 + M),
       scale: s.slice(7 + M, 7 + 2 * M),
       m0: s.slice(7 + 2 * M, 7 + 3 * M),

@@ -83,12 +83,15 @@ describe('dropping components with Nbar_k < delta', () => {
 })
 
 describe('ridge floor', () => {
-  it('an exactly collinear feature makes Sigma_k singular: the step retries with ridge 1e-6 on every node and reports it', async () => {
+  it('a feature with no variance makes Sigma_k exactly singular: the step retries with ridge 1e-6 on every node and reports it', async () => {
     const M = 6
     const y = mat(x.rows, M)
     for (let i = 0; i < x.rows; i++) {
       for (let j = 0; j < 5; j++) y.data[i * M + j] = x.data[i * 5 + j]
-      y.data[i * M + 5] = x.data[i * 5] + 2 * x.data[i * 5 + 1]
+      // a constant column (pinned at 0 in model coordinates): Sigma_k has an exactly zero row, so it is
+      // singular bit for bit (a combination such as x0 + 2 x1 is singular only up to round-off, which
+      // Cholesky may or may not notice)
+      y.data[i * M + 5] = 3.25
     }
     const yParts = [0, 1].map((s) => ({ rows: s === 0 ? 80 : x.rows - 80, cols: M, data: y.data.slice(s === 0 ? 0 : 80 * M, s === 0 ? 80 * M : x.rows * M) }))
     const nodes = await fitExact(yParts, { K: 1, rho: 0, ridge: 0, maxIter: 3 })

@@ -17,6 +17,7 @@ import { runScenario, type Progress, type SimReport } from './run.js'
 import { SCENARIO_DIR, parseScenario, resolveScenario, setPath, type Scenario } from './scenario.js'
 import { runSweep } from './sweep.js'
 import { fitInProcess } from './fit.js'
+import { describeSummary } from './evaluate.js'
 
 /** Shows training progress: a bar on a terminal, plain lines otherwise (logs, CI). */
 export class ProgressView {
@@ -183,6 +184,8 @@ export function summaryText(r: SimReport, wallMs: number, reportPath: string): s
     `  time       ${(wallMs / 1000).toFixed(1)} s wall${o.virtualMs > 0 ? `, ${(o.virtualMs / 1000).toFixed(1)} s simulated network time` : ' (no network latency simulated)'}`,
     `  ROC-AUC    local ${f3(r.auc.local?.rocAuc)} | CollabDict ${f3(r.auc.collab.rocAuc)} | DP release ${f3(r.auc.released?.rocAuc)} | centralised ${f3(r.auc.centralised?.rocAuc)}`,
     `  PR-AUC     local ${f3(r.auc.local?.prAuc)} | CollabDict ${f3(r.auc.collab.prAuc)} | DP release ${f3(r.auc.released?.prAuc)} | centralised ${f3(r.auc.centralised?.prAuc)}`,
+    // counts (and reasons) behind each mean: a baseline that failed on some nodes is never hidden
+    `  evaluated  local ${describeSummary(r.auc.local)} | CollabDict ${describeSummary(r.auc.collab)}${r.auc.released ? ` | DP release ${describeSummary(r.auc.released)}` : ''}${r.auc.centralised ? ` | centralised ${describeSummary(r.auc.centralised)}` : ''}`,
     `  privacy    ${r.privacy.released ? `one release for the network at (${f3(r.privacy.released.epsilon)}, ${r.privacy.released.delta})-DP, ${r.privacy.released.identicalFiles ? 'the same file on' : 'DIFFERENT files on'} ${r.privacy.released.nodes} nodes, ledgers spent ${f3(r.privacy.spent?.epsilon)}` : r.privacy.release ? 'release refused' : 'no release'}; l-diversity ${r.privacy.monitor ? `min exp(H) ${f3(r.privacy.minEntropy === null ? null : Math.exp(r.privacy.minEntropy))} vs l0 ${r.privacy.l0}, ${r.privacy.exposedNodes} of ${r.topology.nodes} nodes exposed, ${r.privacy.perturbations} perturbed contributions` : 'monitor off'}`,
   ]
   if (r.consensus.reruns.length > 0) {

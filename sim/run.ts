@@ -46,7 +46,7 @@ import { scoreReleasedGgm } from '../src/privacy/ggm-release.js'
 import { generateTopology, loadTopology, spectralReport, type SpectralReport, type Topology } from '../topologies/index.js'
 import { loadSimData, type SimData } from './data.js'
 import { createLibp2pMesh, type Libp2pMesh } from './libp2p.js'
-import { decisionThreshold, evaluateNode, evaluatedNodes, summarise, trainingThreshold, type NodeScore, type Summary } from './evaluate.js'
+import { decisionThreshold, evaluateNode, evaluatedNodes, nodeFailure, summarise, trainingThreshold, type NodeFailure, type NodeScore, type Summary } from './evaluate.js'
 import type { Latency, Scenario } from './scenario.js'
 
 export const REPORT_FORMAT = 'collabdict-sim-report'
@@ -800,26 +800,26 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   const evalSet = new Set(evaluatedNodes(S, sc.evaluate.maxNodes).filter((s) => states[s].status === 'finished'))
   const collabScores: NodeScore[] = []
   const scoreByNode = new Map<number, NodeScore>()
-  let collabFailed = 0
+  const collabFailures: NodeFailure[] = []
   for (const s of evalSet) {
     const r = states[s].result as TrainingResult
     try {
       const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), sc.evaluate.perClass ? decisionThreshold(r.model, r.threshold) : null)
       collabScores.push(ns)
       scoreByNode.set(s, ns)
-    } catch {
-      collabFailed++
+    } catch (e) {
+      collabFailures.push(nodeFailure(s, e))
     }
   }
   // The DP releases, scored by a third party (what leaves the network).
   let released: Summary | null = null
   if (config.privacy.release.enabled) {
     const scores: NodeScore[] = []
-    let failed = 0
+    const failed: NodeFailure[] = []
     for (const s of evalSet) {
       const rel = (states[s].result as TrainingResult).release
       if (rel === null || 'refused' in rel) {
-        failed++
+        failed.push({ node: s, reason: rel === null ? 'no release' : `release refused: ${rel.refused}` })
         continue
       }
       try {
@@ -827,8 +827,8 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
         // A third party's threshold: the one in the released file (a quantile of the model's own scores)
         const thr = sc.evaluate.perClass ? rel.released.threshold.value : null
         scores.push(evaluateNode(s, scorer, data.nodes[s], anomaliesFor(s), thr))
-      } catch {
-        failed++
+      } catch (e) {
+        failed.push(nodeFailure(s, e))
       }
     }
     released = summarise(scores, failed)
@@ -838,7 +838,8 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   const refConfig = referenceConfig(config)
   if (sc.evaluate.local) {
     const scores: NodeScore[] = []
-    let failed = 0
+    // a failing local-only fit is counted with its reason, never dropped (issue 14: 27 of 31 once failed unseen)
+    const failed: NodeFailure[] = []
     for (const s of evaluatedNodes(S, sc.evaluate.maxNodes)) {
       try {
         const r = await trainAlone(refConfig, data.nodes[s].train, simulationSecret(sc, `local:${s}`))
@@ -846,8 +847,8 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
         const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), thr)
         scores.push(ns)
         localByNode.set(s, ns.rocAuc)
-      } catch {
-        failed++
+      } catch (e) {
+        failed.push(nodeFailure(s, e))
       }
     }
     local = summarise(scores, failed)
@@ -856,7 +857,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   const centralByNode = new Map<number, number>()
   if (sc.evaluate.centralised) {
     const scores: NodeScore[] = []
-    let failed = 0
+    const failed: NodeFailure[] = []
     try {
       const r = await trainAlone(refConfig, data.trainAll, simulationSecret(sc, 'centralised'))
       for (const s of evaluatedNodes(S, sc.evaluate.maxNodes)) {
@@ -864,12 +865,12 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
           const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), sc.evaluate.perClass ? decisionThreshold(r.model, r.threshold) : null)
           scores.push(ns)
           centralByNode.set(s, ns.rocAuc)
-        } catch {
-          failed++
+        } catch (e) {
+          failed.push(nodeFailure(s, e))
         }
       }
-    } catch {
-      failed = S
+    } catch (e) {
+      for (const s of evaluatedNodes(S, sc.evaluate.maxNodes)) failed.push(nodeFailure(s, e))
     }
     centralised = summarise(scores, failed)
   }
@@ -1013,7 +1014,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
       errorPerRound: errs ? { label: tracedLabel, chunk: 0, errors: errs } : null,
       reruns: [...reruns.values()].sort((a, b) => a.session - b.session),
     },
-    auc: { collab: summarise(collabScores, collabFailed), local, centralised, released },
+    auc: { collab: summarise(collabScores, collabFailures), local, centralised, released },
     privacy: {
       noise: { source: 'simulation-secret', derivedFrom: sc.noiseSeed === undefined ? 'scenario seed' : 'noiseSeed' },
       monitor: config.privacy.monitor,

@@ -28,6 +28,7 @@ export {
   DEFAULT_CHUNK_SCALE,
   DEFAULT_RETRANSMIT_MS,
   MAX_SESSIONS_AHEAD,
+  MAX_BACKOFFS,
   FRAME_HEADER_BYTES,
   type ConsensusOptions,
   type ConsensusNode,

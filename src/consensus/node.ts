@@ -51,6 +51,14 @@ const RETRANSMIT_FACTOR = 3
 /** Weights of the newest round in the smoothed round time, when faster / slower than it. */
 const ROUND_EWMA_DOWN = 0.2
 const ROUND_EWMA_UP = 0.01
+/**
+ * A session whose silent peers cannot be excluded without disconnecting the members waits
+ * again for them, each time twice as long (timeout x 2, x 4, ...), this many times (in all
+ * 2^(MAX_BACKOFFS+1) - 1 timeouts), before it excludes them and fails with
+ * DisconnectedGraphError: a slow pair of peers on a loaded machine must not stop a node's
+ * training for good, and a dead one must still end the wait.
+ */
+export const MAX_BACKOFFS = 4
 /** Sessions ahead of our own whose early frames we keep (peers may run ahead by a few calls). */
 export const MAX_SESSIONS_AHEAD = 8
 /** Finished sessions whose last frames are kept for late neighbours. */
@@ -147,6 +155,11 @@ export interface ConsensusStats {
   framesReceived: number
   bytesReceived: number
   retransmits: number
+  /**
+   * Times a session waited longer (doubling) for silent peers instead of excluding them,
+   * because excluding them would disconnect the members (see MAX_BACKOFFS).
+   */
+  backoffs?: number
   /** Frames dropped by reason (duplicate, old, not-neighbour, round-ahead, bad-length, bad-frame, stale, too-early). */
   rejected: Record<string, number>
   reruns: Array<{ session: number; attempt: number; excluded: number[] }>
@@ -242,6 +255,8 @@ interface SessionRun {
   /** Peers that sent frames two or more rounds ahead of ours in this attempt. */
   aheadFrom: Set<number>
   resendAt: Float64Array
+  /** Times this session waited longer instead of excluding peers whose exclusion would disconnect the members. */
+  backoffs: number
   startedAt: number
   resolve: (v: Float64Array) => void
   reject: (e: Error) => void
@@ -389,6 +404,7 @@ class ConsensusNodeImpl implements ConsensusNode {
         nudged: new Set(),
         aheadFrom: new Set(),
         resendAt: new Float64Array(this.chunks),
+        backoffs: 0,
         startedAt: this.clock.now(),
         resolve,
         reject,
@@ -812,6 +828,16 @@ class ConsensusNodeImpl implements ConsensusNode {
       if (silent.size > 0) {
         const s = [...silent].sort((a, b) => a - b)
         const merged = [...new Set([...run.excluded, ...s])].sort((a, b) => a - b)
+        if (this.rerun && !memberGraph(this.topology, merged, this.baseAdj).connected && run.backoffs < MAX_BACKOFFS) {
+          // Excluding them would disconnect the members: slow, not gone, is the likelier
+          // story (a loaded machine). Back off: wait another (doubled) timeout for them,
+          // resending meanwhile; after MAX_BACKOFFS the wait ends with a named error.
+          run.backoffs++
+          this.stats.backoffs = (this.stats.backoffs ?? 0) + 1
+          const extra = this.timeoutMs * (2 ** run.backoffs - 1)
+          for (const p of s) this.lastHeard[p] = now + extra
+          continue
+        }
         this.exclude(run, merged, round, s)
       }
     }

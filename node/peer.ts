@@ -164,6 +164,8 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   const registry = new Registry()
   const rounds = new Counter({ name: 'collab_consensus_rounds_total', help: 'Consensus rounds run (all chunks)', registers: [registry] })
   let sessionsDone = 0
+  /** Frames the retired consensus engines dropped without blaming a peer, by reason (collab_frame_rejects_total). */
+  const engineRejects: Record<string, number> = {}
   let roundsDone = 0
   let rerunsDone = 0
   let consensus: ConsensusNode | null = null
@@ -228,6 +230,9 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     collect() {
       this.reset()
       for (const [reason, n] of Object.entries(tstats.rejects)) this.inc({ reason }, n)
+      // stale, replayed and early frames the engine dropped without blaming the peer (issue 14)
+      const live = consensus?.stats.silentRejects ?? {}
+      for (const reason of new Set([...Object.keys(engineRejects), ...Object.keys(live)])) this.inc({ reason }, (engineRejects[reason] ?? 0) + (live[reason] ?? 0))
     },
   })
   new Gauge({
@@ -364,6 +369,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     })
   const retireConsensus = (): void => {
     if (consensus === null) return
+    for (const [r, n] of Object.entries(consensus.stats.silentRejects ?? {})) engineRejects[r] = (engineRejects[r] ?? 0) + n
     sessionsDone += consensus.stats.sessions
     rerunsDone += consensus.stats.reruns.length
     consensus.close()

@@ -164,6 +164,12 @@ export interface ConsensusStats {
   rejected: Record<string, number>
   reruns: Array<{ session: number; attempt: number; excluded: number[] }>
   /**
+   * The part of `rejected` not reported to the transport (stale, replayed or early frames:
+   * ordinary on a real network, so no peer is blamed): a host adds these to its reject
+   * counter (collab_frame_rejects_total), whose transport part has the reported ones.
+   */
+  silentRejects?: Record<string, number>
+  /**
    * Sessions in which some peer of this node was its neighbour in every chunk, and so saw
    * every chunk of its vector (chunking hides nothing from it); 0 unless the topology
    * leaves no choice (see sessionRelabelling).
@@ -544,6 +550,11 @@ class ConsensusNodeImpl implements ConsensusNode {
   private reject(from: number, reason: string, report: boolean): void {
     this.stats.rejected[reason] = (this.stats.rejected[reason] ?? 0) + 1
     if (report) this.transport.reportPeer?.(from, reason)
+    else {
+      // not the peer's fault (stale, replayed, early): counted here, for the host's metrics
+      const q = (this.stats.silentRejects ??= {})
+      q[reason] = (q[reason] ?? 0) + 1
+    }
   }
 
   /**

@@ -62,6 +62,20 @@ describe('round engine', () => {
     await expect(p).rejects.toBeInstanceOf(ConsensusClosedError)
   })
 
+  it('a replayed frame is counted (silentRejects, for collab_frame_rejects_total) without blaming the peer', async () => {
+    const m = manual(0)
+    const node = createConsensusNode({ topology: ring, transport: m.transport, clock: createVirtualClock(), seed: 1, chunks: 1, relabel: false, retransmitMs: 5, scheme: 'metropolis' })
+    const p = node.sum(Float64Array.of(1, 2), 'x')
+    const f: ConsensusFrame = { session: 0, chunk: 0, round: 0, attempt: 0, payload: Float64Array.of(3, 4) }
+    m.deliver(1, f)
+    m.deliver(1, f) // replayed
+    m.deliver(1, f)
+    expect(node.stats.silentRejects).toEqual({ duplicate: 2 })
+    expect(m.reports).toEqual([])
+    node.close()
+    await expect(p).rejects.toBeInstanceOf(ConsensusClosedError)
+  })
+
   it('a neighbour summing a vector of another length in the same session fails it at once, naming node, session, label and peer', async () => {
     const m = manual(0)
     const node = createConsensusNode({ topology: ring, transport: m.transport, clock: createVirtualClock(), seed: 1, chunks: 1, relabel: false, retransmitMs: 0, scheme: 'metropolis' })

@@ -28,7 +28,7 @@ describe('one node per identity', () => {
   it('a lock left by a process that is gone (kill -9) is taken over', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'collab-id-')), 'identity')
     const { peerId } = await initIdentity(dir)
-    const gone = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid as number
+    const gone = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid
     writeFileSync(join(dir, IDENTITY_LOCK_FILE), JSON.stringify({ pid: gone, host: hostname(), peerId, since: 'earlier' }))
     const release = lockIdentity(dir, peerId)
     expect(JSON.parse(readFileSync(join(dir, IDENTITY_LOCK_FILE), 'utf8'))).toMatchObject({ pid: process.pid, peerId })

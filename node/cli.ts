@@ -15,6 +15,7 @@ import { loadNodeConfig } from './config.js'
 import { initIdentity } from './identity.js'
 import { scaffoldNetwork } from './network.js'
 import { startNode } from './peer.js'
+import { EXIT_FORCED, EXIT_START_FAILED, EXIT_STOPPED, EXIT_TRAINING_FAILED } from './exit-codes.js'
 import { TOPOLOGY_KINDS, type TopologyKind } from '../topologies/index.js'
 
 interface NetworkInitFlags {
@@ -111,17 +112,26 @@ export function registerNodeCommands(program: Command): void {
       const running = await startNode(config, { restoreLedgerFromCheckpoint: o.restoreLedgerFromCheckpoint === true })
       let signals = 0
       const shutdown = (sig: string): void => {
-        if (++signals > 1) process.exit(130)
+        if (++signals > 1) process.exit(EXIT_FORCED)
         console.error(`${sig}: stopping (checkpoint is on disk); send again to force`)
         running.stop().then(
-          () => process.exit(0),
-          () => process.exit(1),
+          () => process.exit(EXIT_STOPPED),
+          () => process.exit(EXIT_START_FAILED),
         )
       }
       process.on('SIGINT', () => shutdown('SIGINT'))
       process.on('SIGTERM', () => shutdown('SIGTERM'))
-      running.training.catch(() => {
-        process.exitCode = 1
+      // training failed for good: stop serving and exit non-zero so a supervisor restarts the
+      // node (it resumes from its checkpoint); a node left up in state 'failed' is never restarted
+      running.training.catch((err: unknown) => {
+        if (signals > 0) return
+        const e = err instanceof Error ? err : new Error(String(err))
+        console.error(`collab: ${e.name}: ${e.message.replace(/\s*\n\s*/g, '; ')}`)
+        console.error(`training failed: exiting with code ${EXIT_TRAINING_FAILED} so a supervisor restarts the node (it resumes from its checkpoint)`)
+        running.stop().then(
+          () => process.exit(EXIT_TRAINING_FAILED),
+          () => process.exit(EXIT_TRAINING_FAILED),
+        )
       })
     })
 

@@ -40,7 +40,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { createApi, type PublicScorer, type Scorer } from './api/server.js'
 import { loadReleasedGgm, scoreReleasedGgm } from '../src/privacy/ggm-release.js'
 import type { NodeConfig } from './config.js'
-import { loadIdentity } from './identity.js'
+import { loadIdentity, lockIdentity } from './identity.js'
 import type { Registry } from 'prom-client'
 import { openStore, type NodeStore } from './store.js'
 import { ConsensusHost, NodeSetupError } from './consensus-host.js'
@@ -119,8 +119,20 @@ export interface StartOptions {
 }
 
 export async function startNode(config: NodeConfig, opts: StartOptions = {}): Promise<RunningNode> {
+  const identity = loadIdentity(config.identity)
+  // one process per identity: a second node with this PeerId fails here, naming it (DuplicateIdentityError)
+  const release = lockIdentity(config.identity, identity.peerId)
+  try {
+    return await startLockedNode(config, opts, identity, release)
+  } catch (err) {
+    release()
+    throw err
+  }
+}
+
+async function startLockedNode(config: NodeConfig, opts: StartOptions, identity: ReturnType<typeof loadIdentity>, releaseIdentity: () => void): Promise<RunningNode> {
   const log = opts.logger ?? pino({ level: config.log.level })
-  const { privateKey, peerId } = loadIdentity(config.identity)
+  const { privateKey, peerId } = identity
   const topology = loadTopology(config.topology)
   const self = selfIndex(topology, peerId, config.topology)
   const peers = topology.nodes.map((n) => n.peerId as string)
@@ -171,6 +183,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     transport: transport.stats,
     ledger,
     sessions: () => consensus.sessions,
+    engineRejects: () => consensus.silentRejects(),
     iteration: () => t.model.iteration,
     connectedPeers: () => peers.filter((p, i) => i !== self && host.getConnections(peerIdFromString(p)).length > 0).length,
   })
@@ -219,6 +232,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
         await transport.stop()
         await host.stop()
         if (t.state !== 'trained' && t.state !== 'failed') t.state = 'stopped'
+        releaseIdentity()
         log.info('node stopped')
       })()
       return stopping

@@ -7,20 +7,17 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import cliProgress from 'cli-progress'
-import { loadCsv, splitIid } from '../src/data/index.js'
-import { createConsensusNode, createMemoryNetwork, createVirtualClock } from '../src/consensus/index.js'
+import { loadCsv } from '../src/data/index.js'
 import { parseTrainingConfig } from '../src/learning/config.js'
-import { runNetwork } from '../src/learning/network.js'
-import { createNodeModel, modelChargesLedger } from '../src/learning/models.js'
-import { createLedger } from '../src/learning/privacy.js'
 import { withLabels } from '../src/models/classifier/index.js'
 import { jsonObjectFlag } from '../cli/errors.js'
 import { selectRows } from '../src/numeric/matrix.js'
-import { Rng } from '../src/numeric/rng.js'
 import { compareReports, reportJson, writeRunReport, writeSweepReport } from './report.js'
-import { runScenario, scenarioTopology, simulationSecret, type Progress, type SimReport } from './run.js'
+import { runScenario, type Progress, type SimReport } from './run.js'
 import { SCENARIO_DIR, parseScenario, resolveScenario, setPath, type Scenario } from './scenario.js'
 import { runSweep } from './sweep.js'
+import { fitInProcess } from './fit.js'
+import { describeSummary } from './evaluate.js'
 
 /** Shows training progress: a bar on a terminal, plain lines otherwise (logs, CI). */
 export class ProgressView {
@@ -187,6 +184,8 @@ export function summaryText(r: SimReport, wallMs: number, reportPath: string): s
     `  time       ${(wallMs / 1000).toFixed(1)} s wall${o.virtualMs > 0 ? `, ${(o.virtualMs / 1000).toFixed(1)} s simulated network time` : ' (no network latency simulated)'}`,
     `  ROC-AUC    local ${f3(r.auc.local?.rocAuc)} | CollabDict ${f3(r.auc.collab.rocAuc)} | DP release ${f3(r.auc.released?.rocAuc)} | centralised ${f3(r.auc.centralised?.rocAuc)}`,
     `  PR-AUC     local ${f3(r.auc.local?.prAuc)} | CollabDict ${f3(r.auc.collab.prAuc)} | DP release ${f3(r.auc.released?.prAuc)} | centralised ${f3(r.auc.centralised?.prAuc)}`,
+    // counts (and reasons) behind each mean: a baseline that failed on some nodes is never hidden
+    `  evaluated  local ${describeSummary(r.auc.local)} | CollabDict ${describeSummary(r.auc.collab)}${r.auc.released ? ` | DP release ${describeSummary(r.auc.released)}` : ''}${r.auc.centralised ? ` | centralised ${describeSummary(r.auc.centralised)}` : ''}`,
     `  privacy    ${r.privacy.released ? `one release for the network at (${f3(r.privacy.released.epsilon)}, ${r.privacy.released.delta})-DP, ${r.privacy.released.identicalFiles ? 'the same file on' : 'DIFFERENT files on'} ${r.privacy.released.nodes} nodes, ledgers spent ${f3(r.privacy.spent?.epsilon)}` : r.privacy.release ? 'release refused' : 'no release'}; l-diversity ${r.privacy.monitor ? `min exp(H) ${f3(r.privacy.minEntropy === null ? null : Math.exp(r.privacy.minEntropy))} vs l0 ${r.privacy.l0}, ${r.privacy.exposedNodes} of ${r.topology.nodes} nodes exposed, ${r.privacy.perturbations} perturbed contributions` : 'monitor off'}`,
   ]
   if (r.consensus.reruns.length > 0) {
@@ -329,38 +328,16 @@ export function registerSimCommands(program: Command): void {
         'command line',
       )
       const sc = parseScenario({ dataset: { path: o.data }, nodes: o.nodes, topology: o.topology.endsWith('.json') ? { file: o.topology } : { kind: o.topology, degree: o.degree }, training: config })
-      const topology = scenarioTopology(sc)
-      const rng = new Rng(o.seed)
-      const parts = splitIid(X.rows, o.nodes, rng.fork('split')).map((idx) => selectRows(X, idx))
-      const clock = createVirtualClock()
-      const net = o.exact ? null : createMemoryNetwork(topology, { clock, seed: `${o.seed}/network` })
-      const cns = net
-        ? net.transports.map((t, s) =>
-            createConsensusNode({ topology, transport: t, clock, scheme: config.consensus.scheme, tol: config.consensus.tol, chunks: config.consensus.chunks, chunkScale: config.consensus.chunkScale, seed: config.seed, noise: simulationSecret(sc, s).fork('consensus'), protection: config.consensus.protection, shamirThreshold: config.consensus.shamirThreshold }),
-          )
-        : null
       const t0 = performance.now()
-      const run = runNetwork({
-        config,
-        parts,
-        noise: (s) => simulationSecret(sc, s).fork('learning'),
-        nodeParts: (s) => {
-          // a model that charges its own privacy cost (a DP classifier) gets the node's ledger
-          const ledger = modelChargesLedger(config) ? createLedger(config, `node-${s}`) : undefined
-          return { model: createNodeModel(config, { noise: simulationSecret(sc, s).fork('model'), ledger }), ledger }
-        },
-        aggregation: cns ? { kind: 'custom', aggregateFor: (s) => (vec, label, opts) => cns[s].sum(vec, label, opts), fail: () => cns.forEach((c) => c.close()) } : { kind: 'exact' },
-        clock,
-      })
-      if (net) await clock.run({ until: run })
-      const res = await run
-      net?.close()
-      cns?.forEach((c) => c.close())
+      const res = await fitInProcess({ sc, config, X, seed: o.seed, exact: o.exact })
       const r0 = res.nodes[0]
       writeFileSync(o.out, JSON.stringify(r0.model.save()) + '\n')
       process.stdout.write(
         `trained ${o.model} on ${X.rows} rows over ${o.nodes} nodes (${o.exact ? 'exact sums' : `consensus ${config.consensus.scheme}, tol ${config.consensus.tol}`}): ` +
           `${r0.iterations} iterations, ${r0.converged ? 'converged' : 'not converged'}, objective ${r0.records.at(-1)?.objective.toFixed(6) ?? '-'}, ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote ${o.out}\n`,
       )
+      // data policy: features constant on the training rows are pinned (saved in the model's preprocessing)
+      const pinned = (r0.model as { preprocessing?: { pinned?: number[] } | null }).preprocessing?.pinned ?? []
+      if (pinned.length > 0) process.stdout.write(`pinned ${pinned.length} constant feature(s) (no variance on the training rows; scored as deviations from their value): ${pinned.map((j) => csv.columns[j] ?? `#${j + 1}`).join(', ')}\n`)
     })
 }

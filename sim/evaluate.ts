@@ -30,6 +30,8 @@ export interface Summary {
   nodes: number
   /** Nodes whose model could not be fitted or could not score (counted, not averaged). */
   failed: number
+  /** Why each failed node failed (node, `Name: message`), in node order; never dropped silently. */
+  failures?: NodeFailure[]
   /** Mean per-class metrics (label 0 normal, 1 anomaly) when requested. */
   perClass?: ClassMetrics[]
   accuracy?: number
@@ -74,9 +76,37 @@ export function trainingThreshold(model: Scorer, train: Mat, q: number): number 
 }
 
 /** Mean of node scores (failed nodes counted separately). */
-export function summarise(scores: readonly NodeScore[], failed: number): Summary {
+/** One node whose model (a baseline, CollabDict, a release) could not be fitted or could not score. */
+export interface NodeFailure {
+  node: number
+  reason: string
+}
+
+/** A caught error as a failure record (name and message). */
+export function nodeFailure(node: number, e: unknown): NodeFailure {
+  return { node, reason: e instanceof Error ? `${e.name}: ${e.message}` : String(e) }
+}
+
+/**
+ * `0.962 over 4 of 31; 27 failed: PreprocessError: ... (27)`: a summary's mean with the counts
+ * and the distinct failure reasons, for every place a baseline figure is printed.
+ */
+export function describeSummary(s: Summary | null | undefined, digits = 3): string {
+  if (s === null || s === undefined) return '-'
+  const total = s.nodes + s.failed
+  const mean = Number.isFinite(s.rocAuc) ? s.rocAuc.toFixed(digits) : '-'
+  if (s.failed === 0) return `${mean} over ${s.nodes} of ${total}`
+  const why = new Map<string, number>()
+  for (const f of s.failures ?? []) why.set(f.reason, (why.get(f.reason) ?? 0) + 1)
+  const reasons = [...why.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([r, c]) => `${r.length > 140 ? `${r.slice(0, 140)}...` : r} (${c})`)
+  return `${mean} over ${s.nodes} of ${total}; ${s.failed} failed${reasons.length ? `: ${reasons.join('; ')}` : ''}`
+}
+
+export function summarise(scores: readonly NodeScore[], failedOrList: number | readonly NodeFailure[]): Summary {
   const n = scores.length
-  if (n === 0) return { rocAuc: Number.NaN, prAuc: Number.NaN, rocAucMin: Number.NaN, rocAucMax: Number.NaN, nodes: 0, failed }
+  const failures = typeof failedOrList === 'number' ? undefined : [...failedOrList]
+  const failed = typeof failedOrList === 'number' ? failedOrList : failedOrList.length
+  if (n === 0) return { rocAuc: Number.NaN, prAuc: Number.NaN, rocAucMin: Number.NaN, rocAucMax: Number.NaN, nodes: 0, failed, ...(failures ? { failures } : {}) }
   const mean = (f: (s: NodeScore) => number): number => scores.reduce((a, s) => a + f(s), 0) / n
   const out: Summary = {
     rocAuc: mean((s) => s.rocAuc),
@@ -85,6 +115,7 @@ export function summarise(scores: readonly NodeScore[], failed: number): Summary
     rocAucMax: Math.max(...scores.map((s) => s.rocAuc)),
     nodes: n,
     failed,
+    ...(failures ? { failures } : {}),
   }
   const withClasses = scores.filter((s) => s.perClass !== undefined)
   if (withClasses.length > 0) {

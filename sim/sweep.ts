@@ -15,7 +15,7 @@ export interface SweepProgress {
 /** Default table: swept paths, then the main metrics. */
 export function defaultColumns(sc: Scenario): string[] {
   const keys = [...new Set([...(sc.cases ?? []).flatMap((c) => Object.keys(c)), ...Object.keys(sc.sweep ?? {})])]
-  return [...keys, 'status', 'iterations', 'roundsPerSession', 'aucLocal', 'aucCollab', 'aucCentral', 'epsilon', 'exposedNodes']
+  return [...keys, 'status', 'iterations', 'roundsPerSession', 'aucLocal', 'localFailed', 'aucCollab', 'aucCentral', 'epsilon', 'exposedNodes']
 }
 
 export async function runSweep(

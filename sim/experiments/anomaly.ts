@@ -74,9 +74,13 @@ export interface AnomalyDataset {
  */
 export type EvalMode = 'global' | 'node'
 
-/** Load data/ad_<name>.csv and build the seeded split (identical for every model). */
+/**
+ * Load data/ad_<name>.csv (or `name` itself when it ends in .csv: any table with a 0/1
+ * `anomaly` column) and build the seeded split (identical for every model). Constant
+ * columns are pinned by the models (data policy, src/models/preprocess.ts), not refused.
+ */
 export function prepareAnomalyDataset(name: string, seed = DEFAULT_SEED, mode: EvalMode = 'global'): AnomalyDataset {
-  const file = `data/ad_${name}.csv`
+  const file = name.endsWith('.csv') ? name : `data/ad_${name}.csv`
   const { features, labels, columns } = loadCsv(file, { labelCol: 'anomaly' })
   const y = labels!
   const S = nodesFor(features.rows)

@@ -6,6 +6,29 @@
  */
 import type { Clock } from './transport.js'
 
+/**
+ * The virtual clock was driven until a promise settled, but it cannot settle: nothing is
+ * scheduled any more while someone still waits (`kind: 'idle'`; a real clock would sit at
+ * 0 % CPU forever), or virtual time reached the caller's limit (`kind: 'limit'`). The
+ * message carries the time, the timers left and the host's description of who waits for what.
+ */
+export class ClockStalledError extends Error {
+  override name = 'ClockStalledError'
+  constructor(
+    readonly kind: 'idle' | 'limit',
+    readonly atMs: number,
+    readonly pendingTimers: number,
+    readonly waiting: string,
+  ) {
+    super(
+      (kind === 'idle'
+        ? `simulation stalled at virtual time ${atMs} ms: nothing is scheduled but the run has not finished (a wait no event can end)`
+        : `simulation still running at the virtual-time limit ${atMs} ms with ${pendingTimers} timers pending`) +
+        `; waiting: ${waiting || 'no description from the host'}. This is a bug (nodes disagree on what to wait for): report it with the scenario and seed`,
+    )
+  }
+}
+
 export interface VirtualClock extends Clock {
   /**
    * Drive time: settle, fire the earliest due timers, repeat, until `until` settles, no
@@ -15,11 +38,27 @@ export interface VirtualClock extends Clock {
    * continuations (e.g. the next sum() call) see time up to one quantum late. With a
    * random per-frame latency it cuts the settles per simulated second by orders of magnitude.
    */
-  run(opts?: { until?: Promise<unknown>; maxMs?: number; quantumMs?: number }): Promise<void>
+  run(opts?: RunOptions): Promise<void>
   /** Run every timer due within `ms` from now, then set now += ms. */
   advance(ms: number): Promise<void>
   /** Timers not yet fired or cleared. */
   pending(): number
+}
+
+export interface RunOptions {
+  until?: Promise<unknown>
+  maxMs?: number
+  quantumMs?: number
+  /**
+   * Who is still waiting, and for what (e.g. each consensus node's open sessions and the
+   * peers it misses): put in the ClockStalledError when `until` cannot settle.
+   */
+  describe?: () => string
+  /**
+   * When `until` is given and cannot settle (no timer left, or maxMs reached): 'throw' a
+   * ClockStalledError (default), or 'return' and let the caller inspect the state.
+   */
+  onStall?: 'throw' | 'return'
 }
 
 interface Timer {
@@ -30,6 +69,15 @@ interface Timer {
 }
 
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r))
+
+function describeSafely(describe: (() => string) | undefined): string {
+  if (describe === undefined) return ''
+  try {
+    return describe()
+  } catch (e) {
+    return `(the host's description failed: ${e instanceof Error ? e.message : String(e)})`
+  }
+}
 
 export function createVirtualClock(start = 0): VirtualClock {
   let now = start
@@ -116,8 +164,13 @@ export function createVirtualClock(start = 0): VirtualClock {
       for (;;) {
         await settle()
         if (done) return
-        if (!fireNext(limit, quantum)) return
+        if (!fireNext(limit, quantum)) break
       }
+      // a promise may settle on the last settle's continuations: give it one more turn
+      await settle()
+      if (done || opts.until === undefined || opts.onStall === 'return') return
+      const left = live
+      throw new ClockStalledError(left === 0 ? 'idle' : 'limit', left === 0 ? now : limit, left, describeSafely(opts.describe))
     },
     async advance(ms) {
       const target = now + ms

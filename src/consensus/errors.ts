@@ -57,3 +57,26 @@ export class ConsensusClosedError extends Error {
 export class ConsensusInputError extends Error {
   override name = 'ConsensusInputError'
 }
+
+/**
+ * A neighbour sent frames of this node's session and attempt with a vector of another
+ * length: the two are not summing the same thing (they disagree on what the session is,
+ * e.g. a model took different paths on the two nodes). No wait can end it, so the session
+ * fails at once, naming both sides.
+ */
+export class SessionMismatchError extends Error {
+  override name = 'SessionMismatchError'
+  constructor(
+    readonly node: number,
+    readonly session: number,
+    readonly label: string,
+    readonly peer: number,
+    readonly peerLength: number,
+    readonly ownLength: number,
+  ) {
+    super(
+      `node ${node}, session ${session} ('${label}'): peer ${peer} sends vectors of length ${peerLength}, this node sums length ${ownLength}; ` +
+        'the nodes disagree on what they are summing (different data shapes, configs or code versions): check that every node runs the same release and config',
+    )
+  }
+}

@@ -28,17 +28,20 @@ export {
   DEFAULT_CHUNK_SCALE,
   DEFAULT_RETRANSMIT_MS,
   MAX_SESSIONS_AHEAD,
+  MAX_BACKOFFS,
   FRAME_HEADER_BYTES,
   type ConsensusOptions,
   type ConsensusNode,
   type ConsensusStats,
   type SessionRecord,
+  type SessionWait,
   type SumOptions,
+  formatWaits,
 } from './node.js'
-export { NeighbourTimeoutError, ExcludedError, OutOfStepError, ConsensusClosedError, ConsensusInputError } from './errors.js'
+export { NeighbourTimeoutError, ExcludedError, OutOfStepError, ConsensusClosedError, ConsensusInputError, SessionMismatchError } from './errors.js'
 export { createShamirNode, ShamirQuorumError, WORDS as SHAMIR_WORDS, type ShamirNodeOptions } from './secure-sum.js'
 export { createMemoryNetwork, MemoryNetworkError, type MemoryNetwork, type MemoryNetworkOptions, type MemoryNetworkStats } from './memory.js'
-export { createVirtualClock, type VirtualClock } from './clock.js'
+export { ClockStalledError, createVirtualClock, type RunOptions as ClockRunOptions, type VirtualClock } from './clock.js'
 export { splitChunks, relabelling, sessionRelabelling, memberGraph, COVERAGE_REPAIR_SWAPS_PER_NODE, type Relabelling, type SessionRelabelling, type MemberGraph } from './membership.js'
 export { ChunkRun, type RoundEvent } from './round.js'
 export {

@@ -21,7 +21,7 @@ import type { RandomSource } from '../numeric/rng.js'
 import { SecretRng } from '../numeric/secret-rng.js'
 import { adjacency } from '../../topologies/generators.js'
 import type { Topology } from '../../topologies/index.js'
-import { ConsensusClosedError, ConsensusInputError, ExcludedError, NeighbourTimeoutError, OutOfStepError } from './errors.js'
+import { ConsensusClosedError, ConsensusInputError, ExcludedError, NeighbourTimeoutError, OutOfStepError, SessionMismatchError } from './errors.js'
 import { memberGraph, relabelling, splitChunks } from './membership.js'
 import { createShamirNode } from './secure-sum.js'
 import { ChunkRun, type RoundEvent } from './round.js'
@@ -51,6 +51,14 @@ const RETRANSMIT_FACTOR = 3
 /** Weights of the newest round in the smoothed round time, when faster / slower than it. */
 const ROUND_EWMA_DOWN = 0.2
 const ROUND_EWMA_UP = 0.01
+/**
+ * A session whose silent peers cannot be excluded without disconnecting the members waits
+ * again for them, each time twice as long (timeout x 2, x 4, ...), this many times (in all
+ * 2^(MAX_BACKOFFS+1) - 1 timeouts), before it excludes them and fails with
+ * DisconnectedGraphError: a slow pair of peers on a loaded machine must not stop a node's
+ * training for good, and a dead one must still end the wait.
+ */
+export const MAX_BACKOFFS = 4
 /** Sessions ahead of our own whose early frames we keep (peers may run ahead by a few calls). */
 export const MAX_SESSIONS_AHEAD = 8
 /** Finished sessions whose last frames are kept for late neighbours. */
@@ -147,9 +155,20 @@ export interface ConsensusStats {
   framesReceived: number
   bytesReceived: number
   retransmits: number
+  /**
+   * Times a session waited longer (doubling) for silent peers instead of excluding them,
+   * because excluding them would disconnect the members (see MAX_BACKOFFS).
+   */
+  backoffs?: number
   /** Frames dropped by reason (duplicate, old, not-neighbour, round-ahead, bad-length, bad-frame, stale, too-early). */
   rejected: Record<string, number>
   reruns: Array<{ session: number; attempt: number; excluded: number[] }>
+  /**
+   * The part of `rejected` not reported to the transport (stale, replayed or early frames:
+   * ordinary on a real network, so no peer is blamed): a host adds these to its reject
+   * counter (collab_frame_rejects_total), whose transport part has the reported ones.
+   */
+  silentRejects?: Record<string, number>
   /**
    * Sessions in which some peer of this node was its neighbour in every chunk, and so saw
    * every chunk of its vector (chunking hides nothing from it); 0 unless the topology
@@ -173,6 +192,34 @@ export interface ConsensusNode {
   readonly stats: ConsensusStats
   /** Stop timers, reject pending calls with ConsensusClosedError; idempotent. */
   close(): void
+  /**
+   * Open sessions and what each waits for (node, session, label, attempt, chunk, round, the
+   * peers whose frame of that round is missing): for stall reports and health pages.
+   */
+  waiting(): SessionWait[]
+}
+
+/** One open session of a node and the peers it waits for. */
+export interface SessionWait {
+  node: number
+  session: number
+  label: string
+  attempt: number
+  /** Per unfinished chunk: its round and the peers whose frame of that round has not arrived. */
+  chunks: Array<{ chunk: number; round: number; missing: number[] }>
+  /** Clock ms since the session began. */
+  openMs: number
+}
+
+/** One line per open session: `node 3 session 12 ('iter:4:stats') chunk 0 round 17 waits for 5, 8`. */
+export function formatWaits(waits: readonly SessionWait[]): string {
+  if (waits.length === 0) return 'no open consensus session'
+  return waits
+    .map((w) => {
+      const chunks = w.chunks.map((c) => `chunk ${c.chunk} round ${c.round} waits for ${c.missing.length ? c.missing.join(', ') : 'nobody (done)'}`).join('; ')
+      return `node ${w.node} session ${w.session} ('${w.label}', attempt ${w.attempt}, open ${Math.round(w.openMs)} ms): ${chunks || 'no chunk running'}`
+    })
+    .join(' | ')
 }
 
 const adjacencyCache = new WeakMap<Topology, number[][]>()
@@ -219,6 +266,8 @@ interface SessionRun {
   /** Peers that sent frames two or more rounds ahead of ours in this attempt. */
   aheadFrom: Set<number>
   resendAt: Float64Array
+  /** Times this session waited longer instead of excluding peers whose exclusion would disconnect the members. */
+  backoffs: number
   startedAt: number
   resolve: (v: Float64Array) => void
   reject: (e: Error) => void
@@ -293,6 +342,18 @@ class ConsensusNodeImpl implements ConsensusNode {
     return this.session
   }
 
+  waiting(): SessionWait[] {
+    const now = this.clock.now()
+    return [...this.runs.values()].map((run) => ({
+      node: this.self,
+      session: run.session,
+      label: run.label,
+      attempt: run.attempt,
+      chunks: run.chunkRuns.filter((cr) => !cr.done).map((cr) => ({ chunk: cr.chunk, round: cr.t, missing: cr.missing() })),
+      openMs: now - run.startedAt,
+    }))
+  }
+
   sum(vec: Float64Array, label: string, opts?: SumOptions): Promise<Float64Array> {
     return this.begin(vec, label, 'sum', opts)
   }
@@ -342,6 +403,7 @@ class ConsensusNodeImpl implements ConsensusNode {
         nudged: new Set(),
         aheadFrom: new Set(),
         resendAt: new Float64Array(this.chunks),
+        backoffs: 0,
         startedAt: this.clock.now(),
         resolve,
         reject,
@@ -356,7 +418,7 @@ class ConsensusNodeImpl implements ConsensusNode {
         return
       }
       if (excluded.length > 0 && !this.rerun) {
-        this.fail(run, new NeighbourTimeoutError(excluded[0], session, 0, excluded, ' (reported by another node)'))
+        this.fail(run, new NeighbourTimeoutError(excluded[0], session, 0, excluded, ` (reported by another node), waited for by node ${this.self} in '${label}'`))
         return
       }
       this.startAttempt(run)
@@ -481,6 +543,11 @@ class ConsensusNodeImpl implements ConsensusNode {
   private reject(from: number, reason: string, report: boolean): void {
     this.stats.rejected[reason] = (this.stats.rejected[reason] ?? 0) + 1
     if (report) this.transport.reportPeer?.(from, reason)
+    else {
+      // not the peer's fault (stale, replayed, early): counted here, for the host's metrics
+      const q = (this.stats.silentRejects ??= {})
+      q[reason] = (q[reason] ?? 0) + 1
+    }
   }
 
   /**
@@ -597,6 +664,12 @@ class ConsensusNodeImpl implements ConsensusNode {
         run.aheadFrom.add(from)
         this.reject(from, r, true)
         return
+      case 'bad-length':
+        // Same session and attempt, a vector of another length: the two nodes are not
+        // summing the same thing (they took different paths); waiting cannot end it.
+        this.reject(from, r, true)
+        this.fail(run, new SessionMismatchError(this.self, run.session, run.label, from, f.payload.length, run.x0[f.chunk]?.length ?? run.len))
+        return
       case 'conflict': {
         // Same round, different values: the peer restarted mid-session (or equivocates).
         this.reject(from, r, true)
@@ -684,7 +757,7 @@ class ConsensusNodeImpl implements ConsensusNode {
     }
     if (!this.rerun) {
       const who = silent ?? added
-      this.fail(run, new NeighbourTimeoutError(Math.min(...who), run.session, round, who, silent === null ? ' (reported by another node)' : why))
+      this.fail(run, new NeighbourTimeoutError(Math.min(...who), run.session, round, who, `${silent === null ? ' (reported by another node)' : why}, waited for by node ${this.self} in '${run.label}'`))
       return
     }
     this.stats.reruns.push({ session: run.session, attempt: run.attempt, excluded: [...excluded] })
@@ -759,6 +832,16 @@ class ConsensusNodeImpl implements ConsensusNode {
       if (silent.size > 0) {
         const s = [...silent].sort((a, b) => a - b)
         const merged = [...new Set([...run.excluded, ...s])].sort((a, b) => a - b)
+        if (this.rerun && !memberGraph(this.topology, merged, this.baseAdj).connected && run.backoffs < MAX_BACKOFFS) {
+          // Excluding them would disconnect the members: slow, not gone, is the likelier
+          // story (a loaded machine). Back off: wait another (doubled) timeout for them,
+          // resending meanwhile; after MAX_BACKOFFS the wait ends with a named error.
+          run.backoffs++
+          this.stats.backoffs = (this.stats.backoffs ?? 0) + 1
+          const extra = this.timeoutMs * (2 ** run.backoffs - 1)
+          for (const p of s) this.lastHeard[p] = now + extra
+          continue
+        }
         this.exclude(run, merged, round, s)
       }
     }

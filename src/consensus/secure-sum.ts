@@ -34,7 +34,7 @@ import type { RandomSource } from '../numeric/rng.js'
 import { SecretRng } from '../numeric/secret-rng.js'
 import type { Topology } from '../../topologies/index.js'
 import { ConsensusClosedError, ConsensusInputError } from './errors.js'
-import { emptyConsensusStats, type ConsensusNode, type ConsensusStats, type SessionRecord, type SumOptions } from './node.js'
+import { emptyConsensusStats, type ConsensusNode, type ConsensusStats, type SessionRecord, type SessionWait, type SumOptions } from './node.js'
 import { DEFAULT_FRACTION_BITS, fieldSum, fromWords, reconstructField, shamirDecode, shamirEncode, toWords, SHAMIR_PRIME } from './shamir.js'
 import { systemClock, type Clock, type ConsensusFrame, type Transport } from './transport.js'
 
@@ -137,6 +137,20 @@ class ShamirNodeImpl implements ConsensusNode {
 
   average(vec: Float64Array, label: string, _opts?: SumOptions): Promise<Float64Array> {
     return this.begin(vec, label, 'average')
+  }
+
+  waiting(): SessionWait[] {
+    const now = this.clock.now()
+    return [...this.open.values()].map((s) => {
+      // phase 0 (shares): members whose share has not arrived; phase 1 (reveals): members whose reveal for our absent set has not
+      const revealed = s.myKey === null ? null : s.reveals.get(s.myKey)
+      const missing: number[] = []
+      for (let j = 0; j < this.S; j++) {
+        if (j === this.self || s.absent.has(j)) continue
+        if (revealed === null ? !s.held.has(j) : revealed === undefined || !revealed.has(j)) missing.push(j)
+      }
+      return { node: this.self, session: s.id, label: s.label, attempt: 0, chunks: [{ chunk: 0, round: revealed === null ? 0 : 1, missing }], openMs: now - s.startedAt }
+    })
   }
 
   close(): void {

@@ -19,8 +19,8 @@ export interface LoadCsvOptions {
   /** Columns to ignore entirely (identifiers, free text). */
   dropCols?: string[]
   /**
-   * Accept columns that hold one value on every row (default false: they carry no
-   * information and make covariance matrices singular, so they are an error).
+   * Accept columns that hold one value on every row (default true: the models pin a
+   * network-constant feature, src/models/preprocess.ts; false refuses them, naming the column).
    */
   allowConstant?: boolean
   /** Accept fewer rows than feature columns (default false: no covariance can be estimated). */
@@ -56,7 +56,13 @@ export function loadCsv(path: string, opts: LoadCsvOptions = {}): LoadedCsv {
 /**
  * Parse CSV text (header row first). `source` names the input in error messages.
  * Errors (all DataError): ragged rows, non-numeric or non-finite cells, missing values,
- * labels other than 0/1, constant columns, fewer rows than feature columns, no rows.
+ * labels other than 0/1, constant columns (only with allowConstant: false), fewer rows
+ * than feature columns, no rows.
+ *
+ * Data policy (README "Data policy"): missing cells (empty, NA, NaN, null, none, ?, -) and
+ * non-numeric cells are refused, naming file, row and column: an imputation the node
+ * chose alone would bias the network's statistics silently, so the organisation imputes
+ * or drops (dropCols) before joining. Constant columns are accepted and pinned by the models.
  */
 export function parseCsv(text: string, source: string, opts: LoadCsvOptions = {}): LoadedCsv {
   let records: { record: string[]; info: { lines: number } }[]
@@ -125,7 +131,7 @@ export function parseCsv(text: string, source: string, opts: LoadCsvOptions = {}
   if (!opts.allowFewRows && N < M) {
     throw new DataError(`${source}: ${N} rows but ${M} feature columns; a covariance needs at least as many rows as columns (add rows or drop columns)`)
   }
-  if (!opts.allowConstant) assertNoConstantColumns(features, columns, source)
+  if (opts.allowConstant === false) assertNoConstantColumns(features, columns, source)
   const out: LoadedCsv = { features, columns, source }
   if (labels !== undefined) out.labels = labels
   return out

@@ -94,5 +94,8 @@ export async function runNetwork(opts: NetworkRunOptions): Promise<NetworkResult
   })
   const settled = await Promise.allSettled(runs)
   if (rootCause.failed) throw rootCause.error
+  // a node that failed before training (e.g. its model could not be built) is a failure too, never an undefined result
+  const early = settled.find((r) => r.status === 'rejected')
+  if (early !== undefined) throw early.reason
   return { nodes: settled.map((r) => (r as PromiseFulfilledResult<TrainingResult>).value) }
 }

@@ -11,7 +11,7 @@
  */
 import type { CollabModel } from '../models/model.js'
 import type { GgmModel } from '../models/ggm/index.js'
-import { STATS_HEADER } from '../models/ggm/model.js'
+import { STATS_HEADER, statsVoteAt } from '../models/ggm/model.js'
 import { PrivacyLedger, type LedgerSettings } from '../privacy/ledger.js'
 import { protectContribution } from '../privacy/ldiversity.js'
 import { loadReleasedGgm, planGgmRelease, type ReleasedGgmFile } from '../privacy/ggm-release.js'
@@ -59,8 +59,10 @@ export function createPrivacyGuard(config: TrainingConfig, ledger: PrivacyLedger
       if (resp === null) return null
       const rel = ggm.release()
       const lambdas = Float64Array.from(rel.nbar, (n) => rel.lambda0 + n)
+      // the guard sees the statistics blocks; the drop vote after them is passed through unchanged
+      const head = statsVoteAt(rel.K, rel.dim)
       const out = protectContribution(
-        stats,
+        stats.subarray(0, head),
         resp,
         { header: STATS_HEADER, K: rel.K, M: rel.dim },
         { means: rel.means, precisions: rel.precisions, lambdas },
@@ -69,8 +71,11 @@ export function createPrivacyGuard(config: TrainingConfig, ledger: PrivacyLedger
         { l0, label: `l-diversity perturbation, iteration ${iteration}` },
       )
       const r = out.report
+      const shared = new Float64Array(stats.length)
+      shared.set(out.stats)
+      shared.set(stats.subarray(head), head)
       return {
-        stats: out.stats,
+        stats: shared,
         perturbed: out.perturbed.length > 0,
         report: {
           entropies: Array.from(r.entropies),

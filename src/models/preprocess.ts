@@ -2,9 +2,20 @@
  * Preprocessing every CollabDict model shares (GGM mixture and VAE), computed from
  * network-wide statistics through the model's `aggregate` (consensus), never by pooling:
  *
- * 1. Standardisation: each node contributes [n, sum_n x_n, sum_n x_n^2] (length 1 + 2M);
- *    from the network sums every node derives the same mean and population standard
- *    deviation (ddof = 0) per feature.
+ * 1. Standardisation: each node contributes [n, sum_n x_n] (length 1 + M), then
+ *    [sum_n (x_n - mean)^2] (length M); from the network sums every node derives the same
+ *    mean and population standard deviation (ddof = 0) per feature.
+ *    Data policy for constant features (issue 14): a feature whose network variance is at
+ *    most MIN_RELATIVE_VARIANCE x max(mean^2, 1) (negative round-off of sum x^2/n - mean^2
+ *    through consensus included: it counts as zero) is *pinned*, not refused: shift = its
+ *    mean, scale = 1, and its index is listed in `pinned` (saved with the model, reported
+ *    by `collab fit` and the simulator). Training rows then sit at ~0 in that coordinate
+ *    (the mean's consensus error, ~1e-9 of it), so the feature adds nothing to the fit,
+ *    and the model keeps the table's dimension (saved models, the scoring API and releases
+ *    need no column map). A row scored later that differs in a pinned feature is scored by
+ *    how far it moved in raw units against the model's smallest variance: a value never
+ *    seen in training is what an anomaly detector should flag. The same rule serves a
+ *    node alone (local-only baseline) whose slice has a locally constant column.
  * 2. Clipping (privacy, Theorem 1 needs pairwise sample distance <= R): each training
  *    sample is pulled back onto the ball of radius R/2 around m0 (the network mean in the
  *    model's coordinates, i.e. the zero vector after standardisation). The number of
@@ -18,10 +29,14 @@ export class PreprocessError extends Error {
 }
 
 /**
- * Variance below this fraction of max(mean^2, 1) counts as constant across the network
- * (round-off of sum x^2 / n - mean^2 is about 1e-16 of mean^2; 1e-12 leaves margin).
+ * Variance at or below this fraction of max(mean^2, 1) counts as constant across the network.
+ * The variance comes from centred sums (networkMoments): consensus converges coordinate by
+ * coordinate, each to about the tolerance (1e-9) of its own spread over the nodes, and a
+ * constant column's centred sum is ~0 on every node, so it arrives at ~1e-18 mean^2, far
+ * below this; a real feature's variance arrives to ~1e-9 of itself. A feature whose std is
+ * below 1e-5 of its magnitude is pinned (it cannot be told from a constant one).
  */
-export const MIN_RELATIVE_VARIANCE = 1e-12
+export const MIN_RELATIVE_VARIANCE = 1e-10
 
 /** Agreed preprocessing, identical on every node (JSON-safe via `preprocessingToJson`). */
 export interface Preprocessing {
@@ -35,6 +50,8 @@ export interface Preprocessing {
   radius: number | null
   /** Network row count the statistics came from. */
   count: number
+  /** Features constant across the network, pinned (shift = mean, scale = 1; see the module comment); absent = none recorded. */
+  pinned?: number[]
 }
 
 export interface PreprocessOptions {
@@ -47,64 +64,69 @@ export interface PreprocessOptions {
 }
 
 /**
- * Network-wide column moments by one aggregate of [n, sum x, sum x^2] (length 1 + 2M).
- * Throws PreprocessError when the network holds no rows, or (requireVariance) a feature is constant.
+ * Network-wide column moments by two aggregates: [n, sum x] (length 1 + M), then, from the
+ * agreed mean, [sum (x - mean)^2] (length M). Centred sums do not cancel: a constant column
+ * contributes ~0, so its consensus error is tiny against the threshold below, where the
+ * one-pass sum x^2 / n - mean^2 carried an error of the consensus tolerance times the
+ * largest column's sum of squares and could come out negative (issue 14).
+ * Throws PreprocessError when the network holds no rows. A feature whose variance is at most
+ * MIN_RELATIVE_VARIANCE x max(mean^2, 1) (negative round-off included) is listed in
+ * `constant` and gets std 0 (callers pin it; see the module comment).
  */
 export async function networkMoments(
   data: Mat,
   aggregate: Aggregate,
   label = 'preprocess/moments',
-  requireVariance = true,
-): Promise<{ count: number; mean: Float64Array; std: Float64Array }> {
+): Promise<{ count: number; mean: Float64Array; std: Float64Array; constant: number[] }> {
   const { rows: n, cols: m, data: x } = data
-  const v = new Float64Array(1 + 2 * m)
+  const v = new Float64Array(1 + m)
   v[0] = n
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < m; j++) {
-      const t = x[i * m + j]
-      v[1 + j] += t
-      v[1 + m + j] += t * t
-    }
-  }
-  // one chunk-noise group per feature (its sum and sum of squares share a unit), one for n
-  const groups = new Int32Array(v.length)
-  for (let j = 0; j < m; j++) {
-    groups[1 + j] = j + 1
-    groups[1 + m + j] = j + 1
-  }
+  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) v[1 + j] += x[i * m + j]
+  // one chunk-noise group per feature, one for n
+  const groups = Int32Array.from({ length: v.length }, (_, j) => j)
   const s = await aggregate(v, label, { noiseGroups: groups })
   if (s.length !== v.length) throw new PreprocessError(`aggregate returned ${s.length} values for ${v.length}`)
   const count = s[0]
   if (!(count > 0.5)) throw new PreprocessError(`the network holds no rows (count ${count}); every node needs data before prepare()`)
   const mean = new Float64Array(m)
-  const std = new Float64Array(m)
-  for (let j = 0; j < m; j++) {
-    mean[j] = s[1 + j] / count
-    const variance = s[1 + m + j] / count - mean[j] * mean[j]
-    if (requireVariance && !(variance > MIN_RELATIVE_VARIANCE * Math.max(mean[j] * mean[j], 1))) {
-      throw new PreprocessError(
-        `feature ${j + 1} is constant across the network (variance ${variance}); drop that column on every node`,
-      )
+  for (let j = 0; j < m; j++) mean[j] = s[1 + j] / count
+  const d = new Float64Array(m)
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < m; j++) {
+      const t = x[i * m + j] - mean[j]
+      d[j] += t * t
     }
-    std[j] = Math.sqrt(Math.max(variance, 0))
   }
-  return { count, mean, std }
+  const ss = await aggregate(d, `${label}/spread`, { noiseGroups: Int32Array.from({ length: m }, (_, j) => j) })
+  if (ss.length !== m) throw new PreprocessError(`aggregate returned ${ss.length} values for ${m}`)
+  const std = new Float64Array(m)
+  const constant: number[] = []
+  for (let j = 0; j < m; j++) {
+    const variance = ss[j] / count
+    if (!(variance > MIN_RELATIVE_VARIANCE * Math.max(mean[j] * mean[j], 1))) {
+      constant.push(j)
+      continue
+    }
+    std[j] = Math.sqrt(variance)
+  }
+  return { count, mean, std, constant }
 }
 
-/** Agree on the preprocessing (one aggregate) from this node's raw rows. */
+/** Agree on the preprocessing (two aggregates, see networkMoments) from this node's raw rows. */
 export async function networkPreprocessing(data: Mat, aggregate: Aggregate, opts: PreprocessOptions = {}): Promise<Preprocessing> {
   const radius = opts.radius ?? null
   if (radius !== null && !(radius > 0 && Number.isFinite(radius))) {
     throw new PreprocessError(`clip radius R must be a positive finite number or null, got ${radius}`)
   }
   const standardise = opts.standardise ?? true
-  const { count, mean, std } = await networkMoments(data, aggregate, opts.label, standardise)
+  const { count, mean, std, constant } = await networkMoments(data, aggregate, opts.label)
   const m = data.cols
   const shift = standardise ? mean : new Float64Array(m)
   const scale = standardise ? std : new Float64Array(m).fill(1)
+  if (standardise) for (const j of constant) scale[j] = 1
   const m0 = new Float64Array(m)
   for (let j = 0; j < m; j++) m0[j] = (mean[j] - shift[j]) / scale[j]
-  return { shift, scale, m0, radius, count }
+  return { shift, scale, m0, radius, count, pinned: constant }
 }
 
 /** (x - shift) / scale per row, as a new matrix. */
@@ -181,10 +203,12 @@ export interface PreprocessingJson {
   m0: number[]
   radius: number | null
   count: number
+  /** Pinned (network-constant) features; absent in models saved before issue 14 (= none). */
+  pinned?: number[]
 }
 
 export function preprocessingToJson(p: Preprocessing): PreprocessingJson {
-  return { shift: Array.from(p.shift), scale: Array.from(p.scale), m0: Array.from(p.m0), radius: p.radius, count: p.count }
+  return { shift: Array.from(p.shift), scale: Array.from(p.scale), m0: Array.from(p.m0), radius: p.radius, count: p.count, pinned: [...(p.pinned ?? [])] }
 }
 
 export function preprocessingFromJson(j: PreprocessingJson): Preprocessing {
@@ -197,5 +221,6 @@ export function preprocessingFromJson(j: PreprocessingJson): Preprocessing {
     m0: Float64Array.from(j.m0),
     radius: j.radius,
     count: j.count,
+    pinned: Array.isArray(j.pinned) ? j.pinned.filter((v) => Number.isInteger(v) && v >= 0 && v < m) : [],
   }
 }

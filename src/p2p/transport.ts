@@ -15,6 +15,7 @@ import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import type { ConsensusFrame, FrameHandler, Transport } from '../consensus/transport.js'
 import { decodeFrame, encodeFrame, FrameError, frameBytes, type FrameLimits, type FrameRejectReason } from './codec.js'
 import type { CollabHost } from './host.js'
+import { PeerLogLimiter } from './log-limit.js'
 
 export const CONSENSUS_PROTOCOL = '/collabdict/consensus/1.0.0'
 
@@ -108,6 +109,8 @@ class Libp2pConsensusTransport implements Libp2pTransport {
   private readonly outbound = new Map<number, Outbound>()
   private readonly inbound = new Set<Stream>()
   private readonly log: TransportLogger
+  /** One peer's bad frames log a few lines per minute, then a summary (counters are not limited). */
+  private readonly warnLimit: PeerLogLimiter
   private readonly maxFrameBytes: number
   private readonly maxBufferBytes: number
 
@@ -116,6 +119,7 @@ class Libp2pConsensusTransport implements Libp2pTransport {
     opts.peers.forEach((p, i) => this.indexOf.set(p, i))
     this.neighbours = new Set(opts.neighbours ?? opts.peers.map((_, i) => i).filter((i) => i !== opts.self))
     this.log = opts.log ?? silentLog
+    this.warnLimit = new PeerLogLimiter(this.log)
     this.maxFrameBytes = frameBytes(opts.limits.maxPayload)
     this.maxBufferBytes = Math.max(MIN_READ_BUFFER_BYTES, READ_BUFFER_FRAMES * this.maxFrameBytes)
   }
@@ -145,7 +149,7 @@ class Libp2pConsensusTransport implements Libp2pTransport {
   reportPeer(peer: number, reason: string): void {
     this.stats.rejects[reason] = (this.stats.rejects[reason] ?? 0) + 1
     this.stats.rejectsByPeer[peer] = (this.stats.rejectsByPeer[peer] ?? 0) + 1
-    this.log.warn({ peer, reason }, 'peer misbehaved')
+    this.warnLimit.warn(peer, reason, { peer, reason }, 'peer misbehaved')
     this.opts.onReject?.(peer, reason, '')
   }
 
@@ -196,7 +200,7 @@ class Libp2pConsensusTransport implements Libp2pTransport {
   private reject(peer: number, reason: string, detail: string): void {
     this.stats.rejects[reason] = (this.stats.rejects[reason] ?? 0) + 1
     this.stats.rejectsByPeer[peer] = (this.stats.rejectsByPeer[peer] ?? 0) + 1
-    this.log.warn({ peer, reason, detail }, 'consensus frame rejected')
+    this.warnLimit.warn(peer, reason, { peer, reason, detail }, 'consensus frame rejected')
     this.opts.onReject?.(peer, reason, detail)
   }
 

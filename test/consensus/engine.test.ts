@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import { generateTopology, neighbours } from '../../topologies/index.js'
 import {
+  ClockStalledError,
   ConsensusClosedError,
   ConsensusInputError,
   createConsensusNode,
   createVirtualClock,
+  SessionMismatchError,
   type ConsensusFrame,
   type FrameHandler,
   type Transport,
@@ -45,13 +47,11 @@ describe('round engine', () => {
     m.deliver(1, frame(0))
     m.deliver(1, frame(0)) // duplicate
     m.deliver(1, frame(5)) // too far ahead
-    m.deliver(5, frame(0, 3)) // wrong length
-    expect(node.stats.rejected).toEqual({ 'not-neighbour': 1, duplicate: 1, 'round-ahead': 1, 'bad-length': 1 })
+    expect(node.stats.rejected).toEqual({ 'not-neighbour': 1, duplicate: 1, 'round-ahead': 1 })
     expect(m.reports).toEqual([
       [3, 'not-neighbour'],
       [1, 'duplicate'],
       [1, 'round-ahead'],
-      [5, 'bad-length'],
     ])
     // A round-1 frame is early, not wrong: it is kept until round 0 completes.
     m.deliver(1, frame(1))
@@ -60,6 +60,37 @@ describe('round engine', () => {
     expect(m.sent.filter(([, f]) => f.round === 1).length).toBe(2)
     node.close()
     await expect(p).rejects.toBeInstanceOf(ConsensusClosedError)
+  })
+
+  it('a replayed frame is counted (silentRejects, for collab_frame_rejects_total) without blaming the peer', async () => {
+    const m = manual(0)
+    const node = createConsensusNode({ topology: ring, transport: m.transport, clock: createVirtualClock(), seed: 1, chunks: 1, relabel: false, retransmitMs: 5, scheme: 'metropolis' })
+    const p = node.sum(Float64Array.of(1, 2), 'x')
+    const f: ConsensusFrame = { session: 0, chunk: 0, round: 0, attempt: 0, payload: Float64Array.of(3, 4) }
+    m.deliver(1, f)
+    m.deliver(1, f) // replayed
+    m.deliver(1, f)
+    expect(node.stats.silentRejects).toEqual({ duplicate: 2 })
+    expect(m.reports).toEqual([])
+    node.close()
+    await expect(p).rejects.toBeInstanceOf(ConsensusClosedError)
+  })
+
+  it('a neighbour summing a vector of another length in the same session fails it at once, naming node, session, label and peer', async () => {
+    const m = manual(0)
+    const node = createConsensusNode({ topology: ring, transport: m.transport, clock: createVirtualClock(), seed: 1, chunks: 1, relabel: false, retransmitMs: 0, scheme: 'metropolis' })
+    const p = node.sum(Float64Array.of(1, 2), 'iter:7:stats')
+    expect(node.waiting()).toEqual([{ node: 0, session: 0, label: 'iter:7:stats', attempt: 0, chunks: [{ chunk: 0, round: 0, missing: [1, 5] }], openMs: 0 }])
+    m.deliver(5, { session: 0, chunk: 0, round: 0, attempt: 0, payload: new Float64Array(3) })
+    const err = await p.then(
+      () => null,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(SessionMismatchError)
+    expect(err).toMatchObject({ node: 0, session: 0, label: 'iter:7:stats', peer: 5, peerLength: 3, ownLength: 2 })
+    expect(m.reports).toEqual([[5, 'bad-length']])
+    expect(node.waiting()).toEqual([])
+    node.close()
   })
 
   it('frames of a session a node has not started yet are queued, not lost', async () => {
@@ -129,5 +160,37 @@ describe('virtual clock', () => {
     expect(Number(a.split('|')[0])).toBeGreaterThan(0)
     // Batched firing (quantumMs) is deterministic too.
     expect(await trace(2)).toBe(await trace(2))
+  })
+})
+
+describe('virtual clock liveness', () => {
+  it('nothing scheduled while someone still waits: run() throws ClockStalledError with the host\'s description, instead of hanging', async () => {
+    const clock = createVirtualClock()
+    let fired = 0
+    clock.setTimeout(() => fired++, 40)
+    const never = new Promise<void>(() => undefined)
+    const err = await clock.run({ until: never, describe: () => 'node 3 session 12 waits for 5' }).then(
+      () => null,
+      (e: unknown) => e,
+    )
+    expect(fired).toBe(1)
+    expect(err).toBeInstanceOf(ClockStalledError)
+    expect(err).toMatchObject({ kind: 'idle', atMs: 40, pendingTimers: 0 })
+    expect((err as Error).message).toMatch(/node 3 session 12 waits for 5/)
+  })
+
+  it('a run past maxMs throws the limit kind; onStall return keeps the old behaviour; a promise that settles is no stall', async () => {
+    const clock = createVirtualClock()
+    const tick = (): void => {
+      clock.setTimeout(tick, 10)
+    }
+    tick()
+    const never = new Promise<void>(() => undefined)
+    await expect(clock.run({ until: never, maxMs: 100 })).rejects.toMatchObject({ name: 'ClockStalledError', kind: 'limit', atMs: 100 })
+    await clock.run({ until: never, maxMs: 200, onStall: 'return' })
+    expect(clock.now()).toBe(200)
+    const soon = new Promise<void>((r) => clock.setTimeout(r, 5))
+    await clock.run({ until: soon, maxMs: 1000 })
+    expect(clock.now()).toBe(205)
   })
 })

@@ -63,10 +63,10 @@ describe('loadCsv', () => {
     expect(failure(() => parseCsv('a,b\n1,2\n3,1e999\n', 'o.csv')).message).toContain('overflows')
   })
 
-  it('constant column: names the column; allowConstant lets it through', () => {
+  it('constant column: accepted by default (the models pin it); allowConstant: false refuses it, naming the column', () => {
     const text = 'a,b,c\n1,7,3\n2,7,1\n5,7,0\n'
-    expect(failure(() => parseCsv(text, 'c.csv')).message).toContain('c.csv: column "b" is constant (all 3 rows equal 7)')
-    expect(parseCsv(text, 'c.csv', { allowConstant: true }).features.cols).toBe(3)
+    expect(parseCsv(text, 'c.csv').features.cols).toBe(3)
+    expect(failure(() => parseCsv(text, 'c.csv', { allowConstant: false })).message).toContain('c.csv: column "b" is constant (all 3 rows equal 7)')
   })
 
   it('fewer rows than dimensions is an error', () => {

@@ -14,7 +14,7 @@ import { loadCsv } from '../../src/data/index.js'
 import { isClassifier } from '../../src/models/classifier/index.js'
 import { loadModel } from '../../src/models/index.js'
 import { toRows } from '../../src/numeric/matrix.js'
-import { exitOf, freePort, getJson, startNodeProcess, until, type ClusterNode } from './cluster.js'
+import { BACKSTOP_MS, exitOf, freePort, getJson, logProgress, startNodeProcess, until, type ClusterNode } from './cluster.js'
 
 const CSV = join(import.meta.dirname, '../../data/ad_breastw.csv')
 const root = mkdtempSync(join(tmpdir(), 'collab-classifier-net-'))
@@ -49,7 +49,7 @@ describe('classifier node config', () => {
 })
 
 describe('3 classifier peer processes on loopback', () => {
-  it('train one DP-SGD model, charge every ledger, and serve class probabilities', { timeout: 150_000 }, async () => {
+  it('train one DP-SGD model, charge every ledger, and serve class probabilities', { timeout: BACKSTOP_MS }, async () => {
     const S = 3
     const ports = await Promise.all(Array.from({ length: 2 * S }, () => freePort()))
     const net = await scaffoldNetwork({
@@ -82,6 +82,8 @@ describe('3 classifier peer processes on loopback', () => {
           },
           120_000,
           () => `node ${n.index} trained\n${n.log.slice(-3000)}`,
+          250,
+          logProgress(nodes),
         ),
       ),
     )

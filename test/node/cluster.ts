@@ -88,15 +88,37 @@ export function startNodeProcess(n: ClusterNode): ChildProcess {
   return n.proc
 }
 
-/** Poll `fn` until it returns a non-null value or `ms` passes. */
-export async function until<T>(fn: () => Promise<T | null>, ms: number, what: string | (() => string), every = 250): Promise<T> {
-  const t0 = Date.now()
+/**
+ * A per-test backstop for tests that drive real processes: far above any honest run, so a
+ * 5x slower machine never meets it; the waits below key on progress, not on this.
+ */
+export const BACKSTOP_MS = 30 * 60_000
+
+/**
+ * Poll `fn` until it returns a non-null value. No fixed deadline: it fails only when
+ * nothing progressed for `stallMs` (issue 14: fixed 120 s deadlines failed on a loaded
+ * machine). Progress is any change of `progress()` (e.g. the nodes' log output or
+ * iterations); without it, `stallMs` bounds the whole wait.
+ */
+export async function until<T>(fn: () => Promise<T | null>, stallMs: number, what: string | (() => string), every = 250, progress?: () => string): Promise<T> {
+  let since = Date.now()
+  let last = progress?.()
   for (;;) {
     const v = await fn().catch(() => null)
     if (v !== null) return v
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`)
+    const now = progress?.()
+    if (now !== last) {
+      last = now
+      since = Date.now()
+    }
+    if (Date.now() - since > stallMs) throw new Error(`no progress for ${stallMs} ms waiting for ${typeof what === 'string' ? what : what()}`)
     await new Promise((r) => setTimeout(r, every))
   }
+}
+
+/** Progress of node processes: how much they have logged (every iteration logs a line). */
+export function logProgress(nodes: ReadonlyArray<{ log: string }>): () => string {
+  return () => String(nodes.reduce((a, n) => a + n.log.length, 0))
 }
 
 export async function getJson(url: string, token?: string): Promise<Record<string, unknown>> {

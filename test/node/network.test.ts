@@ -21,7 +21,7 @@ import { fromRows, selectRows, toRows, type Mat } from '../../src/numeric/matrix
 import { loadReleasedGgm, scoreReleasedGgm } from '../../src/privacy/ggm-release.js'
 import { PrivacyLedger } from '../../src/privacy/ledger.js'
 import { scoreOffline, scoreRemote } from '../../node/cli.js'
-import { exitOf, getJson, makeCluster, spawnCollab, startNodeProcess, until, type Cluster } from './cluster.js'
+import { BACKSTOP_MS, exitOf, getJson, logProgress, makeCluster, spawnCollab, startNodeProcess, until, type Cluster } from './cluster.js'
 
 const CSV = join(import.meta.dirname, '../../data/ad_breastw.csv')
 const training: TrainingConfigInput = {
@@ -67,6 +67,8 @@ async function waitTrained(c: Cluster, ms: number, token?: string): Promise<Arra
         },
         ms,
         () => `node ${n.index} trained\n${n.log.slice(-3000)}`,
+        250,
+        logProgress(c.nodes),
       ),
     ),
   )
@@ -104,7 +106,7 @@ async function stopAll(c: Cluster): Promise<void> {
 }
 
 describe('5 peer processes on loopback', () => {
-  it('train to the same global model as the in-process run, and serve it', { timeout: 150_000 }, async () => {
+  it('train to the same global model as the in-process run, and serve it', { timeout: BACKSTOP_MS }, async () => {
     const S = 5
     const c = await makeCluster({ root: join(root, 'five'), S, kind: 'cwic', csv: CSV, labelCol: 'anomaly', training, token: 'test-token-1' })
     clusters.push(c)
@@ -197,7 +199,7 @@ describe('5 peer processes on loopback', () => {
 })
 
 describe('crash and rejoin', () => {
-  it('a node killed with SIGKILL mid-training resumes from its checkpoint; the network finishes', { timeout: 150_000 }, async () => {
+  it('a node killed with SIGKILL mid-training resumes from its checkpoint; the network finishes', { timeout: BACKSTOP_MS }, async () => {
     const c = await makeCluster({
       root: join(root, 'kill'),
       S: 5,
@@ -220,6 +222,7 @@ describe('crash and rejoin', () => {
       100_000,
       () => `victim at iteration 3\n${victim.log.slice(-3000)}`,
       100,
+      logProgress(c.nodes),
     )
     victim.proc?.kill('SIGKILL')
     await exitOf(victim.proc as NonNullable<typeof victim.proc>)

@@ -15,7 +15,7 @@ import { loadNodeConfig } from '../../node/config.js'
 import { startNode } from '../../node/peer.js'
 import { loadModel } from '../../src/models/index.js'
 import { loadReleasedGgm, type ReleasedGgmFile } from '../../src/privacy/ggm-release.js'
-import { makeCluster } from './cluster.js'
+import { BACKSTOP_MS, makeCluster } from './cluster.js'
 
 const roots: string[] = []
 afterAll(() => {
@@ -54,7 +54,7 @@ function dataNumbers(f: ReleasedGgmFile): number[] {
 }
 
 describe('two runs of the same network', () => {
-  it('publish releases that differ in every data-derived number, and train the same own models', { timeout: 240_000 }, async () => {
+  it('publish releases that differ in every data-derived number, and train the same own models', { timeout: BACKSTOP_MS }, async () => {
     const a = await runOnce('a')
     const b = await runOnce('b')
     for (const run of [a, b]) for (const f of run.files.slice(1)) expect(f).toEqual(run.files[0]) // one release per network

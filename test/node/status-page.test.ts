@@ -13,7 +13,7 @@ import { loadNodeConfig } from '../../node/config.js'
 import { scaffoldNetwork } from '../../node/network.js'
 import { startNode, type RunningNode } from '../../node/peer.js'
 import { browserMissing, inkOf, launchBrowser, pngSize, type Browser } from '../helpers/browser.js'
-import { freePort, getJson, until } from './cluster.js'
+import { BACKSTOP_MS, freePort, getJson, until } from './cluster.js'
 
 const SHOTS = resolve(import.meta.dirname, '../../reports/screenshots')
 const TOKEN = 'status-page-token'
@@ -50,7 +50,7 @@ describe.skipIf(missing !== null)('node status page in a headless browser', () =
       return s.state === 'trained' ? s : null
     }, 60_000, 'node 0 trained')
     browser = await launchBrowser({ width: 1280, height: 900 })
-  }, 120_000)
+  }, BACKSTOP_MS)
 
   afterAll(async () => {
     await browser?.close()

@@ -75,6 +75,7 @@ const SavedParamsSchema = z.object({
     m0: z.array(z.number()),
     radius: z.number().positive().nullable(),
     count: z.number().nonnegative(),
+    pinned: z.array(z.number().int().min(0)).optional(),
   }),
   parameters: z.array(z.number()),
   optimizer: z.array(z.number()),

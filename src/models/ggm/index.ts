@@ -18,6 +18,7 @@ export {
   STATS_HEADER,
   statsBlock,
   statsLength,
+  statsVoteAt,
 } from './model.js'
 export type { GgmModel, GgmRelease, GgmSavedParams, GgmStart, StopReason } from './model.js'
 export {
@@ -54,6 +55,7 @@ const paramsSchema = z.object({
     m0: z.array(finite),
     radius: z.number().positive().nullable(),
     count: finite,
+    pinned: z.array(z.number().int().min(0)).optional(),
   }),
   components: z
     .array(

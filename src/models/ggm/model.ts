@@ -16,6 +16,21 @@
  *     [1+M ..]                 C_k^s = sum_n r_k^(n) x_n x_n^T, upper triangle row-major
  *                              (a <= b; packSym in src/numeric/matrix.ts: C is symmetric, so
  *                              the lower half would only double the consensus traffic)
+ *   then the drop vote (statsVoteAt(K, M)), K + 1 values:
+ *     [0]                      1                                               (this node is a voter)
+ *     [1 + k]                  1 if this node's last Nbar_k (from the previous optimize) was < delta, else 0
+ *
+ * Dropping components (Nbar_k < delta) is decided by that vote, never by comparing a node's
+ * own consensus estimate of Nbar_k with delta: those estimates differ between nodes by the
+ * consensus error, and a component that collapses on j rows has Nbar_k -> j, so with the
+ * default delta = 1 a one-row component sits exactly on the threshold and nodes would drop
+ * different components, then wait forever in sessions of different lengths (issue 14). The
+ * vote is a count (error << 1/2 after rounding), so every node drops the same components:
+ * a component is dropped at optimize t when at least half the voters saw Nbar_k < delta at
+ * optimize t - 1 (one iteration later than a centralised rule would; runExact and the
+ * centralised reference use the same rule, so they still agree). A component below delta
+ * that has not been voted out yet is updated with Nbar_k floored at delta (a continuous
+ * function of the sums, so nodes stay close), then dropped at the next optimize.
  *
  * The network sum of this vector is exactly what eq. 14 needs, and the first two entries
  * give the network mean log-likelihood for the trace and the convergence test.
@@ -71,10 +86,18 @@ export function statsBlock(M: number): number {
   return 1 + M + packedSymLength(M)
 }
 
-/** Length of the statistics vector for K components of dimension M. */
-export function statsLength(K: number, M: number): number {
+/** Where the drop vote starts: after the header and the K component blocks (the part the l-diversity guard sees). */
+export function statsVoteAt(K: number, M: number): number {
   return STATS_HEADER + K * statsBlock(M)
 }
+
+/** Length of the statistics vector for K components of dimension M (blocks and the drop vote). */
+export function statsLength(K: number, M: number): number {
+  return statsVoteAt(K, M) + 1 + K
+}
+
+/** Smallest Nbar_k an update divides by when delta is 0 (a component with no rows left). */
+const NBAR_FLOOR = 1e-9
 
 /** Why training stopped: relative change below tol, or the iteration cap. */
 export type StopReason = 'tol' | 'maxIter' | null
@@ -155,6 +178,8 @@ class GgmMixture implements GgmModel {
   private resp: Mat | null = null
   private clipCount = 0
   private cache = new WeakMap<Mat, Mat>()
+  /** This node's consensus estimates of Nbar_k from its last optimize (unfloored), for the drop vote; null before the first. */
+  private lastCounts: Float64Array | null = null
 
   constructor(hyper: GgmHyper) {
     this.hyper = hyper
@@ -268,6 +293,7 @@ class GgmMixture implements GgmModel {
     this.prevObjective = null
     this.log = []
     this.resp = null
+    this.lastCounts = null
   }
 
   setStart(start: GgmStart): void {
@@ -291,6 +317,7 @@ class GgmMixture implements GgmModel {
     p.precisions = start.precisions.map((P) => mat(M, M, Float64Array.from(P.data)))
     p.covariances = covariances
     p.nbar = new Float64Array(K)
+    this.lastCounts = null
     p.ids = Int32Array.from({ length: K }, (_, k) => k)
     p.logWeights = Float64Array.from({ length: K }, (_, k) => Math.log(w[k] / wsum))
   }
@@ -315,6 +342,9 @@ class GgmMixture implements GgmModel {
       out.set(sums.data.subarray(k * M, (k + 1) * M), at + 1)
       packSym(scatter[k].data, M, out, at + 1 + M)
     }
+    const vote = statsVoteAt(K, M)
+    out[vote] = 1
+    for (let k = 0; k < K; k++) out[vote + 1 + k] = this.dropVote(k) ? 1 : 0
     this.resp = resp
     if (this.hyper.weights === 'local') {
       // eq. 13: pi_k^s = N_k^s / sum_l N_l^s (private, used by this node's next E-step and score)
@@ -333,7 +363,17 @@ class GgmMixture implements GgmModel {
    * largest (the log-likelihood) off would leave it hidden by a single noise draw.
    */
   statsNoiseGroups(length: number): Int32Array {
-    return new Int32Array(length)
+    const g = new Int32Array(length)
+    // the drop vote (0/1 counts) is its own group, so chunk noise sized for the statistics cannot hide it
+    g.fill(1, Math.min(length, statsVoteAt(this.K, this.M)))
+    return g
+  }
+
+  /** This node's vote to drop component k: its last Nbar_k was below delta (or empty). No vote before the first optimize. */
+  private dropVote(k: number): boolean {
+    const counts = this.lastCounts ?? (this.iter > 0 ? this.p?.nbar : undefined)
+    if (counts === undefined || counts === null || k >= counts.length) return false
+    return counts[k] < this.hyper.delta || !(counts[k] > 0)
   }
 
   // eq. 14-16: network averages, MAP means and covariances, glasso precisions; drop Nbar_k < delta.
@@ -349,11 +389,11 @@ class GgmMixture implements GgmModel {
     const rows = sums[1]
     const objective = totalLogLik / rows
     const block = statsBlock(M)
-    const keep: number[] = []
-    for (let k = 0; k < K; k++) if (sums[STATS_HEADER + k * block] >= h.delta && sums[STATS_HEADER + k * block] > 0) keep.push(k)
+    const keep = votedKeep(sums, K, M)
     if (keep.length === 0) {
-      throw new GgmError(`every component has Nbar_k < delta = ${h.delta}: lower delta or K, or check that the network holds rows`)
+      throw new GgmError(`every component has Nbar_k < delta = ${h.delta} (the network voted all ${K} out): lower delta or K, or check that the network holds rows`)
     }
+    const counts = new Float64Array(keep.length)
     const K2 = keep.length
     const next: Params = {
       means: mat(K2, M),
@@ -371,7 +411,9 @@ class GgmMixture implements GgmModel {
     for (let j = 0; j < K2; j++) {
       const k = keep[j]
       const at = STATS_HEADER + k * block
-      const nb = sums[at] // eq. 14
+      counts[j] = sums[at]
+      // eq. 14; floored at delta until the vote drops a component that fell below it (module comment)
+      const nb = Math.max(sums[at], h.delta, NBAR_FLOOR)
       for (let a = 0; a < M; a++) mbar[a] = sums[at + 1 + a] / nb
       const sigma = new Float64Array(M * M)
       const mu = next.means.data.subarray(j * M, (j + 1) * M)
@@ -436,6 +478,7 @@ class GgmMixture implements GgmModel {
       renormaliseLog(next.logWeights)
     }
     this.p = next
+    this.lastCounts = counts
     this.iter++
     const prev = this.prevObjective
     this.prevObjective = objective
@@ -575,6 +618,7 @@ class GgmMixture implements GgmModel {
     this.prevObjective = saved.prevObjective
     this.clipCount = saved.clipped
     this.log = trace.map((e) => ({ ...e }))
+    this.lastCounts = null
   }
 
   /**
@@ -628,8 +672,10 @@ class GgmMixture implements GgmModel {
     if (this.M !== 0 && this.M !== M) throw new GgmError(`global state has dimension ${M}, this node's data ${this.M}`)
     const oldIds = this.p?.ids
     const oldLog = this.p?.logWeights
+    const oldPinned = this.pre?.pinned
     this.M = M
     this.pre = {
+      pinned: oldPinned,
       shift: s.slice(7, 7 + M),
       scale: s.slice(7 + M, 7 + 2 * M),
       m0: s.slice(7 + 2 * M, 7 + 3 * M),
@@ -666,6 +712,7 @@ class GgmMixture implements GgmModel {
     this.reason = s[4] === 1 ? 'tol' : s[4] === 2 ? 'maxIter' : null
     this.prevObjective = Number.isNaN(s[3]) ? null : s[3]
     this.cache = new WeakMap()
+    this.lastCounts = null
   }
 }
 
@@ -677,6 +724,19 @@ function ridgeLadder(ridge: number): number[] {
   const out = [ridge]
   for (let r = 1e-6; r <= RIDGE_RETRY_CAP * (1 + 1e-9); r *= 10) if (r > ridge * (1 + 1e-9)) out.push(r)
   return out
+}
+
+/**
+ * Components the network keeps at this optimize: those fewer than half the voters voted out.
+ * Rounded counts: the consensus error on a count is far below 1/2, so every node computes
+ * the same list (the module comment says why Nbar_k itself must not decide).
+ */
+function votedKeep(sums: Float64Array, K: number, M: number): number[] {
+  const at = statsVoteAt(K, M)
+  const voters = Math.round(sums[at])
+  const keep: number[] = []
+  for (let k = 0; k < K; k++) if (!(voters > 0 && 2 * Math.round(sums[at + 1 + k]) >= voters)) keep.push(k)
+  return keep
 }
 
 function renormaliseLog(lw: Float64Array): void {

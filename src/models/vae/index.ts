@@ -80,6 +80,7 @@ const SavedParamsSchema = z.object({
     m0: z.array(z.number()),
     radius: z.number().positive().nullable(),
     count: z.number().nonnegative(),
+    pinned: z.array(z.number().int().min(0)).optional(),
   }),
   decoder: z.array(z.number()),
   encoder: z.array(z.number()),

@@ -65,8 +65,10 @@ describe('plain-EM path vs scikit-learn GaussianMixture (gmm_newthyroid_k3.json)
       }
     }
     // C_k travels as its upper triangle, row-major (a <= b)
-    expect(stats.length).toBe(STATS_HEADER + K * (1 + M + (M * (M + 1)) / 2))
+    expect(stats.length).toBe(STATS_HEADER + K * (1 + M + (M * (M + 1)) / 2) + 1 + K)
     expect(stats[1]).toBe(215)
+    // the drop vote: one voter, and no component voted out before the first optimize
+    expect(Array.from(stats.subarray(stats.length - 1 - K))).toEqual([1, ...new Array<number>(K).fill(0)])
     expect(Math.abs(stats[0] - total)).toBeLessThan(1e-9)
     expect(Math.abs(stats[0] / 215 - g.trace_mean_loglik[0])).toBeLessThan(1e-10)
     const block = 1 + M + (M * (M + 1)) / 2

@@ -95,9 +95,12 @@ describe('network preprocessing (exact sums over 3 nodes)', () => {
     expect(clipped).toBeGreaterThan(0)
   })
 
-  it('a feature constant across the network is a PreprocessError naming it', async () => {
+  it('a feature constant across the network is pinned (shift = value, scale = 1), not refused; a network with no rows is a PreprocessError', async () => {
     const x = mat(3, 2, Float64Array.from([1, 5, 2, 5, 3, 5]))
-    await expect(networkPreprocessing(x, exactNetwork(1).aggregate(0))).rejects.toThrow(/feature 2 is constant across the network/)
-    await expect(networkPreprocessing(x, exactNetwork(1).aggregate(0))).rejects.toBeInstanceOf(PreprocessError)
+    const pre = await networkPreprocessing(x, exactNetwork(1).aggregate(0))
+    expect(pre.pinned).toEqual([1])
+    expect([pre.shift[1], pre.scale[1]]).toEqual([5, 1])
+    expect(pre.scale[0]).toBeCloseTo(Math.sqrt(2 / 3), 14)
+    await expect(networkPreprocessing(mat(0, 2), exactNetwork(1).aggregate(0))).rejects.toBeInstanceOf(PreprocessError)
   })
 })

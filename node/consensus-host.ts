@@ -42,6 +42,8 @@ export class ConsensusHost {
   private engine: ConsensusNode | null = null
   private sessionsDone = 0
   private rerunsDone = 0
+  /** Frames the retired engines dropped without blaming a peer, by reason. */
+  private readonly retiredRejects: Record<string, number> = {}
   /** Set when the watchdog abandons a stale session: the iteration the peers were at. */
   staleAt: number | null = null
 
@@ -56,9 +58,17 @@ export class ConsensusHost {
     return this.rerunsDone + (this.engine?.stats.reruns.length ?? 0)
   }
 
+  /** Stale, replayed and early frames dropped without blaming the peer, over every engine, by reason. */
+  silentRejects(): Record<string, number> {
+    const all = { ...this.retiredRejects }
+    for (const [r, n] of Object.entries(this.engine?.stats.silentRejects ?? {})) all[r] = (all[r] ?? 0) + n
+    return all
+  }
+
   /** Close the current engine (its counts are kept). */
   retire(): void {
     if (this.engine === null) return
+    for (const [r, n] of Object.entries(this.engine.stats.silentRejects ?? {})) this.retiredRejects[r] = (this.retiredRejects[r] ?? 0) + n
     this.sessionsDone += this.engine.stats.sessions
     this.rerunsDone += this.engine.stats.reruns.length
     this.engine.close()

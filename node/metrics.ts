@@ -12,6 +12,8 @@ export interface NodeMetricsSources {
   ledger: PrivacyLedger
   /** Completed consensus sessions so far. */
   sessions: () => number
+  /** Frames the consensus engines dropped without blaming a peer (stale, replayed, early), by reason. */
+  engineRejects: () => Record<string, number>
   /** Completed training iterations. */
   iteration: () => number
   /** Topology members with an open connection. */
@@ -53,7 +55,11 @@ export function createNodeMetrics(src: NodeMetricsSources): NodeMetrics {
   gauge('collab_consensus_sessions_total', 'Completed consensus sessions (sum calls)', src.sessions)
   byLabel('collab_p2p_bytes_total', 'Consensus frame bytes on the wire', 'direction', () => ({ sent: t.bytesSent, received: t.bytesReceived }))
   byLabel('collab_p2p_frames_total', 'Consensus frames accepted', 'direction', () => ({ sent: t.framesSent, received: t.framesReceived }))
-  byLabel('collab_frame_rejects_total', 'Frames dropped and peer misbehaviour reports, by reason', 'reason', () => t.rejects)
+  byLabel('collab_frame_rejects_total', 'Frames dropped and peer misbehaviour reports, by reason', 'reason', () => {
+    const all = { ...t.rejects }
+    for (const [reason, n] of Object.entries(src.engineRejects())) all[reason] = (all[reason] ?? 0) + n
+    return all
+  })
   gauge('collab_epsilon_spent', 'Epsilon spent on external releases at the ledger delta', () => src.ledger.spent('external').epsilon)
   gauge('collab_training_iteration', 'Completed training iterations', src.iteration)
   gauge('collab_peers_connected', 'Topology members with an open connection', src.connectedPeers)

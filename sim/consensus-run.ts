@@ -4,11 +4,11 @@
  * the exact sum, and traffic.
  */
 import { performance } from 'node:perf_hooks'
-import { createConsensusNode, createMemoryNetwork, createVirtualClock, sessionTol } from '../src/consensus/index.js'
+import { createConsensusNode, createMemoryNetwork, createVirtualClock, formatWaits, sessionTol } from '../src/consensus/index.js'
 import { Rng } from '../src/numeric/rng.js'
 import { spectralReport } from '../topologies/index.js'
-import { DEFAULT_VIRTUAL_LIMIT_MS, REPORT_FORMAT, REPORT_VERSION, type RunOutcome, type SimReport } from './report-types.js'
-import { emptySummary, latencyFn, relNorm, RoundProbe, scenarioTopology, simulationSecret, topologySummary } from './run-common.js'
+import { REPORT_FORMAT, REPORT_VERSION, type RunOutcome, type SimReport } from './report-types.js'
+import { driveClock, emptySummary, latencyFn, relNorm, RoundProbe, scenarioTopology, simulationSecret, topologySummary } from './run-common.js'
 import type { Scenario } from './scenario.js'
 
 /**
@@ -61,7 +61,7 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
       ),
     ),
   )
-  await clock.run({ until: all, maxMs: DEFAULT_VIRTUAL_LIMIT_MS })
+  const stallReason = await driveClock(clock, all, () => formatWaits(cns.flatMap((c) => c.waiting())))
   const stalled = results.some((r) => r === null) && failure === null
   for (const c of cns) c.close()
   await all
@@ -82,7 +82,7 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
     topology: topologySummary(topology, spec, config),
     outcome: {
       status: fail === null && !stalled ? 'completed' : 'stopped',
-      reason: fail ? `${fail.name}: ${fail.message}` : stalled ? 'SimulationStalled: the sum did not complete' : null,
+      reason: fail ? `${fail.name}: ${fail.message}` : stalled ? `SimulationStalled: the sum did not complete (${stallReason ?? 'no stall report'})` : null,
       converged: got.length === S,
       stopReason: null,
       iterations: 0,

@@ -10,6 +10,7 @@ import {
   createConsensusNode,
   createMemoryNetwork,
   createVirtualClock,
+  formatWaits,
   type ConsensusNode,
   type MemoryNetwork,
   type RoundEvent,
@@ -26,8 +27,8 @@ import type { PrivacyLedger } from '../src/privacy/ledger.js'
 import type { Topology } from '../topologies/index.js'
 import type { SimData } from './data.js'
 import { createLibp2pMesh, type Libp2pMesh } from './libp2p.js'
-import { DEFAULT_VIRTUAL_LIMIT_MS, SimulationError, type RunHooks, type SimReport } from './report-types.js'
-import { latencyFn, relNorm, RoundProbe, simulationSecret } from './run-common.js'
+import { SimulationError, type RunHooks, type SimReport } from './report-types.js'
+import { driveClock, latencyFn, relNorm, RoundProbe, simulationSecret } from './run-common.js'
 import type { Scenario } from './scenario.js'
 
 /** How often a node excluded by its peers (a false timeout) rejoins before giving up. */
@@ -80,6 +81,8 @@ export class NetworkRun {
   failedNode = -1
   /** Some node was still waiting when the virtual clock ran out of events or time. */
   stalled = false
+  /** What the stalled nodes were waiting for (the virtual clock's stall report), if it stalled. */
+  stallReason: string | null = null
   /** Highest iteration any node has reported (progress). */
   shownIteration = -1
   readonly virtual: VirtualClock | null
@@ -143,7 +146,11 @@ export class NetworkRun {
       // Restarts push new promises while we wait.
       for (let i = 0; i < this.running.length; i++) await this.running[i]
     })()
-    if (this.virtual) await this.virtual.run({ until: all, maxMs: DEFAULT_VIRTUAL_LIMIT_MS })
+    if (this.virtual) {
+      this.stallReason = await driveClock(this.virtual, all, () =>
+        formatWaits(this.nodes.flatMap((x, s) => (x.status === 'running' ? (x.consensus?.waiting() ?? [{ node: s, session: -1, label: '(no consensus node)', attempt: 0, chunks: [], openMs: 0 }]) : []))),
+      )
+    }
     if (this.virtual && this.nodes.some((x) => x.status === 'running')) {
       this.stalled = true
       for (const x of this.nodes) if (x.status === 'running') x.controller.abort()

@@ -6,13 +6,13 @@
 import { createExactAggregator } from '../src/learning/exact.js'
 import { runTraining, type TrainingConfig, type TrainingResult } from '../src/learning/index.js'
 import { createNodeModel } from '../src/learning/models.js'
-import type { RoundEvent } from '../src/consensus/index.js'
+import { ClockStalledError, type RoundEvent, type VirtualClock } from '../src/consensus/index.js'
 import type { Mat } from '../src/numeric/matrix.js'
 import type { Rng } from '../src/numeric/rng.js'
 import { SecretRng } from '../src/numeric/secret-rng.js'
 import { generateTopology, loadTopology, type SpectralReport, type Topology } from '../topologies/index.js'
 import { summarise, type Summary } from './evaluate.js'
-import { SimulationError, type SimReport } from './report-types.js'
+import { DEFAULT_VIRTUAL_LIMIT_MS, SimulationError, type SimReport } from './report-types.js'
 import type { Latency, Scenario } from './scenario.js'
 
 export function latencyFn(l: Latency | undefined): ((rng: Rng) => number) | undefined {
@@ -135,5 +135,20 @@ export function topologySummary(topology: Topology, spec: SpectralReport, config
     scheme: config.consensus.scheme,
     rho: schemeInfo.rho,
     predictedRounds: schemeInfo.rounds,
+  }
+}
+
+/**
+ * Drive the virtual clock until `until` settles; a stall (nothing scheduled while nodes
+ * still wait, or the virtual-time ceiling) comes back as the ClockStalledError's message
+ * (with who waits for what) instead of a hang, for the report's outcome.
+ */
+export async function driveClock(clock: VirtualClock, until: Promise<unknown>, describe: () => string): Promise<string | null> {
+  try {
+    await clock.run({ until, maxMs: DEFAULT_VIRTUAL_LIMIT_MS, describe })
+    return null
+  } catch (e) {
+    if (e instanceof ClockStalledError) return `${e.name}: ${e.message}`
+    throw e
   }
 }

@@ -8,7 +8,7 @@ import { selectRows, type Mat } from '../src/numeric/matrix.js'
 import type { Rng } from '../src/numeric/rng.js'
 import { scoreReleasedGgm } from '../src/privacy/ggm-release.js'
 import type { SimData } from './data.js'
-import { decisionThreshold, evaluateNode, evaluatedNodes, summarise, trainingThreshold, type NodeScore, type Summary } from './evaluate.js'
+import { decisionThreshold, evaluateNode, evaluatedNodes, nodeFailure, summarise, trainingThreshold, type NodeFailure, type NodeScore, type Summary } from './evaluate.js'
 import type { SimNode } from './network-run.js'
 import type { SimReport } from './report-types.js'
 import { referenceConfig, simulationSecret, trainAlone } from './run-common.js'
@@ -58,15 +58,15 @@ function anomalySampler(sc: Scenario, data: SimData, root: Rng): AnomaliesFor {
 function evaluateCollab(sc: Scenario, data: SimData, nodes: SimNode[], evalSet: Set<number>, anomaliesFor: AnomaliesFor): { summary: Summary; byNode: Map<number, NodeScore> } {
   const scores: NodeScore[] = []
   const byNode = new Map<number, NodeScore>()
-  let failed = 0
+  const failed: NodeFailure[] = []
   for (const s of evalSet) {
     const r = nodes[s].result as TrainingResult
     try {
       const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), sc.evaluate.perClass ? decisionThreshold(r.model, r.threshold) : null)
       scores.push(ns)
       byNode.set(s, ns)
-    } catch {
-      failed++
+    } catch (e) {
+      failed.push(nodeFailure(s, e))
     }
   }
   return { summary: summarise(scores, failed), byNode }
@@ -75,11 +75,11 @@ function evaluateCollab(sc: Scenario, data: SimData, nodes: SimNode[], evalSet: 
 /** The DP releases, scored by a third party (what leaves the network). */
 function evaluateReleased(sc: Scenario, data: SimData, nodes: SimNode[], evalSet: Set<number>, anomaliesFor: AnomaliesFor): Summary {
   const scores: NodeScore[] = []
-  let failed = 0
+  const failed: NodeFailure[] = []
   for (const s of evalSet) {
     const rel = (nodes[s].result as TrainingResult).release
     if (rel === null || 'refused' in rel) {
-      failed++
+      failed.push({ node: s, reason: rel === null ? 'no release' : `release refused: ${rel.refused}` })
       continue
     }
     try {
@@ -87,8 +87,8 @@ function evaluateReleased(sc: Scenario, data: SimData, nodes: SimNode[], evalSet
       // A third party's threshold: the one in the released file (a quantile of the model's own scores)
       const thr = sc.evaluate.perClass ? rel.released.threshold.value : null
       scores.push(evaluateNode(s, scorer, data.nodes[s], anomaliesFor(s), thr))
-    } catch {
-      failed++
+    } catch (e) {
+      failed.push(nodeFailure(s, e))
     }
   }
   return summarise(scores, failed)
@@ -99,7 +99,8 @@ async function evaluateLocal(sc: Scenario, data: SimData, anomaliesFor: Anomalie
   const refConfig = referenceConfig(config)
   const scores: NodeScore[] = []
   const byNode = new Map<number, number>()
-  let failed = 0
+  // a failing local-only fit is counted with its reason, never dropped (issue 14: 27 of 31 once failed unseen)
+  const failed: NodeFailure[] = []
   for (const s of evaluatedNodes(sc.nodes, sc.evaluate.maxNodes)) {
     try {
       const r = await trainAlone(refConfig, data.nodes[s].train, simulationSecret(sc, `local:${s}`))
@@ -107,8 +108,8 @@ async function evaluateLocal(sc: Scenario, data: SimData, anomaliesFor: Anomalie
       const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), thr)
       scores.push(ns)
       byNode.set(s, ns.rocAuc)
-    } catch {
-      failed++
+    } catch (e) {
+      failed.push(nodeFailure(s, e))
     }
   }
   return { summary: summarise(scores, failed), byNode }
@@ -117,7 +118,7 @@ async function evaluateLocal(sc: Scenario, data: SimData, anomaliesFor: Anomalie
 async function evaluateCentralised(sc: Scenario, data: SimData, anomaliesFor: AnomaliesFor): Promise<{ summary: Summary; byNode: Map<number, number> }> {
   const scores: NodeScore[] = []
   const byNode = new Map<number, number>()
-  let failed = 0
+  const failed: NodeFailure[] = []
   try {
     const r = await trainAlone(referenceConfig(sc.training), data.trainAll, simulationSecret(sc, 'centralised'))
     for (const s of evaluatedNodes(sc.nodes, sc.evaluate.maxNodes)) {
@@ -125,12 +126,12 @@ async function evaluateCentralised(sc: Scenario, data: SimData, anomaliesFor: An
         const ns = evaluateNode(s, r.model, data.nodes[s], anomaliesFor(s), sc.evaluate.perClass ? decisionThreshold(r.model, r.threshold) : null)
         scores.push(ns)
         byNode.set(s, ns.rocAuc)
-      } catch {
-        failed++
+      } catch (e) {
+        failed.push(nodeFailure(s, e))
       }
     }
-  } catch {
-    failed = sc.nodes
+  } catch (e) {
+    for (const s of evaluatedNodes(sc.nodes, sc.evaluate.maxNodes)) failed.push(nodeFailure(s, e))
   }
   return { summary: summarise(scores, failed), byNode }
 }

@@ -156,7 +156,7 @@ function outcomeOf(run: NetworkRun, results: TrainingResult[]): SimReport['outco
       fail !== null
         ? `node ${run.failedNode}: ${fail.name}: ${fail.message}`
         : run.stalled
-          ? `SimulationStalled: nodes ${waiting.join(', ')} still waiting after ${DEFAULT_VIRTUAL_LIMIT_MS} virtual ms`
+          ? `SimulationStalled: nodes ${waiting.join(', ')} still waiting (${run.stallReason ?? `after ${DEFAULT_VIRTUAL_LIMIT_MS} virtual ms`})`
           : null,
     converged: results.length > 0 && results.every((r) => r.converged),
     stopReason: results[0]?.stopReason ?? null,

@@ -75,11 +75,11 @@ export interface AnomalyDataset {
 export type EvalMode = 'global' | 'node'
 
 /** Load data/ad_<name>.csv and build the seeded split (identical for every model). */
-export function prepareAnomalyDataset(name: string, seed = DEFAULT_SEED, mode: EvalMode = 'global'): AnomalyDataset {
+export function prepareAnomalyDataset(name: string, seed = DEFAULT_SEED, mode: EvalMode = 'global', nodes?: number): AnomalyDataset {
   const file = `data/ad_${name}.csv`
   const { features, labels, columns } = loadCsv(file, { labelCol: 'anomaly' })
   const y = labels!
-  const S = nodesFor(features.rows)
+  const S = nodes ?? nodesFor(features.rows)
   const normals = y.length - y.reduce((a, v) => a + v, 0)
   const minRows = Math.min(Math.max(10, 2 * features.cols), Math.floor(normals / (2 * S)))
   const split = anomalySplit(features, y, S, new Rng(seed).fork(`anomaly:${name}`), { testFraction: TEST_FRACTION, minRows })

@@ -5,11 +5,20 @@
 import { z } from 'zod'
 
 /**
- * Starting number of components (drops below delta lower it further). 2 is what the
- * anomaly benchmark (sim/experiments/anomaly.ts, five datasets, seed 2024) selected from
- * K in {2, 4, 8}: larger K overfits the small nodes' patterns and loses 0.005-0.02 AUC.
+ * Number of components when the network does not choose it (K: 'auto' is the default):
+ * 2 is what the anomaly benchmark (sim/experiments/anomaly.ts, five datasets, seed 2024)
+ * selected from K in {2, 4, 8} before the network chose K itself.
  */
 export const DEFAULT_K = 2
+/** Largest K the network's model selection (K: 'auto', src/models/ggm/select.ts) tries: K in 1..SELECT_K_MAX. */
+export const SELECT_K_MAX = 8
+/** rho values the model selection tries at the chosen K (standardised units; the penalty is rho/(Nbar_k + 1)). */
+export const SELECT_RHOS: readonly number[] = [0.5, 5, 50]
+/** Seeded k-means++ restarts per K in the model selection (the best by network log-likelihood is kept). */
+export const SELECT_RESTARTS = 2
+/** EM iterations per candidate while choosing K (stage 1), then per rho (stage 2). */
+export const SELECT_ITER_K = 30
+export const SELECT_ITER_RHO = 15
 /**
  * l1 penalty rho of eq. 8/16 (the glasso penalty is rho/(Nbar_k + 1), standardised units);
  * selected with K on the same benchmark from {0.1, 1, 5}.
@@ -30,10 +39,25 @@ export const DEFAULT_GLASSO_MAX_ITER = 1000
 
 export const ggmHyperSchema = z
   .object({
-    /** Initial number of mixture components. */
-    K: z.number().int().min(1).max(256).default(DEFAULT_K),
-    /** l1 penalty on Lambda_k (eq. 16); 0 = no sparsity. */
+    /**
+     * Initial number of mixture components, or 'auto' (the default): the network fits K in
+     * 1..select.kMax and rho in select.rhos and keeps the lowest BIC, every term of which is
+     * a network sum (src/models/ggm/select.ts).
+     */
+    K: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default('auto'),
+    /** l1 penalty on Lambda_k (eq. 16); 0 = no sparsity. With K 'auto' it is where the rho search starts (stage 1). */
     rho: z.number().min(0).finite().default(DEFAULT_RHO),
+    /** The model selection of K 'auto' (ignored for a fixed K). */
+    select: z
+      .object({
+        kMax: z.number().int().min(1).max(32).default(SELECT_K_MAX),
+        rhos: z.array(z.number().min(0).finite()).min(1).max(8).default([...SELECT_RHOS]),
+        restarts: z.number().int().min(1).max(8).default(SELECT_RESTARTS),
+        iterK: z.number().int().min(1).max(1000).default(SELECT_ITER_K),
+        iterRho: z.number().int().min(0).max(1000).default(SELECT_ITER_RHO),
+      })
+      .strict()
+      .default(() => ({ kMax: SELECT_K_MAX, rhos: [...SELECT_RHOS], restarts: SELECT_RESTARTS, iterK: SELECT_ITER_K, iterRho: SELECT_ITER_RHO })),
     /** Prior strength lambda0 (eq. 15); 0 = no prior on the means. */
     lambda0: z.number().min(0).finite().default(DEFAULT_LAMBDA0),
     /** Drop components whose network count Nbar_k < delta. */

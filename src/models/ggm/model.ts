@@ -52,6 +52,7 @@ import {
   type PreprocessingJson,
 } from '../preprocess.js'
 import { parseGgmHyper, type GgmHyper } from './hyper.js'
+import { selectModel, type GgmSelection, type SelectionCandidate } from './select.js'
 
 export class GgmError extends Error {
   override name = 'GgmError'
@@ -122,6 +123,10 @@ export interface GgmModel extends CollabModel {
   /** Training rows of this node moved by clipping (from prepare). */
   readonly clipped: number
   readonly preprocessing: Preprocessing | null
+  /** rho in use: the configured one, or the network's choice (K: 'auto'). */
+  readonly rho: number
+  /** The network's model selection (K: 'auto'), null for a fixed K. */
+  readonly selection: GgmSelection | null
   /** Replace the seeded start by an explicit one (after prepare; all nodes must pass the same). */
   setStart(start: GgmStart): void
   /** Global part for the privacy release. */
@@ -155,9 +160,19 @@ class GgmMixture implements GgmModel {
   private resp: Mat | null = null
   private clipCount = 0
   private cache = new WeakMap<Mat, Mat>()
+  private rhoUsed: number
+  private chosen: GgmSelection | null = null
 
   constructor(hyper: GgmHyper) {
     this.hyper = hyper
+    this.rhoUsed = hyper.rho
+  }
+
+  get rho(): number {
+    return this.rhoUsed
+  }
+  get selection(): GgmSelection | null {
+    return this.chosen
   }
 
   get dim(): number {
@@ -241,26 +256,16 @@ class GgmMixture implements GgmModel {
       }
       throw err
     }
-    // Initial mu_k ~ N(global mean, global covariance), drawn from the shared seed: the same on every node.
-    const rng = new Rng(h.seed).fork('ggm/init-means')
-    const K = h.K
-    const means = mat(K, M)
-    const e = new Float64Array(M)
-    for (let k = 0; k < K; k++) {
-      rng.fillNormal(e)
-      for (let a = 0; a < M; a++) {
-        let v = mean[a]
-        for (let b = 0; b <= a; b++) v += L.data[a * M + b] * e[b]
-        means.data[k * M + a] = v
-      }
-    }
-    this.p = {
-      means,
-      precisions: Array.from({ length: K }, () => mat(M, M, Float64Array.from(inv.data))),
-      covariances: Array.from({ length: K }, () => mat(M, M, Float64Array.from(G.data))),
-      nbar: new Float64Array(K),
-      ids: Int32Array.from({ length: K }, (_, k) => k),
-      logWeights: new Float64Array(K).fill(-Math.log(K)),
+    if (h.K === 'auto') {
+      // Consensus 3..: the network chooses K and rho (select.ts) and training continues from the winner
+      const { selection, winner } = await selectModel({ z, data, aggregate, mean, G, L, hyper: h }, (K, rho, start) => this.candidate(K, rho, start, data, z))
+      const w = (winner as SelectionCandidate & { self: GgmMixture }).self
+      this.p = w.params()
+      this.p.ids = Int32Array.from({ length: this.p.nbar.length }, (_, k) => k)
+      this.rhoUsed = selection.rho
+      this.chosen = selection
+    } else {
+      this.p = seededStart(h.K, M, mean, L, G, inv, h.seed)
     }
     this.iter = 0
     this.done = false
@@ -268,6 +273,25 @@ class GgmMixture implements GgmModel {
     this.prevObjective = null
     this.log = []
     this.resp = null
+  }
+
+  /** A fixed-K, fixed-rho fit with shared weights from an explicit start: one candidate of the model selection. */
+  private candidate(K: number, rho: number, start: { means: Mat; precisions: Mat[]; weights: Float64Array }, data: Mat, z: Mat): SelectionCandidate {
+    const c = new GgmMixture({ ...this.hyper, K, rho, weights: 'shared', maxIter: Number.MAX_SAFE_INTEGER })
+    c.M = this.M
+    c.pre = this.pre
+    c.cache = new WeakMap([[data, z]])
+    c.p = { means: mat(1, this.M), precisions: [], covariances: [], nbar: new Float64Array(0), ids: new Int32Array(0), logWeights: new Float64Array(0) }
+    c.setStart({ means: start.means, precisions: start.precisions, weights: start.weights })
+    return {
+      get K() {
+        return c.K
+      },
+      localUpdate: (d) => c.localUpdate(d),
+      optimize: (sums) => c.optimize(sums),
+      snapshot: () => ({ means: c.p!.means, precisions: c.p!.precisions, weights: c.weights }),
+      self: c,
+    } as SelectionCandidate & { self: GgmMixture }
   }
 
   setStart(start: GgmStart): void {
@@ -392,7 +416,7 @@ class GgmMixture implements GgmModel {
       // eq. 16 as a standard glasso: Lambda_k = glasso(Sigma_k / b, rho / (Nbar_k + 1)), b = (Nbar_k + 1) / Nbar_k;
       // the 'ml' estimator has b = 1 and penalty rho / Nbar_k.
       const b = h.estimator === 'map' ? (nb + 1) / nb : 1
-      const alpha = h.estimator === 'map' ? h.rho / (nb + 1) : h.rho / nb
+      const alpha = h.estimator === 'map' ? this.rhoUsed / (nb + 1) : this.rhoUsed / nb
       // The ridge floor: h.ridge first; if Sigma_k is too ill-conditioned for the solver (exact
       // linear relations between features inside a component), retry with ridges 1e-6, 1e-5, ...
       // up to RIDGE_RETRY_CAP. Every node sees the same sums, so every node takes the same path.
@@ -532,6 +556,8 @@ class GgmMixture implements GgmModel {
         stopReason: this.reason,
         prevObjective: this.prevObjective,
         clipped: this.clipCount,
+        rho: this.rhoUsed,
+        ...(this.chosen === null ? {} : { selection: JSON.parse(JSON.stringify(this.chosen)) as unknown }),
         preprocessing: preprocessingToJson(this.pre!),
         components: Array.from({ length: this.K }, (_, k) => ({
           id: p.ids[k],
@@ -574,6 +600,8 @@ class GgmMixture implements GgmModel {
     this.reason = saved.stopReason
     this.prevObjective = saved.prevObjective
     this.clipCount = saved.clipped
+    this.rhoUsed = saved.rho ?? this.hyper.rho
+    this.chosen = (saved.selection as GgmSelection | undefined) ?? null
     this.log = trace.map((e) => ({ ...e }))
   }
 
@@ -669,6 +697,29 @@ class GgmMixture implements GgmModel {
   }
 }
 
+/** The fixed-K start: mu_k ~ N(global mean, global covariance) from the shared seed (the same on every node), Lambda_k = G^-1, uniform weights. */
+function seededStart(K: number, M: number, mean: Float64Array, L: Mat, G: Mat, inv: Mat, seed: GgmHyper['seed']): Params {
+  const rng = new Rng(seed).fork('ggm/init-means')
+  const means = mat(K, M)
+  const e = new Float64Array(M)
+  for (let k = 0; k < K; k++) {
+    rng.fillNormal(e)
+    for (let a = 0; a < M; a++) {
+      let v = mean[a]
+      for (let b = 0; b <= a; b++) v += L.data[a * M + b] * e[b]
+      means.data[k * M + a] = v
+    }
+  }
+  return {
+    means,
+    precisions: Array.from({ length: K }, () => mat(M, M, Float64Array.from(inv.data))),
+    covariances: Array.from({ length: K }, () => mat(M, M, Float64Array.from(G.data))),
+    nbar: new Float64Array(K),
+    ids: Int32Array.from({ length: K }, (_, k) => k),
+    logWeights: new Float64Array(K).fill(-Math.log(K)),
+  }
+}
+
 /** Largest ridge the optimize step falls back to (standardised units: 1% of a unit variance). */
 export const RIDGE_RETRY_CAP = 1e-2
 
@@ -696,6 +747,8 @@ export interface GgmSavedParams {
   stopReason: StopReason
   prevObjective: number | null
   clipped: number
+  rho?: number
+  selection?: unknown
   preprocessing: PreprocessingJson
   components: { id: number; nbar: number; logWeight: number; mean: number[]; precision: number[]; covariance: number[] }[]
 }

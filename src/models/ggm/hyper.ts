@@ -19,6 +19,8 @@ export const SELECT_RESTARTS = 2
 /** EM iterations per candidate while choosing K (stage 1), then per rho (stage 2). */
 export const SELECT_ITER_K = 30
 export const SELECT_ITER_RHO = 15
+/** Graphical-lasso tolerance of the selection's candidate fits (the ranking needs far less than the final fit's). */
+export const SELECT_GLASSO_TOL = 1e-6
 /**
  * l1 penalty rho of eq. 8/16 (the glasso penalty is rho/(Nbar_k + 1), standardised units);
  * selected with K on the same benchmark from {0.1, 1, 5}.

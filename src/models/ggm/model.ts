@@ -51,7 +51,7 @@ import {
   type Preprocessing,
   type PreprocessingJson,
 } from '../preprocess.js'
-import { parseGgmHyper, type GgmHyper } from './hyper.js'
+import { parseGgmHyper, SELECT_GLASSO_TOL, type GgmHyper } from './hyper.js'
 import { selectModel, type GgmSelection, type SelectionCandidate } from './select.js'
 
 export class GgmError extends Error {
@@ -277,7 +277,7 @@ class GgmMixture implements GgmModel {
 
   /** A fixed-K, fixed-rho fit with shared weights from an explicit start: one candidate of the model selection. */
   private candidate(K: number, rho: number, start: { means: Mat; precisions: Mat[]; weights: Float64Array }, data: Mat, z: Mat): SelectionCandidate {
-    const c = new GgmMixture({ ...this.hyper, K, rho, weights: 'shared', maxIter: Number.MAX_SAFE_INTEGER })
+    const c = new GgmMixture({ ...this.hyper, K, rho, weights: 'shared', maxIter: Number.MAX_SAFE_INTEGER, glassoTol: Math.max(this.hyper.glassoTol, SELECT_GLASSO_TOL) })
     c.M = this.M
     c.pre = this.pre
     c.cache = new WeakMap([[data, z]])

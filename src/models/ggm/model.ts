@@ -277,7 +277,7 @@ class GgmMixture implements GgmModel {
 
   /** A fixed-K, fixed-rho fit with shared weights from an explicit start: one candidate of the model selection. */
   private candidate(K: number, rho: number, start: { means: Mat; precisions: Mat[]; weights: Float64Array }, data: Mat, z: Mat): SelectionCandidate {
-    const c = new GgmMixture({ ...this.hyper, K, rho, weights: 'shared', maxIter: Number.MAX_SAFE_INTEGER, glassoTol: Math.max(this.hyper.glassoTol, SELECT_GLASSO_TOL) })
+    const c = new GgmMixture({ ...this.hyper, K, rho, weights: 'shared', maxIter: Number.MAX_SAFE_INTEGER, ridge: effectiveRidge(this.hyper), glassoTol: Math.max(this.hyper.glassoTol, SELECT_GLASSO_TOL) })
     c.M = this.M
     c.pre = this.pre
     c.cache = new WeakMap([[data, z]])
@@ -422,7 +422,7 @@ class GgmMixture implements GgmModel {
       // up to RIDGE_RETRY_CAP. Every node sees the same sums, so every node takes the same path.
       let solved: { precision: Mat; covariance: Mat; iterations: number; converged: boolean } | null = null
       let lastErr: Error | null = null
-      for (const ridge of ridgeLadder(h.ridge)) {
+      for (const ridge of ridgeLadder(effectiveRidge(h))) {
         const S = mat(M, M, new Float64Array(M * M))
         for (let i = 0; i < M * M; i++) S.data[i] = sigma[i] / b
         for (let a = 0; a < M; a++) S.data[a * M + a] += ridge / b
@@ -695,6 +695,11 @@ class GgmMixture implements GgmModel {
     this.prevObjective = Number.isNaN(s[3]) ? null : s[3]
     this.cache = new WeakMap()
   }
+}
+
+/** The ridge floor of the M-step: the configured one, raised to select.ridge under K 'auto'. */
+function effectiveRidge(h: GgmHyper): number {
+  return h.K === 'auto' ? Math.max(h.ridge, h.select.ridge) : h.ridge
 }
 
 /** The fixed-K start: mu_k ~ N(global mean, global covariance) from the shared seed (the same on every node), Lambda_k = G^-1, uniform weights. */

@@ -14,7 +14,8 @@
  *  2. Lloyd steps: per seeding and K, network sums of the rows nearest each centre
  *     (count, sum, squared distance) move the centres; the start of EM is these centres,
  *     the network covariance scaled to each cluster's spread, and the cluster shares.
- *  3. Stage 1 (K): every (K, restart) runs `iterK` EM iterations at the configured rho,
+ *  3. Stage 1 (K): every (K, restart) runs `iterK` EM iterations at rho = select.rhoK (0:
+ *     full covariances, as the reference GaussianMixture; no graphical lasso, so it is fast),
  *     all candidates packed in one statistics vector per iteration (one consensus per
  *     iteration, not one per candidate), with shared weights (classic distributed EM, so
  *     the sums are exactly the pooled fit's). One more E-step gives each candidate's
@@ -73,7 +74,7 @@ export interface GgmSelection {
 /** Candidate centres drawn per k-means++ step (greedy k-means++ uses 2 + ln k; shared candidates need more). */
 export const SEED_CANDIDATES = 16
 /** Lloyd steps after seeding. */
-export const LLOYD_STEPS = 5
+export const LLOYD_STEPS = 20
 
 /** Longest vector any selection session sends (the host's frame limit must allow it). */
 export function selectionPayloadLength(h: GgmHyper, M: number): number {
@@ -343,8 +344,9 @@ export async function selectModel(
   const centers = await seedCenters(env, input.mean, input.L, kMax, restarts, h.seed)
   const seeds = await lloyd(env, centers, kMax, restarts)
 
-  // Stage 1: K (and the restart) at the configured rho
-  const stage1: Running[] = seeds.map((s) => ({ K: s.K, rho: h.rho, restart: s.restart, cand: create(s.K, h.rho, emStart(s, G)), failed: false }))
+  // Stage 1: K (and the restart) at select.rhoK
+  const rhoK = h.select.rhoK
+  const stage1: Running[] = seeds.map((s) => ({ K: s.K, rho: rhoK, restart: s.restart, cand: create(s.K, rhoK, emStart(s, G)), failed: false }))
   const r1 = await runPacked(env, stage1, iterK, 'K')
   const table1 = stage1.map((r, i) => rowFor('K', r, r1.logLik[i], r1.rows, M))
   // per K the restart with the highest network log-likelihood, then the lowest BIC over K

@@ -51,6 +51,12 @@ export const ggmHyperSchema = z
      * a network sum (src/models/ggm/select.ts).
      */
     K: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default('auto'),
+    /**
+     * Start of a fixed-K fit: 'kmeans++' (greedy k-means++ over shared candidates scored by
+     * network sums, then Lloyd steps; select.ts) or 'gaussian' (means drawn from the network
+     * mean and covariance, the earlier start). K 'auto' always seeds with k-means++.
+     */
+    init: z.enum(['kmeans++', 'gaussian']).default('kmeans++'),
     /** l1 penalty on Lambda_k (eq. 16); 0 = no sparsity. Ignored under K 'auto' (the network chooses rho from select.rhos). */
     rho: z.number().min(0).finite().default(DEFAULT_RHO),
     /** The model selection of K 'auto' (ignored for a fixed K). */

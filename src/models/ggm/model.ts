@@ -52,7 +52,7 @@ import {
   type PreprocessingJson,
 } from '../preprocess.js'
 import { parseGgmHyper, SELECT_GLASSO_TOL, type GgmHyper } from './hyper.js'
-import { selectModel, type GgmSelection, type SelectionCandidate } from './select.js'
+import { kmeansStart, selectModel, type GgmSelection, type SelectionCandidate } from './select.js'
 
 export class GgmError extends Error {
   override name = 'GgmError'
@@ -264,6 +264,11 @@ class GgmMixture implements GgmModel {
       this.p.ids = Int32Array.from({ length: this.p.nbar.length }, (_, k) => k)
       this.rhoUsed = selection.rho
       this.chosen = selection
+    } else if (h.init === 'kmeans++') {
+      // Consensus 3..: k-means++ seeding and Lloyd steps through the network (select.ts)
+      const start = await kmeansStart({ z, aggregate, mean, G, L, K: h.K, seed: h.seed })
+      this.p = seededStart(h.K, M, mean, L, G, inv, h.seed)
+      this.setStart(start)
     } else {
       this.p = seededStart(h.K, M, mean, L, G, inv, h.seed)
     }

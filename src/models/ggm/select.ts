@@ -163,12 +163,12 @@ interface Seeded {
   spread: Float64Array
 }
 
-/** Step 2: Lloyd steps for every (K, restart) at once; returns the EM starts. */
-async function lloyd(env: Env, centers: Mat[], kMax: number, restarts: number): Promise<Seeded[]> {
+/** Step 2: Lloyd steps for every (K, restart) at once (K in `Ks`; K = 1 needs one restart); returns the EM starts. */
+async function lloyd(env: Env, centers: Mat[], Ks: number[], restarts: number): Promise<Seeded[]> {
   const { z } = env
   const M = z.cols
   const seeds: Seeded[] = []
-  for (let K = 1; K <= kMax; K++) {
+  for (const K of Ks) {
     for (let r = 0; r < (K === 1 ? 1 : restarts); r++) {
       seeds.push({ K, restart: r, means: mat(K, M, centers[r].data.slice(0, K * M)), counts: new Float64Array(K), spread: new Float64Array(K) })
     }
@@ -314,13 +314,35 @@ async function vote(env: Env, choice: number, options: number, label: string): P
   return best
 }
 
+/**
+ * a is lower than b by more than rounding (1e-9 relative): two restarts that reach the same
+ * optimum tie, and the first (lowest index) is kept, whatever order the sums were added in.
+ */
+function better(a: number, b: number): boolean {
+  return a < b - 1e-9 * Math.max(1, Math.abs(b))
+}
+
 function argminBic(rows: SelectionRow[]): number {
   let best = -1
   for (let i = 0; i < rows.length; i++) {
     if (rows[i].failed) continue
-    if (best < 0 || rows[i].bic < rows[best].bic) best = i
+    if (best < 0 || better(rows[i].bic, rows[best].bic)) best = i
   }
   return best
+}
+
+/**
+ * The start of a fixed-K fit (init 'kmeans++'): one greedy k-means++ seeding and Lloyd
+ * steps, every score and centre a network sum, every draw from the shared seed; the
+ * network covariance scaled to each cluster's spread, the cluster shares as weights.
+ */
+export async function kmeansStart(
+  input: { z: Mat; aggregate: Aggregate; mean: Float64Array; G: Mat; L: Mat; K: number; seed: GgmHyper['seed'] },
+): Promise<{ means: Mat; precisions: Mat[]; weights: Float64Array }> {
+  const env: Env = { z: input.z, data: input.z, aggregate: input.aggregate, sessions: 0 }
+  const centers = await seedCenters(env, input.mean, input.L, input.K, 1, input.seed)
+  const [seeded] = await lloyd(env, centers, [input.K], 1)
+  return emStart(seeded, input.G)
 }
 
 export class GgmSelectionError extends Error {
@@ -342,7 +364,7 @@ export async function selectModel(
   const { kMax, restarts, iterK, iterRho, rhos } = h.select
   const env: Env = { z: input.z, data: input.data, aggregate: input.aggregate, sessions: 0 }
   const centers = await seedCenters(env, input.mean, input.L, kMax, restarts, h.seed)
-  const seeds = await lloyd(env, centers, kMax, restarts)
+  const seeds = await lloyd(env, centers, Array.from({ length: kMax }, (_, i) => i + 1), restarts)
 
   // Stage 1: K (and the restart) at select.rhoK
   const rhoK = h.select.rhoK
@@ -355,7 +377,7 @@ export async function selectModel(
     let best = -1
     stage1.forEach((r, i) => {
       if (r.K !== K || table1[i].failed) return
-      if (best < 0 || table1[i].logLik > table1[best].logLik) best = i
+      if (best < 0 || better(-table1[i].logLik, -table1[best].logLik)) best = i
     })
     if (best >= 0) bestPerK.push(best)
   }

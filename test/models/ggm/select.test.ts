@@ -4,10 +4,10 @@
  * are spread over the nodes; the seeding depends on no single node's rows.
  */
 import { describe, expect, it } from 'vitest'
-import { createGgm, fitCentralised, fitExact, parseGgmHyper, type GgmModel, type SelectionRow } from '../../../src/models/ggm/index.js'
+import { createGgm, exactNetwork, fitCentralised, fitExact, parseGgmHyper, type GgmModel, type SelectionRow } from '../../../src/models/ggm/index.js'
 import { selectRows } from '../../../src/numeric/matrix.js'
 import { Rng } from '../../../src/numeric/index.js'
-import { cut, thyroid } from './helpers.js'
+import { cut, maxAbsDiff, thyroid } from './helpers.js'
 
 const x = thyroid()
 const hyper = { seed: 'select', maxIter: 30 }
@@ -73,6 +73,28 @@ describe("model selection (K 'auto')", () => {
       expect([node.selection!.K, node.selection!.rho, node.selection!.restart]).toEqual([central.K, central.rho, central.restart])
       expectSameTable(node.selection!.table, central.table)
     }
+  })
+
+  it("fixed K, init 'kmeans++': the start S nodes agree on is the centralised start (network sums only); 'gaussian' is the earlier draw", async () => {
+    const fixed = { K: 3, rho: 0.5, seed: 4 }
+    const central = createGgm(fixed)
+    await central.prepare(x, exactNetwork(1).aggregate(0))
+    const parts = cut(x, [0, 30, 31, 215])
+    const net = exactNetwork(parts.length)
+    const nodes = parts.map(() => createGgm(fixed))
+    await Promise.all(nodes.map((m, s) => m.prepare(parts[s], net.aggregate(s))))
+    const c = central.release()
+    for (const m of nodes) {
+      const r = m.release()
+      expect(maxAbsDiff(r.means.data, c.means.data)).toBeLessThan(1e-9)
+      expect(maxAbsDiff(m.weights, central.weights)).toBeLessThan(1e-9)
+      for (let k = 0; k < 3; k++) expect(maxAbsDiff(r.precisions[k].data, c.precisions[k].data)).toBeLessThan(1e-6)
+    }
+    // the centres moved to the data (Lloyd): each is the mean of a non-empty cluster, with weights >= 1/N
+    for (const w of central.weights) expect(w).toBeGreaterThan(1 / x.rows)
+    const g = createGgm({ ...fixed, init: 'gaussian' })
+    await g.prepare(x, exactNetwork(1).aggregate(0))
+    expect(maxAbsDiff(g.release().means.data, c.means.data)).toBeGreaterThan(1e-3)
   })
 
   it('survives save and load (the chosen rho keeps driving the M-step)', async () => {

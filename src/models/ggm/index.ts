@@ -35,6 +35,7 @@ export {
   parseGgmHyper,
 } from './hyper.js'
 export type { GgmHyper, GgmHyperInput } from './hyper.js'
+export { unseenComponents, unseenLine, UNSEEN_MIN_SHARE, UNSEEN_RATIO, type UnseenComponent } from './weights.js'
 export { GgmSelectionError, selectionPayloadLength, type GgmSelection, type SelectionRow } from './select.js'
 export { exactNetwork, ExactRunError, runExact, sumVectors, EXACT_MAX_ROUNDS } from './exact.js'
 

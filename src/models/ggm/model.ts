@@ -118,6 +118,10 @@ export interface GgmModel extends CollabModel {
   readonly stopReason: StopReason
   /** This node's pi^s (or the shared pi), length K. */
   readonly weights: Float64Array
+  /** The network's weights Nbar_k / sum_l Nbar_l (identical on every node). */
+  readonly networkWeights: Float64Array
+  /** eq. 20 with other weights than this node's own (e.g. networkWeights), length K. */
+  scoreWithWeights(samples: Mat, weights: ArrayLike<number>): Float64Array
   /** Responsibilities r_k^(n) of this node's rows from the last localUpdate (N x K), for the l-diversity monitor. */
   readonly responsibilities: Mat | null
   /** Training rows of this node moved by clipping (from prepare). */
@@ -506,6 +510,23 @@ class GgmMixture implements GgmModel {
 
   // eq. 20: a(x) = sum_k r_k(x) [M/2 ln 2pi - 1/2 ln|Lambda_k| + 1/2 (x - mu_k)^T Lambda_k (x - mu_k)] = -sum_k r_k(x) ln N(x | mu_k, Lambda_k^-1)
   score(samples: Mat): Float64Array {
+    return this.scoreLog(samples, this.params().logWeights)
+  }
+
+  scoreWithWeights(samples: Mat, weights: ArrayLike<number>): Float64Array {
+    const K = this.K
+    if (weights.length !== K) throw new GgmError(`${weights.length} weights for ${K} components`)
+    return this.scoreLog(samples, Float64Array.from(weights, (w) => Math.max(Math.log(w), LOG_WEIGHT_FLOOR)))
+  }
+
+  get networkWeights(): Float64Array {
+    const nbar = this.params().nbar
+    let n = 0
+    for (const v of nbar) n += v
+    return Float64Array.from(nbar, (v) => (n > 0 ? v / n : 1 / nbar.length))
+  }
+
+  private scoreLog(samples: Mat, logWeights: Float64Array): Float64Array {
     const p = this.params()
     const z = this.toModelSpace(samples)
     const dens = gaussianLogDensities(z, p.means, p.precisions)
@@ -515,7 +536,7 @@ class GgmMixture implements GgmModel {
     for (let n = 0; n < z.rows; n++) {
       let mx = -Infinity
       for (let k = 0; k < K; k++) {
-        r[k] = p.logWeights[k] + dens.data[n * K + k]
+        r[k] = logWeights[k] + dens.data[n * K + k]
         mx = Math.max(mx, r[k])
       }
       let s = 0

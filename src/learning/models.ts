@@ -69,8 +69,8 @@ export function consensusPayloadLimit(config: TrainingConfig, M: number, S: numb
     longest = Math.max(paramCount({ sizes, head: 'softmax' }) + 4, prepare)
   } else {
     const h = parseVaeHyper(hyper)
-    // decoder gradient, ELBO sum and row count, then the two votes
-    longest = Math.max(vaeParamLengths({ features: M, hidden: h.hidden, latent: h.latent }).decoder + 4, prepare)
+    // decoder gradient, ELBO sum and row count, validation ELBO sum and row count, then the two votes
+    longest = Math.max(vaeParamLengths({ features: M, hidden: h.hidden, latent: h.latent }).decoder + 6, prepare)
   }
   if (config.privacy.release.enabled) longest = Math.max(longest, releasePayloadLength(config, M))
   // Shamir frames carry four words per entry, and a reveal its absent set

@@ -246,15 +246,24 @@ function relNorm(a: Float64Array, ref: Float64Array): number {
   return n > 0 ? Math.sqrt(d / n) : Math.sqrt(d)
 }
 
+/** The session whose per-round disagreement the report plots. */
+const TRACED_LABEL = 'iter:0:stats'
+
 /** Tracks the first statistics session's per-round disagreement via a fixed random projection. */
 class RoundProbe {
   /** session -> chunk 0, attempt -> round -> values by node */
   private readonly data = new Map<number, Map<number, Float64Array[]>>()
   private readonly dirs = new Map<number, Float64Array>()
+  /**
+   * `keep(session)`: false once a session is known (finished somewhere) not to be the traced
+   * one; its rounds are then dropped, so a long prepare (the GGM's model selection) before
+   * the traced session costs no memory.
+   */
   constructor(
     private readonly S: number,
     private readonly maxSessions: number,
     private readonly rng: Rng,
+    private readonly keep: (session: number) => boolean | undefined = () => undefined,
   ) {}
   private dir(len: number): Float64Array {
     let u = this.dirs.get(len)
@@ -268,6 +277,7 @@ class RoundProbe {
     if (e.chunk !== 0 || e.session >= this.maxSessions) return
     let byAttempt = this.data.get(e.session)
     if (byAttempt === undefined) {
+      for (const old of this.data.keys()) if (this.keep(old) === false) this.data.delete(old)
       byAttempt = new Map()
       this.data.set(e.session, byAttempt)
     }
@@ -479,7 +489,10 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
     mesh = await createLibp2pMesh(S, { maxPayload: consensusPayloadLimit(config, data.columns.length, S), chunks: config.consensus.chunks })
   }
   const realClock: Clock = systemClock
-  const probe = new RoundProbe(S, 8, root.fork('probe'))
+  const probe = new RoundProbe(S, Number.POSITIVE_INFINITY, root.fork('probe'), (session) => {
+    const h = states[0]?.consensus?.stats.history.find((r) => r.session === session)
+    return h === undefined ? undefined : h.label === TRACED_LABEL
+  })
   if (virtual) {
     net = createMemoryNetwork(topology, {
       clock: virtual,
@@ -939,7 +952,7 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   const bytes = nodeRows.map((n) => n.bytesSent)
   const frames = nodeRows.map((n) => n.framesSent)
   const mean = (a: number[]): number => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : 0)
-  const tracedLabel = 'iter:0:stats'
+  const tracedLabel = TRACED_LABEL
   const tracedSession = labelToSession.get(tracedLabel)
   const errs = tracedSession ? probe.errors(tracedSession.session) : null
 

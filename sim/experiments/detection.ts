@@ -164,7 +164,7 @@ export async function runDetection(ds: AnomalyDataset, o: DetectionOptions = {})
   if (o.vae !== false) {
     const vae = await vaeNodes(ds, o.vae ?? {}, seed)
     const v = vae[0]
-    add('CollabDict VAE', evaluatePerNode(ds, (s, X) => vae[s].score(X)), `${v.iteration} iterations, ${v.converged ? 'converged' : 'at the cap'}`)
+    add('CollabDict VAE', evaluatePerNode(ds, (s, X) => vae[s].score(X)), `${v.iteration} iterations, stopped by ${v.stopReason ?? 'none'}`)
   }
   const pooled = await fitCentralised(ds.pooled, ggm)
   add('pooled GGM', evaluatePerNode(ds, (_s, X) => pooled.score(X)), `K ${pooled.K}, rho ${pooled.rho}`)

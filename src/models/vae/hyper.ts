@@ -27,8 +27,12 @@ export const DEFAULT_COLLAPSE_THRESHOLD = 0.01
  * 1e-3 to 3e-3 is the usual range.
  */
 export const DEFAULT_LEARNING_RATE = 5e-3
-/** Adam's step size (the default optimizer): the anomaly benchmark's 3e-3. */
-export const DEFAULT_ADAM_LEARNING_RATE = 3e-3
+/**
+ * Adam's step size (the default optimizer). With early stopping on the network validation
+ * ELBO, 1e-2 stops on every data/ad_* set within the 300-step cap (satellite, S = 10: 222
+ * steps, ROC-AUC 0.823); 3e-3 needed 404 steps there (0.823 too).
+ */
+export const DEFAULT_ADAM_LEARNING_RATE = 1e-2
 /** Share of each node's rows held out for early stopping on the network validation ELBO. */
 export const DEFAULT_VALIDATION = 0.1
 /** Iterations without a better network validation ELBO before training stops. */

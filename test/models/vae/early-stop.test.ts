@@ -16,9 +16,9 @@ const parts = [selectRows(normal, Int32Array.from({ length: 40 }, (_, i) => i)),
 const hyper = { seed: 'early', hidden: 8, latent: 2, patience: 5, maxIter: 300 }
 
 describe('VAE early stopping on the network validation ELBO', () => {
-  it('defaults: Adam at 3e-3 with 10 % of each node held out', () => {
+  it('defaults: Adam at 1e-2 with 10 % of each node held out', () => {
     const h = parseVaeHyper({ seed: 1 })
-    expect([h.optimizer, h.learningRate, h.validation]).toEqual(['adam', 3e-3, 0.1])
+    expect([h.optimizer, h.learningRate, h.validation]).toEqual(['adam', 1e-2, 0.1])
     expect(parseVaeHyper({ seed: 1, optimizer: 'sgd' }).learningRate).toBe(5e-3)
   })
 

@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander'
 import { registerNodeCommands } from '../node/cli.js'
+import { registerEvaluateCommand } from './evaluate.js'
 import { registerExperimentCommands } from './experiment.js'
 import { registerGlassoCommand } from './glasso.js'
 import { registerPrivacyCommands } from './privacy.js'
@@ -15,6 +16,7 @@ export function createProgram(): Command {
   program.name('collab').description('CollabDict: privacy-preserving decentralised anomaly detection').version('0.1.0')
   // One line per command group (keep sorted by area).
   registerNodeCommands(program)
+  registerEvaluateCommand(program)
   registerExperimentCommands(program)
   registerGlassoCommand(program)
   registerPrivacyCommands(program)

@@ -28,7 +28,7 @@ import type { Topology } from '../topologies/index.js'
 import type { SimData } from './data.js'
 import { createLibp2pMesh, type Libp2pMesh } from './libp2p.js'
 import { SimulationError, type RunHooks, type SimReport } from './report-types.js'
-import { driveClock, latencyFn, relNorm, RoundProbe, simulationSecret } from './run-common.js'
+import { driveClock, latencyFn, relNorm, RoundProbe, simulationSecret, TRACED_LABEL } from './run-common.js'
 import type { Scenario } from './scenario.js'
 
 /** How often a node excluded by its peers (a false timeout) rejoins before giving up. */
@@ -107,7 +107,10 @@ export class NetworkRun {
     const faulty = sc.faults.loss > 0 || sc.faults.latency !== undefined || sc.faults.crashes.length > 0
     if (this.exact && faulty) throw new SimulationError('exact sums have no network to fail; use transport: memory for faults')
     if (sc.transport === 'libp2p' && faulty) throw new SimulationError('faults are injected by the in-memory transport only; remove faults or use transport: memory')
-    this.probe = new RoundProbe(S, 8, o.root.fork('probe'))
+    this.probe = new RoundProbe(S, Number.POSITIVE_INFINITY, o.root.fork('probe'), (session) => {
+      const h = this.nodes[0]?.consensus?.stats.history.find((r) => r.session === session)
+      return h === undefined ? undefined : h.label === TRACED_LABEL
+    })
     if (this.virtual) this.net = createMemoryNetwork(topology, { clock: this.virtual, latencyMs: latencyFn(sc.faults.latency), loss: sc.faults.loss, seed: `${sc.seed}/network` })
     this.rejoinable = this.exact === null && (faulty || sc.transport === 'libp2p')
     this.crashOf = new Map(sc.faults.crashes.map((c) => [c.node, c]))

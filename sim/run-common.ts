@@ -64,15 +64,24 @@ export function relNorm(a: Float64Array, ref: Float64Array): number {
   return n > 0 ? Math.sqrt(d / n) : Math.sqrt(d)
 }
 
+/** The session whose per-round disagreement the report plots. */
+export const TRACED_LABEL = 'iter:0:stats'
+
 /** Tracks the first statistics session's per-round disagreement via a fixed random projection. */
 export class RoundProbe {
   /** session -> chunk 0, attempt -> round -> values by node */
   private readonly data = new Map<number, Map<number, Float64Array[]>>()
   private readonly dirs = new Map<number, Float64Array>()
+  /**
+   * `keep(session)`: false once a session is known (finished somewhere) not to be the traced
+   * one; its rounds are then dropped, so a long prepare (the GGM's model selection) before
+   * the traced session costs no memory.
+   */
   constructor(
     private readonly S: number,
     private readonly maxSessions: number,
     private readonly rng: Rng,
+    private readonly keep: (session: number) => boolean | undefined = () => undefined,
   ) {}
   private dir(len: number): Float64Array {
     let u = this.dirs.get(len)
@@ -86,6 +95,7 @@ export class RoundProbe {
     if (e.chunk !== 0 || e.session >= this.maxSessions) return
     let byAttempt = this.data.get(e.session)
     if (byAttempt === undefined) {
+      for (const old of this.data.keys()) if (this.keep(old) === false) this.data.delete(old)
       byAttempt = new Map()
       this.data.set(e.session, byAttempt)
     }

@@ -10,7 +10,7 @@ import type { SimData } from './data.js'
 import type { NetworkRun, SimNode } from './network-run.js'
 import { DEFAULT_VIRTUAL_LIMIT_MS, REPORT_FORMAT, REPORT_VERSION, type IterationRow, type NodeRow, type SessionRow, type SimReport } from './report-types.js'
 import type { RunEvaluation } from './run-evaluate.js'
-import { topologySummary } from './run-common.js'
+import { topologySummary, TRACED_LABEL } from './run-common.js'
 import type { Scenario } from './scenario.js'
 
 const mean = (a: number[]): number => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : 0)
@@ -24,7 +24,7 @@ export function buildRunReport(sc: Scenario, data: SimData, topology: Topology, 
   const nodeRows = nodes.map((x, s) => nodeRow(x, s, data, config, ev))
   const bytes = nodeRows.map((n) => n.bytesSent)
   const frames = nodeRows.map((n) => n.framesSent)
-  const tracedLabel = 'iter:0:stats'
+  const tracedLabel = TRACED_LABEL
   const tracedSession = labelToSession.get(tracedLabel)
   const errs = tracedSession ? run.probe.errors(tracedSession.session) : null
   const results = nodes.filter((x) => x.status === 'finished' && x.result).map((x) => x.result as TrainingResult)

@@ -79,14 +79,26 @@ export type EvalMode = 'global' | 'node'
  * `anomaly` column) and build the seeded split (identical for every model). Constant
  * columns are pinned by the models (data policy, src/models/preprocess.ts), not refused.
  */
-export function prepareAnomalyDataset(name: string, seed = DEFAULT_SEED, mode: EvalMode = 'global'): AnomalyDataset {
-  const file = name.endsWith('.csv') ? name : `data/ad_${name}.csv`
-  const { features, labels, columns } = loadCsv(file, { labelCol: 'anomaly' })
+export function prepareAnomalyDataset(name: string, seed = DEFAULT_SEED, mode: EvalMode = 'global', nodes?: number): AnomalyDataset {
+  if (name.endsWith('.csv')) return prepareAnomalyFile(name, 'anomaly', { seed, mode, nodes })
+  return prepareAnomalyFile(`data/ad_${name}.csv`, 'anomaly', { name, seed, mode, nodes })
+}
+
+/** Any CSV with a 0/1 label column (1 = anomaly): the same seeded split as prepareAnomalyDataset. */
+export function prepareAnomalyFile(
+  file: string,
+  labelCol: string,
+  o: { name?: string; seed?: number; mode?: EvalMode; nodes?: number; testFraction?: number } = {},
+): AnomalyDataset {
+  const name = o.name ?? file.replace(/^.*\//, '').replace(/\.csv$/, '').replace(/^ad_/, '')
+  const seed = o.seed ?? DEFAULT_SEED
+  const mode = o.mode ?? 'global'
+  const { features, labels, columns } = loadCsv(file, { labelCol })
   const y = labels!
-  const S = nodesFor(features.rows)
+  const S = o.nodes ?? nodesFor(features.rows)
   const normals = y.length - y.reduce((a, v) => a + v, 0)
   const minRows = Math.min(Math.max(10, 2 * features.cols), Math.floor(normals / (2 * S)))
-  const split = anomalySplit(features, y, S, new Rng(seed).fork(`anomaly:${name}`), { testFraction: TEST_FRACTION, minRows })
+  const split = anomalySplit(features, y, S, new Rng(seed).fork(`anomaly:${name}`), { testFraction: o.testFraction ?? TEST_FRACTION, minRows })
   const parts = split.nodes.map((n) => selectRows(features, n.train))
   const tests = split.nodes.map((n) => {
     const normalRows = mode === 'global' ? split.testNormalAll : n.testNormal

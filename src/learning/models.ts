@@ -3,7 +3,7 @@
  * hyper-parameters and the network's shared seed.
  */
 import { createModel, loadModel, type ModelOptions } from '../models/index.js'
-import { parseGgmHyper, statsLength } from '../models/ggm/index.js'
+import { ggmPayloadLength, parseGgmHyper } from '../models/ggm/index.js'
 import { parseVaeHyper } from '../models/vae/index.js'
 import { isPrivate, paramCount, parseClassifierHyper } from '../models/classifier/index.js'
 import { packedSymLength } from '../numeric/matrix.js'
@@ -60,7 +60,7 @@ export function consensusPayloadLimit(config: TrainingConfig, M: number, S: numb
   const prepare = Math.max(1 + 2 * M, 1 + M + packedSymLength(M), S)
   const hyper = modelHyper(config)
   let longest: number
-  if (config.model.kind === 'ggm') longest = Math.max(statsLength(parseGgmHyper(hyper).K, M) + 2, prepare)
+  if (config.model.kind === 'ggm') longest = Math.max(ggmPayloadLength(parseGgmHyper(hyper), M) + 2, prepare)
   else if (config.model.kind === 'classifier') {
     // M features (a host that counts the label column too gets a slightly larger limit)
     const c = parseClassifierHyper(hyper)
@@ -69,8 +69,8 @@ export function consensusPayloadLimit(config: TrainingConfig, M: number, S: numb
     longest = Math.max(paramCount({ sizes, head: 'softmax' }) + 4, prepare)
   } else {
     const h = parseVaeHyper(hyper)
-    // decoder gradient, ELBO sum and row count, then the two votes
-    longest = Math.max(vaeParamLengths({ features: M, hidden: h.hidden, latent: h.latent }).decoder + 4, prepare)
+    // decoder gradient, ELBO sum and row count, validation ELBO sum and row count, then the two votes
+    longest = Math.max(vaeParamLengths({ features: M, hidden: h.hidden, latent: h.latent }).decoder + 6, prepare)
   }
   if (config.privacy.release.enabled) longest = Math.max(longest, releasePayloadLength(config, M))
   // Shamir frames carry four words per entry, and a reveal its absent set

@@ -6,11 +6,26 @@ import { z } from 'zod'
 import { formatIssues } from '../model.js'
 
 /**
- * Starting number of components (drops below delta lower it further). 2 is what the
- * anomaly benchmark (sim/experiments/anomaly.ts, five datasets, seed 2024) selected from
- * K in {2, 4, 8}: larger K overfits the small nodes' patterns and loses 0.005-0.02 AUC.
+ * Number of components when the network does not choose it (K: 'auto' is the default):
+ * 2 is what the anomaly benchmark (sim/experiments/anomaly.ts, five datasets, seed 2024)
+ * selected from K in {2, 4, 8} before the network chose K itself.
  */
 export const DEFAULT_K = 2
+/** Largest K the network's model selection (K: 'auto', src/models/ggm/select.ts) tries: K in 1..SELECT_K_MAX. */
+export const SELECT_K_MAX = 8
+/** rho values the model selection tries at the chosen K (standardised units; the penalty is rho/(Nbar_k + 1)). */
+export const SELECT_RHOS: readonly number[] = [0, 0.5, 5]
+/** rho while choosing K (stage 1): 0, full covariances as the reference GaussianMixture, and no graphical lasso (fast). */
+export const SELECT_RHO_K = 0
+/** Seeded k-means++ restarts per K in the model selection (the best by network log-likelihood is kept). */
+export const SELECT_RESTARTS = 2
+/** EM iterations per candidate while choosing K (stage 1), then per rho (stage 2). */
+export const SELECT_ITER_K = 30
+export const SELECT_ITER_RHO = 15
+/** Graphical-lasso tolerance of the selection's candidate fits (the ranking needs far less than the final fit's). */
+export const SELECT_GLASSO_TOL = 1e-6
+/** Ridge floor (standardised units) under K 'auto', as scikit-learn's reg_covar in the reference GaussianMixture. */
+export const SELECT_RIDGE = 1e-3
 /**
  * l1 penalty rho of eq. 8/16 (the glasso penalty is rho/(Nbar_k + 1), standardised units);
  * selected with K on the same benchmark from {0.1, 1, 5}.
@@ -31,10 +46,34 @@ export const DEFAULT_GLASSO_MAX_ITER = 1000
 
 export const ggmHyperSchema = z
   .object({
-    /** Initial number of mixture components. */
-    K: z.number().int().min(1).max(256).default(DEFAULT_K),
-    /** l1 penalty on Lambda_k (eq. 16); 0 = no sparsity. */
+    /**
+     * Initial number of mixture components, or 'auto' (the default): the network fits K in
+     * 1..select.kMax and rho in select.rhos and keeps the lowest BIC, every term of which is
+     * a network sum (src/models/ggm/select.ts).
+     */
+    K: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default('auto'),
+    /**
+     * Start of a fixed-K fit: 'kmeans++' (greedy k-means++ over shared candidates scored by
+     * network sums, then Lloyd steps; select.ts) or 'gaussian' (means drawn from the network
+     * mean and covariance, the earlier start). K 'auto' always seeds with k-means++.
+     */
+    init: z.enum(['kmeans++', 'gaussian']).default('kmeans++'),
+    /** l1 penalty on Lambda_k (eq. 16); 0 = no sparsity. Ignored under K 'auto' (the network chooses rho from select.rhos). */
     rho: z.number().min(0).finite().default(DEFAULT_RHO),
+    /** The model selection of K 'auto' (ignored for a fixed K). */
+    select: z
+      .object({
+        kMax: z.number().int().min(1).max(32).default(SELECT_K_MAX),
+        rhoK: z.number().min(0).finite().default(SELECT_RHO_K),
+        rhos: z.array(z.number().min(0).finite()).min(1).max(8).default([...SELECT_RHOS]),
+        restarts: z.number().int().min(1).max(8).default(SELECT_RESTARTS),
+        iterK: z.number().int().min(1).max(1000).default(SELECT_ITER_K),
+        iterRho: z.number().int().min(0).max(1000).default(SELECT_ITER_RHO),
+        /** Ridge floor of the candidates and of the chosen model (scikit-learn's reg_covar): without it a component collapses onto repeated values and wins any likelihood criterion. */
+        ridge: z.number().min(0).finite().default(SELECT_RIDGE),
+      })
+      .strict()
+      .default(() => ({ kMax: SELECT_K_MAX, rhoK: SELECT_RHO_K, rhos: [...SELECT_RHOS], restarts: SELECT_RESTARTS, iterK: SELECT_ITER_K, iterRho: SELECT_ITER_RHO, ridge: SELECT_RIDGE })),
     /** Prior strength lambda0 (eq. 15); 0 = no prior on the means. */
     lambda0: z.number().min(0).finite().default(DEFAULT_LAMBDA0),
     /** Drop components whose network count Nbar_k < delta. */

@@ -5,8 +5,9 @@
 import { z } from 'zod'
 import type { Mat } from '../../numeric/matrix.js'
 import { runExact } from './exact.js'
-import { parseGgmHyper, type GgmHyperInput } from './hyper.js'
-import { createGgm, GGM_SAVE_VERSION, GgmError, restoreGgm, type GgmModel } from './model.js'
+import { parseGgmHyper, type GgmHyper, type GgmHyperInput } from './hyper.js'
+import { selectionPayloadLength } from './select.js'
+import { createGgm, GGM_SAVE_VERSION, GgmError, restoreGgm, statsLength, type GgmModel } from './model.js'
 import { formatIssues } from '../model.js'
 
 export {
@@ -36,7 +37,14 @@ export {
   parseGgmHyper,
 } from './hyper.js'
 export type { GgmHyper, GgmHyperInput } from './hyper.js'
+export { unseenComponents, unseenLine, UNSEEN_MIN_SHARE, UNSEEN_RATIO, type UnseenComponent } from './weights.js'
+export { GgmSelectionError, selectionPayloadLength, type GgmSelection, type SelectionRow } from './select.js'
 export { exactNetwork, ExactRunError, runExact, sumVectors, EXACT_MAX_ROUNDS } from './exact.js'
+
+/** Longest statistics vector a GGM of these hyper-parameters sends on M features (training, or the model selection of K 'auto'). */
+export function ggmPayloadLength(h: GgmHyper, M: number): number {
+  return h.K === 'auto' ? Math.max(selectionPayloadLength(h, M), statsLength(h.select.kMax, M)) : statsLength(h.K, M)
+}
 
 const finite = z.number().finite()
 const traceSchema = z.array(
@@ -49,6 +57,9 @@ const paramsSchema = z.object({
   stopReason: z.enum(['tol', 'maxIter']).nullable(),
   prevObjective: finite.nullable(),
   clipped: z.number().int().min(0),
+  /** rho in use (the network's choice for K 'auto'); absent in files of earlier builds: hyper.rho. */
+  rho: z.number().min(0).finite().optional(),
+  selection: z.unknown().optional(),
   preprocessing: z.object({
     shift: z.array(finite),
     scale: z.array(finite),

@@ -66,7 +66,8 @@ import {
   type Preprocessing,
   type PreprocessingJson,
 } from '../preprocess.js'
-import { parseGgmHyper, type GgmHyper } from './hyper.js'
+import { parseGgmHyper, SELECT_GLASSO_TOL, type GgmHyper } from './hyper.js'
+import { kmeansStart, selectModel, type GgmSelection, type SelectionCandidate } from './select.js'
 
 export class GgmError extends Error {
   override name = 'GgmError'
@@ -140,11 +141,19 @@ export interface GgmModel extends CollabModel {
   readonly stopReason: StopReason
   /** This node's pi^s (or the shared pi), length K. */
   readonly weights: Float64Array
+  /** The network's weights Nbar_k / sum_l Nbar_l (identical on every node). */
+  readonly networkWeights: Float64Array
+  /** eq. 20 with other weights than this node's own (e.g. networkWeights), length K. */
+  scoreWithWeights(samples: Mat, weights: ArrayLike<number>): Float64Array
   /** Responsibilities r_k^(n) of this node's rows from the last localUpdate (N x K), for the l-diversity monitor. */
   readonly responsibilities: Mat | null
   /** Training rows of this node moved by clipping (from prepare). */
   readonly clipped: number
   readonly preprocessing: Preprocessing | null
+  /** rho in use: the configured one, or the network's choice (K: 'auto'). */
+  readonly rho: number
+  /** The network's model selection (K: 'auto'), null for a fixed K. */
+  readonly selection: GgmSelection | null
   /** Replace the seeded start by an explicit one (after prepare; all nodes must pass the same). */
   setStart(start: GgmStart): void
   /** Global part for the privacy release. */
@@ -180,9 +189,19 @@ class GgmMixture implements GgmModel {
   private cache = new WeakMap<Mat, Mat>()
   /** This node's consensus estimates of Nbar_k from its last optimize (unfloored), for the drop vote; null before the first. */
   private lastCounts: Float64Array | null = null
+  private rhoUsed: number
+  private chosen: GgmSelection | null = null
 
   constructor(hyper: GgmHyper) {
     this.hyper = hyper
+    this.rhoUsed = hyper.rho
+  }
+
+  get rho(): number {
+    return this.rhoUsed
+  }
+  get selection(): GgmSelection | null {
+    return this.chosen
   }
 
   get dim(): number {
@@ -266,26 +285,21 @@ class GgmMixture implements GgmModel {
       }
       throw err
     }
-    // Initial mu_k ~ N(global mean, global covariance), drawn from the shared seed: the same on every node.
-    const rng = new Rng(h.seed).fork('ggm/init-means')
-    const K = h.K
-    const means = mat(K, M)
-    const e = new Float64Array(M)
-    for (let k = 0; k < K; k++) {
-      rng.fillNormal(e)
-      for (let a = 0; a < M; a++) {
-        let v = mean[a]
-        for (let b = 0; b <= a; b++) v += L.data[a * M + b] * e[b]
-        means.data[k * M + a] = v
-      }
-    }
-    this.p = {
-      means,
-      precisions: Array.from({ length: K }, () => mat(M, M, Float64Array.from(inv.data))),
-      covariances: Array.from({ length: K }, () => mat(M, M, Float64Array.from(G.data))),
-      nbar: new Float64Array(K),
-      ids: Int32Array.from({ length: K }, (_, k) => k),
-      logWeights: new Float64Array(K).fill(-Math.log(K)),
+    if (h.K === 'auto') {
+      // Consensus 3..: the network chooses K and rho (select.ts) and training continues from the winner
+      const { selection, winner } = await selectModel({ z, data, aggregate, mean, G, L, hyper: h }, (K, rho, start) => this.candidate(K, rho, start, data, z))
+      const w = (winner as SelectionCandidate & { self: GgmMixture }).self
+      this.p = w.params()
+      this.p.ids = Int32Array.from({ length: this.p.nbar.length }, (_, k) => k)
+      this.rhoUsed = selection.rho
+      this.chosen = selection
+    } else if (h.init === 'kmeans++') {
+      // Consensus 3..: k-means++ seeding and Lloyd steps through the network (select.ts)
+      const start = await kmeansStart({ z, aggregate, mean, G, L, K: h.K, seed: h.seed })
+      this.p = seededStart(h.K, M, mean, L, G, inv, h.seed)
+      this.setStart(start)
+    } else {
+      this.p = seededStart(h.K, M, mean, L, G, inv, h.seed)
     }
     this.iter = 0
     this.done = false
@@ -294,6 +308,25 @@ class GgmMixture implements GgmModel {
     this.log = []
     this.resp = null
     this.lastCounts = null
+  }
+
+  /** A fixed-K, fixed-rho fit with shared weights from an explicit start: one candidate of the model selection. */
+  private candidate(K: number, rho: number, start: { means: Mat; precisions: Mat[]; weights: Float64Array }, data: Mat, z: Mat): SelectionCandidate {
+    const c = new GgmMixture({ ...this.hyper, K, rho, weights: 'shared', maxIter: Number.MAX_SAFE_INTEGER, ridge: effectiveRidge(this.hyper), glassoTol: Math.max(this.hyper.glassoTol, SELECT_GLASSO_TOL) })
+    c.M = this.M
+    c.pre = this.pre
+    c.cache = new WeakMap([[data, z]])
+    c.p = { means: mat(1, this.M), precisions: [], covariances: [], nbar: new Float64Array(0), ids: new Int32Array(0), logWeights: new Float64Array(0) }
+    c.setStart({ means: start.means, precisions: start.precisions, weights: start.weights })
+    return {
+      get K() {
+        return c.K
+      },
+      localUpdate: (d) => c.localUpdate(d),
+      optimize: (sums) => c.optimize(sums),
+      snapshot: () => ({ means: c.p!.means, precisions: c.p!.precisions, weights: c.weights }),
+      self: c,
+    } as SelectionCandidate & { self: GgmMixture }
   }
 
   setStart(start: GgmStart): void {
@@ -434,13 +467,13 @@ class GgmMixture implements GgmModel {
       // eq. 16 as a standard glasso: Lambda_k = glasso(Sigma_k / b, rho / (Nbar_k + 1)), b = (Nbar_k + 1) / Nbar_k;
       // the 'ml' estimator has b = 1 and penalty rho / Nbar_k.
       const b = h.estimator === 'map' ? (nb + 1) / nb : 1
-      const alpha = h.estimator === 'map' ? h.rho / (nb + 1) : h.rho / nb
+      const alpha = h.estimator === 'map' ? this.rhoUsed / (nb + 1) : this.rhoUsed / nb
       // The ridge floor: h.ridge first; if Sigma_k is too ill-conditioned for the solver (exact
       // linear relations between features inside a component), retry with ridges 1e-6, 1e-5, ...
       // up to RIDGE_RETRY_CAP. Every node sees the same sums, so every node takes the same path.
       let solved: { precision: Mat; covariance: Mat; iterations: number; converged: boolean } | null = null
       let lastErr: Error | null = null
-      for (const ridge of ridgeLadder(h.ridge)) {
+      for (const ridge of ridgeLadder(effectiveRidge(h))) {
         const S = mat(M, M, new Float64Array(M * M))
         for (let i = 0; i < M * M; i++) S.data[i] = sigma[i] / b
         for (let a = 0; a < M; a++) S.data[a * M + a] += ridge / b
@@ -520,6 +553,23 @@ class GgmMixture implements GgmModel {
 
   // eq. 20: a(x) = sum_k r_k(x) [M/2 ln 2pi - 1/2 ln|Lambda_k| + 1/2 (x - mu_k)^T Lambda_k (x - mu_k)] = -sum_k r_k(x) ln N(x | mu_k, Lambda_k^-1)
   score(samples: Mat): Float64Array {
+    return this.scoreLog(samples, this.params().logWeights)
+  }
+
+  scoreWithWeights(samples: Mat, weights: ArrayLike<number>): Float64Array {
+    const K = this.K
+    if (weights.length !== K) throw new GgmError(`${weights.length} weights for ${K} components`)
+    return this.scoreLog(samples, Float64Array.from(weights, (w) => Math.max(Math.log(w), LOG_WEIGHT_FLOOR)))
+  }
+
+  get networkWeights(): Float64Array {
+    const nbar = this.params().nbar
+    let n = 0
+    for (const v of nbar) n += v
+    return Float64Array.from(nbar, (v) => (n > 0 ? v / n : 1 / nbar.length))
+  }
+
+  private scoreLog(samples: Mat, logWeights: Float64Array): Float64Array {
     const p = this.params()
     const z = this.toModelSpace(samples)
     const dens = gaussianLogDensities(z, p.means, p.precisions)
@@ -529,7 +579,7 @@ class GgmMixture implements GgmModel {
     for (let n = 0; n < z.rows; n++) {
       let mx = -Infinity
       for (let k = 0; k < K; k++) {
-        r[k] = p.logWeights[k] + dens.data[n * K + k]
+        r[k] = logWeights[k] + dens.data[n * K + k]
         mx = Math.max(mx, r[k])
       }
       let s = 0
@@ -575,6 +625,8 @@ class GgmMixture implements GgmModel {
         stopReason: this.reason,
         prevObjective: this.prevObjective,
         clipped: this.clipCount,
+        rho: this.rhoUsed,
+        ...(this.chosen === null ? {} : { selection: JSON.parse(JSON.stringify(this.chosen)) as unknown }),
         preprocessing: preprocessingToJson(this.pre!),
         components: Array.from({ length: this.K }, (_, k) => ({
           id: p.ids[k],
@@ -617,6 +669,8 @@ class GgmMixture implements GgmModel {
     this.reason = saved.stopReason
     this.prevObjective = saved.prevObjective
     this.clipCount = saved.clipped
+    this.rhoUsed = saved.rho ?? this.hyper.rho
+    this.chosen = (saved.selection as GgmSelection | undefined) ?? null
     this.log = trace.map((e) => ({ ...e }))
     this.lastCounts = null
   }
@@ -716,6 +770,34 @@ class GgmMixture implements GgmModel {
   }
 }
 
+/** The ridge floor of the M-step: the configured one, raised to select.ridge under K 'auto'. */
+function effectiveRidge(h: GgmHyper): number {
+  return h.K === 'auto' ? Math.max(h.ridge, h.select.ridge) : h.ridge
+}
+
+/** The fixed-K start: mu_k ~ N(global mean, global covariance) from the shared seed (the same on every node), Lambda_k = G^-1, uniform weights. */
+function seededStart(K: number, M: number, mean: Float64Array, L: Mat, G: Mat, inv: Mat, seed: GgmHyper['seed']): Params {
+  const rng = new Rng(seed).fork('ggm/init-means')
+  const means = mat(K, M)
+  const e = new Float64Array(M)
+  for (let k = 0; k < K; k++) {
+    rng.fillNormal(e)
+    for (let a = 0; a < M; a++) {
+      let v = mean[a]
+      for (let b = 0; b <= a; b++) v += L.data[a * M + b] * e[b]
+      means.data[k * M + a] = v
+    }
+  }
+  return {
+    means,
+    precisions: Array.from({ length: K }, () => mat(M, M, Float64Array.from(inv.data))),
+    covariances: Array.from({ length: K }, () => mat(M, M, Float64Array.from(G.data))),
+    nbar: new Float64Array(K),
+    ids: Int32Array.from({ length: K }, (_, k) => k),
+    logWeights: new Float64Array(K).fill(-Math.log(K)),
+  }
+}
+
 /** Largest ridge the optimize step falls back to (standardised units: 1% of a unit variance). */
 export const RIDGE_RETRY_CAP = 1e-2
 
@@ -756,6 +838,8 @@ export interface GgmSavedParams {
   stopReason: StopReason
   prevObjective: number | null
   clipped: number
+  rho?: number
+  selection?: unknown
   preprocessing: PreprocessingJson
   components: { id: number; nbar: number; logWeight: number; mean: number[]; precision: number[]; covariance: number[] }[]
 }

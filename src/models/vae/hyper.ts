@@ -28,6 +28,16 @@ export const DEFAULT_COLLAPSE_THRESHOLD = 0.01
  * 1e-3 to 3e-3 is the usual range.
  */
 export const DEFAULT_LEARNING_RATE = 5e-3
+/**
+ * Adam's step size (the default optimizer). With early stopping on the network validation
+ * ELBO, 1e-2 stops on every data/ad_* set within the 300-step cap (satellite, S = 10: 222
+ * steps, ROC-AUC 0.823); 3e-3 needed 404 steps there (0.823 too).
+ */
+export const DEFAULT_ADAM_LEARNING_RATE = 1e-2
+/** Share of each node's rows held out for early stopping on the network validation ELBO. */
+export const DEFAULT_VALIDATION = 0.1
+/** Iterations without a better network validation ELBO before training stops. */
+export const DEFAULT_PATIENCE = 20
 
 /** Default L2 clip of each mean gradient before a step (see maxGradNorm). */
 export const DEFAULT_MAX_GRAD_NORM = 10
@@ -56,8 +66,9 @@ export const VaeHyperSchema = z
      * 'adam': Adam ascent on the same mean gradient (its state is identical on every node
      * because every node sees the same sums). The private encoder uses the same rule.
      */
-    optimizer: z.enum(['sgd', 'adam']).default('sgd'),
-    learningRate: z.number().positive().max(10).default(DEFAULT_LEARNING_RATE),
+    optimizer: z.enum(['sgd', 'adam']).default('adam'),
+    /** Step size; default DEFAULT_ADAM_LEARNING_RATE with Adam, DEFAULT_LEARNING_RATE with the plain step. */
+    learningRate: z.number().positive().max(10).optional(),
     /** Encoder step size (default: learningRate). */
     encoderLearningRate: z.number().positive().max(10).optional(),
     adamBeta1: z.number().min(0).max(0.9999).default(0.9),
@@ -82,6 +93,15 @@ export const VaeHyperSchema = z
     batchSize: z.number().int().min(1).optional(),
     /** Stop after this many optimize() calls. */
     maxIter: z.number().int().min(1).default(300),
+    /**
+     * Share of each node's rows held out (private, drawn from the seed forked by node) for
+     * early stopping: every localUpdate adds the held-out rows' ELBO sum and count to the
+     * shared vector, so the network validation ELBO is a network sum; training stops when it
+     * has not improved by tol * (|best| + 1) for `patience` iterations, and every node goes
+     * back to the parameters of the best one. 0 = no hold-out (the window plateau only).
+     */
+    validation: z.number().min(0).max(0.5).default(DEFAULT_VALIDATION),
+    patience: z.number().int().min(1).max(10000).default(DEFAULT_PATIENCE),
     /** Converged when the window-mean network ELBO changes by less than tol * (|ELBO| + 1). */
     tol: z.number().positive().default(1e-4),
     window: z.number().int().min(1).max(1000).default(10),
@@ -133,6 +153,7 @@ export const VaeHyperSchema = z
     message: 'dpSgd samples its own batches (Poisson, rate dpSgd.sampleRate): remove batchSize',
     path: ['batchSize'],
   })
+  .transform((h) => ({ ...h, learningRate: h.learningRate ?? (h.optimizer === 'adam' ? DEFAULT_ADAM_LEARNING_RATE : DEFAULT_LEARNING_RATE) }))
 
 /** Hyper-parameters as given (defaults optional). */
 export type VaeHyperInput = z.input<typeof VaeHyperSchema>

@@ -23,7 +23,8 @@ import { VAE_FORMAT_VERSION, VaeModelImpl, type CollapseReport, type VaeEvaluati
 export { VaeHyperSchema, parseVaeHyper, VaeConfigError, DEFAULT_HIDDEN, DEFAULT_LATENT, DEFAULT_SCALE_FLOOR, DEFAULT_COLLAPSE_THRESHOLD } from './hyper.js'
 export type { VaeHyper, VaeHyperInput } from './hyper.js'
 export { VaeStateError, VAE_FORMAT_VERSION } from './model.js'
-export type { CollapseReport, VaeEvaluation, VaePrivacyCost } from './model.js'
+export type { CollapseReport, VaeEvaluation, VaePrivacyCost, VaeStopReason } from './model.js'
+import type { VaeStopReason } from './model.js'
 export { chargeVaeStep } from './dpsgd.js'
 export { referenceElboGrad, referenceScore } from './reference.js'
 
@@ -38,6 +39,8 @@ export interface VaeModel extends CollabModel {
   /** Rows moved by clipping in the last localUpdate() (0 unless clipRadius is set). */
   readonly clipped: number
   readonly preprocessing: Preprocessing | undefined
+  /** Why training stopped: 'validation' (early stopping on the network validation ELBO), 'plateau', 'maxIter', or null. */
+  readonly stopReason: VaeStopReason
   /** Copy of the shared decoder theta. */
   decoder(): Float64Array
   /** Copy of this node's private encoder phi^s. */

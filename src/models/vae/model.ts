@@ -98,6 +98,9 @@ function clipNorm(g: Float64Array, max: number | null): void {
   if (norm > max) for (let i = 0; i < g.length; i++) g[i] *= max / norm
 }
 
+/** Why VAE training stopped (null: still training). */
+export type VaeStopReason = 'validation' | 'plateau' | 'maxIter' | null
+
 export class VaeModelImpl {
   readonly kind = 'vae' as const
   private pre: Preprocessing | undefined
@@ -115,6 +118,12 @@ export class VaeModelImpl {
   private lastDp: { iteration: number; steps: number; batchRows: number; clippedRows: number } | undefined
   private noiseRng: NoiseRng | undefined
   private readonly injected: boolean
+  /** This node's held-out validation rows (model coordinates), from training(). */
+  private valData: Mat | null = null
+  /** phi^s when the validation ELBO of the current localUpdate was measured. */
+  private phiAtVal: Float64Array | null = null
+  private best: { elbo: number; iteration: number; theta: Float64Array; phi: Float64Array } | null = null
+  private reason: VaeStopReason = null
 
   /**
    * `noise`: the DP-SGD noise and sampling source (the node's secret generator); without
@@ -137,6 +146,10 @@ export class VaeModelImpl {
   }
   get converged(): boolean {
     return this.done
+  }
+  /** Why training stopped: early stopping on the network validation ELBO, the window plateau, or the cap. */
+  get stopReason(): VaeStopReason {
+    return this.reason
   }
   get trace(): readonly TraceEntry[] {
     return this.traceList
@@ -198,6 +211,10 @@ export class VaeModelImpl {
     this.history.length = 0
     this.local = undefined
     this.cache = undefined
+    this.valData = null
+    this.phiAtVal = null
+    this.best = null
+    this.reason = null
   }
 
   /**
@@ -229,8 +246,26 @@ export class VaeModelImpl {
     if (this.cache !== undefined && this.cache.raw === data) return this.cache.data
     if (data.rows < 1) throw new VaeStateError('localUpdate needs at least one row on this node')
     const t = preprocessTraining(data, pre)
-    this.cache = { raw: data, data: t.data, clipped: t.clipped }
-    return t.data
+    // early stopping: hold out a private share of the rows (the same ones every call)
+    const nVal = Math.min(Math.floor(this.hyper.validation * t.data.rows), t.data.rows - 1)
+    let train = t.data
+    this.valData = null
+    if (nVal >= 1) {
+      const perm = this.rng(`${this.nodeLabel}/validation`).permutation(t.data.rows)
+      this.valData = selectRows(t.data, perm.subarray(0, nVal))
+      train = selectRows(t.data, perm.subarray(nVal))
+    }
+    this.cache = { raw: data, data: train, clipped: t.clipped }
+    return train
+  }
+
+  /** ELBO sum of this node's validation rows at the current parameters (fixed draws per iteration). */
+  private validationElbo(shape: VaeShape, phi: Float64Array, theta: Float64Array): { sum: number; rows: number } {
+    const v = this.valData
+    if (v === null) return { sum: 0, rows: 0 }
+    const draws = new Float64Array(this.hyper.draws * v.rows * shape.latent)
+    this.rng(`${this.nodeLabel}/validation/${this.iter}`).fillNormal(draws)
+    return { sum: vaeElboGrad(shape, phi, theta, v, draws, this.floors()).elbo, rows: v.rows }
   }
 
   private floors(): { latentFloor: number; scaleFloor: number } {
@@ -256,7 +291,11 @@ export class VaeModelImpl {
     const P = theta.length
     const steps = this.hyper.localSteps
     const dp = this.hyper.dpSgd
-    const out = new Float64Array(P + 2)
+    const out = new Float64Array(P + 4)
+    const val = this.validationElbo(shape, phi, theta)
+    out[P + 2] = val.sum
+    out[P + 3] = val.rows
+    this.phiAtVal = val.rows > 0 ? phi.slice() : null
     const klPerDim = new Float64Array(shape.latent)
     let kl = 0
     let batchRows = 0
@@ -407,11 +446,17 @@ export class VaeModelImpl {
   optimize(sums: Float64Array): void {
     const { theta, decOpt } = this.ready()
     const P = theta.length
-    if (sums.length !== P + 2) throw new VaeStateError(`optimize got ${sums.length} values, expected ${P + 2} (the sum of localUpdate vectors)`)
+    if (sums.length !== P + 4) throw new VaeStateError(`optimize got ${sums.length} values, expected ${P + 4} (the sum of localUpdate vectors)`)
     const n = sums[P + 1]
     if (!(n > 0)) throw new VaeStateError(`network sums carry ${n} rows: pass the sum of localUpdate() vectors`)
     if (!Number.isFinite(sums[P])) {
       throw new VaeStateError(`the network ELBO is ${sums[P]}: training diverged; lower learningRate or maxGradNorm, or use optimizer 'adam'`)
+    }
+    const valRows = sums[P + 3]
+    const valElbo = valRows > 0 ? sums[P + 2] / valRows : NaN
+    // the validation ELBO was measured at the parameters before this step: remember them if best
+    if (valRows > 0 && (this.best === null || valElbo > this.best.elbo + this.hyper.tol * (Math.abs(this.best.elbo) + 1))) {
+      this.best = { elbo: valElbo, iteration: this.iter, theta: theta.slice(), phi: this.phiAtVal ?? this.ready().phi.slice() }
     }
     const g = new Float64Array(P)
     for (let i = 0; i < P; i++) g[i] = sums[i] / n
@@ -422,13 +467,27 @@ export class VaeModelImpl {
     this.history.push(objective)
     const c = this.collapse
     const entry: TraceEntry = { iteration: this.iter, objective, rows: n, collapsed: c.collapsed }
+    if (valRows > 0) entry.validationElbo = valElbo
     if (this.local !== undefined) {
       entry.nodeElbo = this.local.elbo
       entry.nodeKl = this.local.kl
       entry.klPerDim = c.klPerDim
     }
     this.traceList.push(entry)
-    this.done = this.done || this.iter >= this.hyper.maxIter || this.plateau()
+    if (this.done) return
+    if (this.best !== null && this.iter - this.best.iteration > this.hyper.patience) {
+      // no better network validation ELBO for `patience` steps: every node returns to the best parameters
+      theta.set(this.best.theta)
+      this.ready().phi.set(this.best.phi)
+      this.done = true
+      this.reason = 'validation'
+    } else if (this.plateau()) {
+      this.done = true
+      this.reason = 'plateau'
+    } else if (this.iter >= this.hyper.maxIter) {
+      this.done = true
+      this.reason = 'maxIter'
+    }
   }
 
   /** Window-mean network ELBO changed by less than tol * (|ELBO| + 1). */

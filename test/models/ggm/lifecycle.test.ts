@@ -45,7 +45,7 @@ describe('agreed start', () => {
 describe('hyper-parameters', () => {
   it('defaults are filled in and invalid values are named', () => {
     const h = parseGgmHyper({})
-    expect(h.K).toBeGreaterThan(0)
+    expect(h.K).toBe('auto')
     expect(h.lambda0).toBeGreaterThan(0)
     expect(() => parseGgmHyper({ K: 0 })).toThrow(GgmHyperError)
     expect(() => parseGgmHyper({ K: 0, rho: -1 })).toThrow(/K: .*; rho: /)

@@ -47,7 +47,7 @@ function norm(v: ArrayLike<number>): number {
 /** A NoiseRng that samples every row (uniform 0 < q) and adds no noise: exposes the clipped sum. */
 const noiseless: NoiseRng = { uniform: () => 0, normal: () => 0 }
 
-const small: Omit<VaeHyperInput, 'seed' | 'node'> = { hidden: 8, latent: 2, draws: 2, standardise: false, learningRate: 1e-2 }
+const small: Omit<VaeHyperInput, 'seed' | 'node'> = { hidden: 8, latent: 2, draws: 2, standardise: false, learningRate: 1e-2, optimizer: 'sgd', validation: 0 }
 
 /** Prepared models (one per part) under exact aggregation, each with its own noise source. */
 async function prepared(parts: Mat[], hyper: Omit<VaeHyperInput, 'node'>, noise: (s: number) => NoiseRng | undefined): Promise<VaeModel[]> {
@@ -270,7 +270,7 @@ describe('DP-SGD utility on breastw normal rows', () => {
     const z = 3
     const T = 50
     const C = 50
-    const base = { seed: 2024, hidden: 16, latent: 4, optimizer: 'adam' as const, learningRate: 3e-3, encoderLearningRate: 1e-4, maxIter: T, tol: 1e-12, scoreDraws: 16, scoreKlWeight: 1 }
+    const base = { seed: 2024, hidden: 16, latent: 4, optimizer: 'adam' as const, learningRate: 3e-3, encoderLearningRate: 1e-4, maxIter: T, tol: 1e-12, validation: 0, scoreDraws: 16, scoreKlWeight: 1 }
     const train = async (dpSgd: VaeHyperInput['dpSgd'], over: Partial<VaeHyperInput> = {}): Promise<{ before: number; after: number; roc: number; models: VaeModel[] }> => {
       const models = await prepared(ds.parts, { ...base, ...over, dpSgd }, (s) => SecretRng.forSimulation('breastw-utility', s))
       const rows = ds.parts.reduce((a, p) => a + p.rows, 0)

@@ -55,7 +55,7 @@ function clipped(g: Float64Array): Float64Array {
   return norm > DEFAULT_MAX_GRAD_NORM ? g.map((v) => (v * DEFAULT_MAX_GRAD_NORM) / norm) : g
 }
 
-const small = { seed: 11, hidden: 16, latent: 3, learningRate: 0.01 } satisfies VaeHyperInput
+const small = { seed: 11, hidden: 16, latent: 3, learningRate: 0.01, optimizer: 'sgd', validation: 0 } satisfies VaeHyperInput
 
 describe('multi-task VAE: decentralised == centralised gradient sum', () => {
   /**
@@ -210,7 +210,7 @@ describe('multi-task VAE: state, monitor and misuse', () => {
     // iid Gaussian noise: the best decoder ignores z, so every latent dimension's KL falls to ~0
     const rng = new Rng('noise')
     const noise = mat(3000, 4, new Float64Array(12000).map(() => rng.normal()))
-    const monitor = { seed: 2, hidden: 16, latent: 3, optimizer: 'adam', learningRate: 3e-3, collapseThreshold: 0.05 } as const
+    const monitor = { seed: 2, hidden: 16, latent: 3, optimizer: 'adam', learningRate: 3e-3, collapseThreshold: 0.05, validation: 0 } as const
     const [n] = await runExact(nodes(1, { ...monitor, maxIter: 400, tol: 1e-12 }), [noise])
     const first = n.trace[0].klPerDim as number[]
     expect(first.some((k) => k > 0.05)).toBe(true) // not collapsed at the start

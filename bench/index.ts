@@ -12,6 +12,7 @@ type Bench = () => Promise<void>
 const benches: Record<string, () => Promise<{ run: Bench }>> = {
   // area: () => import('./area.js'),
   numeric: () => import('./numeric.js'),
+  glasso: () => import('./glasso-r.js'),
   vae: () => import('./vae.js'),
   consensus: () => import('./consensus.js'),
   api: () => import('./api.js'),

@@ -53,7 +53,7 @@ export interface CoreExports {
   cd_mixture_stats(x: number, n: number, m: number, resp: number, k: number, nk: number, sums: number, scatter: number): void
   // glasso.rs: 0 ok, 1-4 failures (see exports.rs)
   cd_glasso(
-    s: number, d: number, alpha: number, tol: number, maxIter: number, penalizeDiagonal: number,
+    s: number, d: number, alpha: number, tol: number, maxIter: number, penalizeDiagonal: number, screen: number,
     w: number, warmTheta: number, theta: number, report: number,
   ): number
   [name: string]: unknown

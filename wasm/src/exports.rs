@@ -244,7 +244,8 @@ pub extern "C" fn cd_mixture_stats(x: *const f64, n: usize, m: usize, resp: *con
 // ---------------------------------------------------------------------------------------
 // Graphical lasso (glasso.rs).
 
-/// Graphical lasso of covariance `s` (d x d). `w` (d x d) is the working covariance: the
+/// Graphical lasso of covariance `s` (d x d), split into the blocks of the screening rule
+/// unless `screen` is 0. `w` (d x d) is the working covariance: the
 /// warm start when `warm_theta` is non-null (then `warm_theta` is the matching precision),
 /// the final W on return. `theta` receives the precision. `report` (6 f64) receives
 /// iterations, KKT gap, duality gap, objective, converged (0/1), failure detail.
@@ -258,6 +259,7 @@ pub extern "C" fn cd_glasso(
     tol: f64,
     max_iter: u32,
     penalize_diagonal: i32,
+    screen: i32,
     w: *mut f64,
     warm_theta: *const f64,
     theta: *mut f64,
@@ -280,7 +282,7 @@ pub extern "C" fn cd_glasso(
     let mut sigma = scratch(dd);
     let mut tmp = scratch(dd);
     let p = Params { alpha, tol, max_iter: max_iter as usize, penalize_diagonal: penalize_diagonal != 0 };
-    match glasso(rd(s, dd), d, &p, warm, wr(w, dd), &mut b, wr(theta, dd), &mut sigma, &mut tmp) {
+    match glasso(rd(s, dd), d, &p, warm, screen != 0, wr(w, dd), &mut b, wr(theta, dd), &mut sigma, &mut tmp) {
         Ok(r) => {
             rep[0] = r.iterations as f64;
             rep[1] = r.gap;

@@ -34,7 +34,9 @@ import {
   eStep,
   gaussianLogDensities,
   GlassoError,
+  type GlassoResult,
   graphicalLasso,
+  InvalidInputError,
   NotPositiveDefiniteError,
   Rng,
   spdInverse,
@@ -398,6 +400,8 @@ class GgmMixture implements GgmModel {
       // up to RIDGE_RETRY_CAP. Every node sees the same sums, so every node takes the same path.
       let solved: { precision: Mat; covariance: Mat; iterations: number; converged: boolean } | null = null
       let lastErr: Error | null = null
+      // Warm start from this component's last glasso solution (same path on every node).
+      let warm = this.iter > 0 && h.glassoWarmStart ? { precision: p.precisions[k], covariance: p.covariances[k] } : undefined
       for (const ridge of ridgeLadder(h.ridge)) {
         const S = mat(M, M, new Float64Array(M * M))
         for (let i = 0; i < M * M; i++) S.data[i] = sigma[i] / b
@@ -406,13 +410,14 @@ class GgmMixture implements GgmModel {
           if (alpha === 0) {
             solved = { precision: spdInverse(S).inverse, covariance: S, iterations: 0, converged: true }
           } else {
-            solved = graphicalLasso(S, alpha, { tol: h.glassoTol, maxIter: h.glassoMaxIter, penalizeDiagonal: h.penalizeDiagonal })
+            solved = solveGlasso(S, alpha, h, warm)
           }
           ridgeUsed = Math.max(ridgeUsed, ridge)
           break
         } catch (err) {
           if (!(err instanceof NotPositiveDefiniteError || err instanceof GlassoError)) throw err
           lastErr = err
+          warm = undefined
         }
       }
       if (solved === null) {
@@ -673,6 +678,28 @@ class GgmMixture implements GgmModel {
 export const RIDGE_RETRY_CAP = 1e-2
 
 /** The configured ridge, then 1e-6, 1e-5, ... up to RIDGE_RETRY_CAP (the steps above it). */
+/**
+ * One glasso solve of eq. 16, warm-started when a previous solution is given; a warm start
+ * that fails (or stops unconverged) is retried cold, so warm starts only ever save sweeps.
+ */
+function solveGlasso(
+  S: Mat,
+  alpha: number,
+  h: { glassoTol: number; glassoMaxIter: number; penalizeDiagonal: boolean },
+  warm: { precision: Mat; covariance: Mat } | undefined,
+): GlassoResult {
+  const opts = { tol: h.glassoTol, maxIter: h.glassoMaxIter, penalizeDiagonal: h.penalizeDiagonal }
+  if (warm !== undefined && warm.precision.rows === S.rows) {
+    try {
+      const r = graphicalLasso(S, alpha, { ...opts, warmStart: warm })
+      if (r.converged) return r
+    } catch (err) {
+      if (!(err instanceof GlassoError || err instanceof InvalidInputError)) throw err
+    }
+  }
+  return graphicalLasso(S, alpha, opts)
+}
+
 function ridgeLadder(ridge: number): number[] {
   const out = [ridge]
   for (let r = 1e-6; r <= RIDGE_RETRY_CAP * (1 + 1e-9); r *= 10) if (r > ridge * (1 + 1e-9)) out.push(r)

@@ -15,6 +15,7 @@ const benches: Record<string, () => Promise<{ run: Bench }>> = {
   glasso: () => import('./glasso-r.js'),
   vae: () => import('./vae.js'),
   consensus: () => import('./consensus.js'),
+  spectrum: () => import('./spectrum.js'),
   api: () => import('./api.js'),
 }
 

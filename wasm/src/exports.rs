@@ -202,6 +202,22 @@ pub extern "C" fn cd_gauss_logdens(x: *const f64, n: usize, m: usize, means: *co
     0
 }
 
+/// Factor K precisions once for a resident model: `u` (k x m x m) receives U_k = L_k^T and
+/// `consts` (k) the log-normalisers (mixture::prepare). Returns 0, or 1 + comp * m + pivot.
+#[no_mangle]
+pub extern "C" fn cd_mixture_prepare(precs: *const f64, m: usize, k: usize, u: *mut f64, consts: *mut f64) -> i32 {
+    match crate::mixture::prepare(rd(precs, k * m * m), m, k, wr(u, k * m * m), wr(consts, k)) {
+        Ok(()) => 0,
+        Err((c, p)) => (1 + c * m + p) as i32,
+    }
+}
+
+/// cd_gauss_logdens with factors from cd_mixture_prepare (kept in wasm memory by the host).
+#[no_mangle]
+pub extern "C" fn cd_gauss_logdens_prepared(x: *const f64, n: usize, m: usize, means: *const f64, k: usize, u: *const f64, consts: *const f64, out: *mut f64) {
+    crate::mixture::log_densities(rd(x, n * m), n, m, rd(means, k * m), k, rd(u, k * m * m), rd(consts, k), wr(out, n * k));
+}
+
 /// E-step with sufficient statistics in one pass (see mixture::e_step).
 #[no_mangle]
 pub extern "C" fn cd_estep(

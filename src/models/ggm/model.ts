@@ -32,12 +32,12 @@ import {
   buildId,
   cholesky,
   eStep,
-  gaussianLogDensities,
   GlassoError,
   type GlassoResult,
   graphicalLasso,
   InvalidInputError,
   NotPositiveDefiniteError,
+  ResidentMixture,
   Rng,
   spdInverse,
 } from '../../numeric/index.js'
@@ -156,6 +156,7 @@ class GgmMixture implements GgmModel {
   private log: TraceEntry[] = []
   private resp: Mat | null = null
   private clipCount = 0
+  private resident: { means: Mat; precisions: Mat[]; mixture: ResidentMixture } | null = null
   private cache = new WeakMap<Mat, Mat>()
 
   constructor(hyper: GgmHyper) {
@@ -464,10 +465,24 @@ class GgmMixture implements GgmModel {
     }
   }
 
+  /**
+   * The current means and precisions kept factored in WASM memory (ResidentMixture), rebuilt
+   * only when the parameters change (each M-step, setStart and load install new arrays), so
+   * scoring requests copy just their samples.
+   */
+  private residentMixture(p: Params): ResidentMixture {
+    const r = this.resident
+    if (r !== null && r.means === p.means && r.precisions === p.precisions) return r.mixture
+    r?.mixture.dispose()
+    const mixture = new ResidentMixture(p.means, p.precisions)
+    this.resident = { means: p.means, precisions: p.precisions, mixture }
+    return mixture
+  }
+
   logLikelihood(samples: Mat): Float64Array {
     const p = this.params()
     const z = this.toModelSpace(samples)
-    const dens = gaussianLogDensities(z, p.means, p.precisions)
+    const dens = this.residentMixture(p).logDensities(z)
     const K = this.K
     const out = new Float64Array(z.rows)
     for (let n = 0; n < z.rows; n++) {
@@ -484,7 +499,7 @@ class GgmMixture implements GgmModel {
   score(samples: Mat): Float64Array {
     const p = this.params()
     const z = this.toModelSpace(samples)
-    const dens = gaussianLogDensities(z, p.means, p.precisions)
+    const dens = this.residentMixture(p).logDensities(z)
     const K = this.K
     const out = new Float64Array(z.rows)
     const r = new Float64Array(K)

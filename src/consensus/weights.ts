@@ -70,16 +70,22 @@ export function graphSpectrumSparse(adj: ReadonlyArray<ReadonlyArray<number>>, o
     return { nodes: n, edges, maxDegree, lambda2: 0, lambdaMax: 0, metropolisMu2: 0, metropolisMuMin: 1 }
   }
   const lap = weightedGraph(adj, () => 1)
-  const met = weightedGraph(adj, (i, j) => metropolisWeight(adj[i].length, adj[j].length))
   const lapScale = 2 * Math.max(1, maxDegree)
   // a disconnected graph has lambda_2 = 0 exactly (a second null vector)
   const connected = isConnectedGraph(adj)
+  const lambda2 = connected ? Math.max(0, lanczosExtreme(lap, 'min', lapScale, opts)) : 0
+  const lambdaMax = lanczosExtreme(lap, 'max', lapScale, opts)
+  // On a d-regular graph every Metropolis weight is 1 / (d + 1): I - W = L / (d + 1).
+  if (adj.every((a) => a.length === maxDegree)) {
+    return { nodes: n, edges, maxDegree, lambda2, lambdaMax, metropolisMu2: 1 - lambda2 / (maxDegree + 1), metropolisMuMin: 1 - lambdaMax / (maxDegree + 1) }
+  }
+  const met = weightedGraph(adj, (i, j) => metropolisWeight(adj[i].length, adj[j].length))
   return {
     nodes: n,
     edges,
     maxDegree,
-    lambda2: connected ? Math.max(0, lanczosExtreme(lap, 'min', lapScale, opts)) : 0,
-    lambdaMax: lanczosExtreme(lap, 'max', lapScale, opts),
+    lambda2,
+    lambdaMax,
     metropolisMu2: connected ? 1 - lanczosExtreme(met, 'min', 2, opts) : 1,
     metropolisMuMin: 1 - lanczosExtreme(met, 'max', 2, opts),
   }

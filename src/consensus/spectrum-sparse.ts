@@ -31,7 +31,7 @@ export interface WeightedGraph {
 }
 
 export interface LanczosOptions {
-  /** Krylov basis size before a restart (default 300, capped at n - 1). */
+  /** Krylov basis size before a restart (default 120, capped at n - 1). */
   basis?: number
   /** Restarts before giving up (default 60). */
   restarts?: number
@@ -132,7 +132,7 @@ function startVector(n: number): Float64Array {
 export function lanczosExtreme(g: WeightedGraph, which: 'min' | 'max', scale: number, opts: LanczosOptions = {}): number {
   const n = g.n
   if (n <= 1) return 0
-  const m = Math.max(1, Math.min(opts.basis ?? 300, n - 1))
+  const m = Math.max(1, Math.min(opts.basis ?? 120, n - 1))
   const restarts = opts.restarts ?? 60
   const tol = (opts.tol ?? 1e-9) * scale
   const V = new Float64Array(m * n)

@@ -12,8 +12,10 @@ type Bench = () => Promise<void>
 const benches: Record<string, () => Promise<{ run: Bench }>> = {
   // area: () => import('./area.js'),
   numeric: () => import('./numeric.js'),
+  glasso: () => import('./glasso-r.js'),
   vae: () => import('./vae.js'),
   consensus: () => import('./consensus.js'),
+  spectrum: () => import('./spectrum.js'),
   api: () => import('./api.js'),
 }
 

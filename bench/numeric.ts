@@ -19,7 +19,7 @@ function findRoot(): string {
 }
 const root = findRoot()
 
-function loadCsv(name: string, drop: string[]): Mat {
+export function loadCsv(name: string, drop: string[]): Mat {
   const lines = readFileSync(`${root}data/${name}`, 'utf8').trim().split(/\r?\n/)
   const header = lines[0].split(',')
   const keep = header.map((h, i) => (drop.includes(h) ? -1 : i)).filter((i) => i >= 0)
@@ -31,7 +31,7 @@ function loadCsv(name: string, drop: string[]): Mat {
   return out
 }
 
-function zscore(x: Mat): Mat {
+export function zscore(x: Mat): Mat {
   const { rows: n, cols: m } = x
   const out = mat(n, m, x.data.slice())
   for (let j = 0; j < m; j++) {
@@ -45,7 +45,7 @@ function zscore(x: Mat): Mat {
   return out
 }
 
-function covariance(x: Mat): Mat {
+export function covariance(x: Mat): Mat {
   const { rows: n, cols: m } = x
   const c = mat(m, m)
   for (let i = 0; i < n; i++)

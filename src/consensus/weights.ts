@@ -11,6 +11,7 @@
  */
 import { eigvalsh } from '../numeric/index.js'
 import { mat } from '../numeric/matrix.js'
+import { isConnectedGraph, lanczosExtreme, weightedGraph, type LanczosOptions } from './spectrum-sparse.js'
 
 export type SchemeName = 'paper' | 'max-degree' | 'metropolis' | 'best-constant' | 'chebyshev'
 export const SCHEMES: readonly SchemeName[] = ['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev']
@@ -37,8 +38,61 @@ export interface GraphSpectrum {
   metropolisMuMin: number
 }
 
-/** Laplacian spectrum and Metropolis spectrum of the graph `adj` (sorted adjacency lists, 0..n-1). */
+/** Above this many nodes the spectrum comes from Lanczos on the adjacency lists, not dense matrices. */
+export const DENSE_SPECTRUM_MAX_NODES = 400
+
+/**
+ * Laplacian spectrum and Metropolis spectrum of the graph `adj` (sorted adjacency lists, 0..n-1):
+ * dense eigendecompositions up to DENSE_SPECTRUM_MAX_NODES nodes, Lanczos above (O(edges) memory).
+ */
 export function graphSpectrum(adj: ReadonlyArray<ReadonlyArray<number>>): GraphSpectrum {
+  return adj.length <= DENSE_SPECTRUM_MAX_NODES ? graphSpectrumDense(adj) : graphSpectrumSparse(adj)
+}
+
+function degreeStats(adj: ReadonlyArray<ReadonlyArray<number>>): { edges: number; maxDegree: number } {
+  let edges = 0
+  let maxDegree = 0
+  for (const a of adj) {
+    edges += a.length
+    if (a.length > maxDegree) maxDegree = a.length
+  }
+  return { edges: edges / 2, maxDegree }
+}
+
+/**
+ * The same figures by Lanczos (src/consensus/spectrum-sparse.ts): lambda_2 and lambda_max of
+ * L = D - A, and of I - W_metropolis (whose eigenvalues give mu_2 and mu_min of W).
+ */
+export function graphSpectrumSparse(adj: ReadonlyArray<ReadonlyArray<number>>, opts: LanczosOptions = {}): GraphSpectrum {
+  const n = adj.length
+  const { edges, maxDegree } = degreeStats(adj)
+  if (n <= 1) {
+    return { nodes: n, edges, maxDegree, lambda2: 0, lambdaMax: 0, metropolisMu2: 0, metropolisMuMin: 1 }
+  }
+  const lap = weightedGraph(adj, () => 1)
+  const lapScale = 2 * Math.max(1, maxDegree)
+  // a disconnected graph has lambda_2 = 0 exactly (a second null vector)
+  const connected = isConnectedGraph(adj)
+  const lambda2 = connected ? Math.max(0, lanczosExtreme(lap, 'min', lapScale, opts)) : 0
+  const lambdaMax = lanczosExtreme(lap, 'max', lapScale, opts)
+  // On a d-regular graph every Metropolis weight is 1 / (d + 1): I - W = L / (d + 1).
+  if (adj.every((a) => a.length === maxDegree)) {
+    return { nodes: n, edges, maxDegree, lambda2, lambdaMax, metropolisMu2: 1 - lambda2 / (maxDegree + 1), metropolisMuMin: 1 - lambdaMax / (maxDegree + 1) }
+  }
+  const met = weightedGraph(adj, (i, j) => metropolisWeight(adj[i].length, adj[j].length))
+  return {
+    nodes: n,
+    edges,
+    maxDegree,
+    lambda2,
+    lambdaMax,
+    metropolisMu2: connected ? 1 - lanczosExtreme(met, 'min', 2, opts) : 1,
+    metropolisMuMin: 1 - lanczosExtreme(met, 'max', 2, opts),
+  }
+}
+
+/** The same figures from dense S x S eigendecompositions (the reference; O(S^2) memory, O(S^3) time). */
+export function graphSpectrumDense(adj: ReadonlyArray<ReadonlyArray<number>>): GraphSpectrum {
   const n = adj.length
   let edges = 0
   let maxDegree = 0

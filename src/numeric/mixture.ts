@@ -8,7 +8,7 @@
 import { InvalidInputError, NotPositiveDefiniteError } from './errors.js'
 import { mat, type Mat } from './matrix.js'
 import { checkFinite, checkFiniteMat, checkSymmetric } from './validate.js'
-import { readF64, withScratch, type CoreExports, type Scratch } from './wasm.js'
+import { core, f64view, readF64, WasmLoadError, withScratch, type CoreExports, type Scratch } from './wasm.js'
 
 export interface EStepResult {
   /** N x K responsibilities r_nk (eq. 12), rows sum to 1. */
@@ -139,4 +139,73 @@ export function mixtureStats(X: Mat, resp: Mat): { nk: Float64Array; sums: Mat; 
     core.cd_mixture_stats(px, n, m, pr, k, pn, ps, pc)
     return readStats(pn, ps, pc, k, m)
   })
+}
+
+const residentBlocks = new FinalizationRegistry<{ ptr: number; bytes: number }>((b) => core().exports.cd_free(b.ptr, b.bytes))
+
+/**
+ * A mixture kept in WASM memory for repeated scoring (a loaded model behind the scoring API):
+ * the means and the Cholesky factors of the precisions are copied and factored once, so a
+ * request copies only its samples in and its log-densities out. The block is freed by
+ * `dispose()`, or when the object is garbage-collected.
+ */
+export class ResidentMixture {
+  readonly k: number
+  readonly m: number
+  private ptr: number
+  private readonly bytes: number
+  private readonly token = {}
+
+  constructor(means: Mat, precisions: Mat[]) {
+    checkFiniteMat('means', means)
+    const m = means.cols
+    const k = means.rows
+    if (!Array.isArray(precisions) || precisions.length !== k) {
+      throw new InvalidInputError(`precisions must be an array of ${k} matrices (one per row of means), got ${Array.isArray(precisions) ? precisions.length : typeof precisions}`)
+    }
+    for (let c = 0; c < k; c++) {
+      checkSymmetric(`precisions[${c}]`, precisions[c])
+      if (precisions[c].rows !== m) throw new InvalidInputError(`precisions[${c}] must be ${m} x ${m}, got ${precisions[c].rows} x ${precisions[c].cols}`)
+    }
+    this.k = k
+    this.m = m
+    // layout: means (k m) | U factors (k m m) | log-normalisers (k)
+    this.bytes = Math.max(1, k * m + k * m * m + k) * 8
+    const c = core().exports
+    const ptr = c.cd_alloc(this.bytes)
+    if (ptr === 0) throw new WasmLoadError(`wasm allocation of ${this.bytes} bytes failed (memory exhausted)`)
+    this.ptr = ptr
+    f64view(ptr, k * m).set(means.data)
+    const rc = withScratch((s, kx) => kx.cd_mixture_prepare(putPrecisions(s, precisions, m), m, k, ptr + k * m * 8, ptr + (k * m + k * m * m) * 8))
+    if (rc !== 0) {
+      c.cd_free(ptr, this.bytes)
+      this.ptr = 0
+      throw precisionError(rc, m)
+    }
+    residentBlocks.register(this, { ptr, bytes: this.bytes }, this.token)
+  }
+
+  /** N x K matrix of ln N(x_n | mu_k, Lambda_k^{-1}), the same numbers as gaussianLogDensities. */
+  logDensities(X: Mat): Mat {
+    if (this.ptr === 0) throw new InvalidInputError('this ResidentMixture was disposed: create a new one from the model')
+    checkFiniteMat('X', X)
+    const { k, m } = this
+    if (X.cols !== m) throw new InvalidInputError(`X must have ${m} columns (one per feature), got ${X.rows} x ${X.cols}`)
+    const n = X.rows
+    const ptr = this.ptr
+    return withScratch((s, kx) => {
+      const px = s.put(X.data)
+      const po = s.f64(n * k)
+      kx.cd_gauss_logdens_prepared(px, n, m, ptr, k, ptr + k * m * 8, ptr + (k * m + k * m * m) * 8, po)
+      return mat(n, k, readF64(po, n * k))
+    })
+  }
+
+  /** Free the WASM block now (idempotent). */
+  dispose(): void {
+    if (this.ptr === 0) return
+    residentBlocks.unregister(this.token)
+    core().exports.cd_free(this.ptr, this.bytes)
+    this.ptr = 0
+  }
 }

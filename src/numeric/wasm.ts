@@ -51,9 +51,11 @@ export interface CoreExports {
     resp: number, logdens: number, loglik: number, nk: number, sums: number, scatter: number,
   ): number
   cd_mixture_stats(x: number, n: number, m: number, resp: number, k: number, nk: number, sums: number, scatter: number): void
+  cd_mixture_prepare(precs: number, m: number, k: number, u: number, consts: number): number
+  cd_gauss_logdens_prepared(x: number, n: number, m: number, means: number, k: number, u: number, consts: number, out: number): void
   // glasso.rs: 0 ok, 1-4 failures (see exports.rs)
   cd_glasso(
-    s: number, d: number, alpha: number, tol: number, maxIter: number, penalizeDiagonal: number,
+    s: number, d: number, alpha: number, tol: number, maxIter: number, penalizeDiagonal: number, screen: number,
     w: number, warmTheta: number, theta: number, report: number,
   ): number
   [name: string]: unknown

@@ -202,6 +202,22 @@ pub extern "C" fn cd_gauss_logdens(x: *const f64, n: usize, m: usize, means: *co
     0
 }
 
+/// Factor K precisions once for a resident model: `u` (k x m x m) receives U_k = L_k^T and
+/// `consts` (k) the log-normalisers (mixture::prepare). Returns 0, or 1 + comp * m + pivot.
+#[no_mangle]
+pub extern "C" fn cd_mixture_prepare(precs: *const f64, m: usize, k: usize, u: *mut f64, consts: *mut f64) -> i32 {
+    match crate::mixture::prepare(rd(precs, k * m * m), m, k, wr(u, k * m * m), wr(consts, k)) {
+        Ok(()) => 0,
+        Err((c, p)) => (1 + c * m + p) as i32,
+    }
+}
+
+/// cd_gauss_logdens with factors from cd_mixture_prepare (kept in wasm memory by the host).
+#[no_mangle]
+pub extern "C" fn cd_gauss_logdens_prepared(x: *const f64, n: usize, m: usize, means: *const f64, k: usize, u: *const f64, consts: *const f64, out: *mut f64) {
+    crate::mixture::log_densities(rd(x, n * m), n, m, rd(means, k * m), k, rd(u, k * m * m), rd(consts, k), wr(out, n * k));
+}
+
 /// E-step with sufficient statistics in one pass (see mixture::e_step).
 #[no_mangle]
 pub extern "C" fn cd_estep(
@@ -244,7 +260,8 @@ pub extern "C" fn cd_mixture_stats(x: *const f64, n: usize, m: usize, resp: *con
 // ---------------------------------------------------------------------------------------
 // Graphical lasso (glasso.rs).
 
-/// Graphical lasso of covariance `s` (d x d). `w` (d x d) is the working covariance: the
+/// Graphical lasso of covariance `s` (d x d), split into the blocks of the screening rule
+/// unless `screen` is 0. `w` (d x d) is the working covariance: the
 /// warm start when `warm_theta` is non-null (then `warm_theta` is the matching precision),
 /// the final W on return. `theta` receives the precision. `report` (6 f64) receives
 /// iterations, KKT gap, duality gap, objective, converged (0/1), failure detail.
@@ -258,6 +275,7 @@ pub extern "C" fn cd_glasso(
     tol: f64,
     max_iter: u32,
     penalize_diagonal: i32,
+    screen: i32,
     w: *mut f64,
     warm_theta: *const f64,
     theta: *mut f64,
@@ -280,7 +298,7 @@ pub extern "C" fn cd_glasso(
     let mut sigma = scratch(dd);
     let mut tmp = scratch(dd);
     let p = Params { alpha, tol, max_iter: max_iter as usize, penalize_diagonal: penalize_diagonal != 0 };
-    match glasso(rd(s, dd), d, &p, warm, wr(w, dd), &mut b, wr(theta, dd), &mut sigma, &mut tmp) {
+    match glasso(rd(s, dd), d, &p, warm, screen != 0, wr(w, dd), &mut b, wr(theta, dd), &mut sigma, &mut tmp) {
         Ok(r) => {
             rep[0] = r.iterations as f64;
             rep[1] = r.gap;

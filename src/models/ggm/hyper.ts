@@ -104,6 +104,8 @@ export const ggmHyperSchema = z
     standardise: z.boolean().default(true),
     glassoTol: z.number().positive().finite().default(DEFAULT_GLASSO_TOL),
     glassoMaxIter: z.number().int().min(1).default(DEFAULT_GLASSO_MAX_ITER),
+    /** Warm-start each component's glasso from its previous M-step solution (same optimum, fewer sweeps). */
+    glassoWarmStart: z.boolean().default(true),
   })
   .strict()
 

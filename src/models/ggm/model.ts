@@ -47,10 +47,12 @@ import {
   buildId,
   cholesky,
   eStep,
-  gaussianLogDensities,
   GlassoError,
+  type GlassoResult,
   graphicalLasso,
+  InvalidInputError,
   NotPositiveDefiniteError,
+  ResidentMixture,
   Rng,
   spdInverse,
 } from '../../numeric/index.js'
@@ -186,6 +188,7 @@ class GgmMixture implements GgmModel {
   private log: TraceEntry[] = []
   private resp: Mat | null = null
   private clipCount = 0
+  private resident: { means: Mat; precisions: Mat[]; mixture: ResidentMixture } | null = null
   private cache = new WeakMap<Mat, Mat>()
   /** This node's consensus estimates of Nbar_k from its last optimize (unfloored), for the drop vote; null before the first. */
   private lastCounts: Float64Array | null = null
@@ -473,6 +476,8 @@ class GgmMixture implements GgmModel {
       // up to RIDGE_RETRY_CAP. Every node sees the same sums, so every node takes the same path.
       let solved: { precision: Mat; covariance: Mat; iterations: number; converged: boolean } | null = null
       let lastErr: Error | null = null
+      // Warm start from this component's last glasso solution (same path on every node).
+      let warm = this.iter > 0 && h.glassoWarmStart ? { precision: p.precisions[k], covariance: p.covariances[k] } : undefined
       for (const ridge of ridgeLadder(effectiveRidge(h))) {
         const S = mat(M, M, new Float64Array(M * M))
         for (let i = 0; i < M * M; i++) S.data[i] = sigma[i] / b
@@ -481,13 +486,14 @@ class GgmMixture implements GgmModel {
           if (alpha === 0) {
             solved = { precision: spdInverse(S).inverse, covariance: S, iterations: 0, converged: true }
           } else {
-            solved = graphicalLasso(S, alpha, { tol: h.glassoTol, maxIter: h.glassoMaxIter, penalizeDiagonal: h.penalizeDiagonal })
+            solved = solveGlasso(S, alpha, h, warm)
           }
           ridgeUsed = Math.max(ridgeUsed, ridge)
           break
         } catch (err) {
           if (!(err instanceof NotPositiveDefiniteError || err instanceof GlassoError)) throw err
           lastErr = err
+          warm = undefined
         }
       }
       if (solved === null) {
@@ -535,10 +541,24 @@ class GgmMixture implements GgmModel {
     }
   }
 
+  /**
+   * The current means and precisions kept factored in WASM memory (ResidentMixture), rebuilt
+   * only when the parameters change (each M-step, setStart and load install new arrays), so
+   * scoring requests copy just their samples.
+   */
+  private residentMixture(p: Params): ResidentMixture {
+    const r = this.resident
+    if (r !== null && r.means === p.means && r.precisions === p.precisions) return r.mixture
+    r?.mixture.dispose()
+    const mixture = new ResidentMixture(p.means, p.precisions)
+    this.resident = { means: p.means, precisions: p.precisions, mixture }
+    return mixture
+  }
+
   logLikelihood(samples: Mat): Float64Array {
     const p = this.params()
     const z = this.toModelSpace(samples)
-    const dens = gaussianLogDensities(z, p.means, p.precisions)
+    const dens = this.residentMixture(p).logDensities(z)
     const K = this.K
     const out = new Float64Array(z.rows)
     for (let n = 0; n < z.rows; n++) {
@@ -572,7 +592,7 @@ class GgmMixture implements GgmModel {
   private scoreLog(samples: Mat, logWeights: Float64Array): Float64Array {
     const p = this.params()
     const z = this.toModelSpace(samples)
-    const dens = gaussianLogDensities(z, p.means, p.precisions)
+    const dens = this.residentMixture(p).logDensities(z)
     const K = this.K
     const out = new Float64Array(z.rows)
     const r = new Float64Array(K)
@@ -802,6 +822,28 @@ function seededStart(K: number, M: number, mean: Float64Array, L: Mat, G: Mat, i
 export const RIDGE_RETRY_CAP = 1e-2
 
 /** The configured ridge, then 1e-6, 1e-5, ... up to RIDGE_RETRY_CAP (the steps above it). */
+/**
+ * One glasso solve of eq. 16, warm-started when a previous solution is given; a warm start
+ * that fails (or stops unconverged) is retried cold, so warm starts only ever save sweeps.
+ */
+function solveGlasso(
+  S: Mat,
+  alpha: number,
+  h: { glassoTol: number; glassoMaxIter: number; penalizeDiagonal: boolean },
+  warm: { precision: Mat; covariance: Mat } | undefined,
+): GlassoResult {
+  const opts = { tol: h.glassoTol, maxIter: h.glassoMaxIter, penalizeDiagonal: h.penalizeDiagonal }
+  if (warm !== undefined && warm.precision.rows === S.rows) {
+    try {
+      const r = graphicalLasso(S, alpha, { ...opts, warmStart: warm })
+      if (r.converged) return r
+    } catch (err) {
+      if (!(err instanceof GlassoError || err instanceof InvalidInputError)) throw err
+    }
+  }
+  return graphicalLasso(S, alpha, opts)
+}
+
 function ridgeLadder(ridge: number): number[] {
   const out = [ridge]
   for (let r = 1e-6; r <= RIDGE_RETRY_CAP * (1 + 1e-9); r *= 10) if (r > ridge * (1 + 1e-9)) out.push(r)

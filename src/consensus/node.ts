@@ -265,6 +265,10 @@ interface SessionRun {
   nudged: Set<string>
   /** Peers that sent frames two or more rounds ahead of ours in this attempt. */
   aheadFrom: Set<number>
+  /** Peers whose frames of this session had another vector length, with the first such frame. */
+  mismatch: Map<number, { length: number; at: number }>
+  /** Peers that sent at least one well-formed frame of this session. */
+  inStep: Set<number>
   resendAt: Float64Array
   /** Times this session waited longer instead of excluding peers whose exclusion would disconnect the members. */
   backoffs: number
@@ -402,6 +406,8 @@ class ConsensusNodeImpl implements ConsensusNode {
         pending: new Map(),
         nudged: new Set(),
         aheadFrom: new Set(),
+        mismatch: new Map(),
+        inStep: new Set(),
         resendAt: new Float64Array(this.chunks),
         backoffs: 0,
         startedAt: this.clock.now(),
@@ -645,6 +651,7 @@ class ConsensusNodeImpl implements ConsensusNode {
     switch (r) {
       case 'ok':
         this.heard(from)
+        run.inStep.add(from)
         return
       case 'duplicate':
       case 'old':
@@ -665,10 +672,12 @@ class ConsensusNodeImpl implements ConsensusNode {
         this.reject(from, r, true)
         return
       case 'bad-length':
-        // Same session and attempt, a vector of another length: the two nodes are not
-        // summing the same thing (they took different paths); waiting cannot end it.
+        // Same session and attempt, a vector of another length: either garbage (a fuzzing
+        // or broken peer whose real frames are fine) or a peer summing something else (it
+        // took a different path); the tick fails the session if the peer never sends a
+        // frame of the right length within the grace (see mismatchGraceMs).
         this.reject(from, r, true)
-        this.fail(run, new SessionMismatchError(this.self, run.session, run.label, from, f.payload.length, run.x0[f.chunk]?.length ?? run.len))
+        if (!run.mismatch.has(from)) run.mismatch.set(from, { length: f.payload.length, at: this.clock.now() })
         return
       case 'conflict': {
         // Same round, different values: the peer restarted mid-session (or equivocates).
@@ -782,6 +791,16 @@ class ConsensusNodeImpl implements ConsensusNode {
     if (r !== undefined) r.then(undefined, () => undefined)
   }
 
+  /**
+   * How long a peer that sends only frames of another length for a session may do so
+   * before the session fails with SessionMismatchError: the timeout, or 8 resend intervals
+   * when there is none. A peer that also sends well-formed frames (garbage on the side) is
+   * never blamed for it.
+   */
+  private mismatchGraceMs(): number {
+    return Math.min(this.timeoutMs, 8 * Math.max(MIN_RETRANSMIT_MS, this.retransmitMs))
+  }
+
   /** How long a round may stall before we resend its frame. */
   private stallMs(): number {
     if (this.retransmitMs === 0) return Number.POSITIVE_INFINITY
@@ -803,6 +822,11 @@ class ConsensusNodeImpl implements ConsensusNode {
     const stall = this.stallMs()
     for (const run of [...this.runs.values()]) {
       if (this.runs.get(run.session) !== run) continue
+      const diverged = [...run.mismatch.entries()].find(([p, m]) => !run.inStep.has(p) && now - m.at >= this.mismatchGraceMs())
+      if (diverged !== undefined) {
+        this.fail(run, new SessionMismatchError(this.self, run.session, run.label, diverged[0], diverged[1].length, run.len))
+        continue
+      }
       const silent = new Set<number>()
       let round = 0
       run.nudged.clear()

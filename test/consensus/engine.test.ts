@@ -78,17 +78,26 @@ describe('round engine', () => {
 
   it('a neighbour summing a vector of another length in the same session fails it at once, naming node, session, label and peer', async () => {
     const m = manual(0)
-    const node = createConsensusNode({ topology: ring, transport: m.transport, clock: createVirtualClock(), seed: 1, chunks: 1, relabel: false, retransmitMs: 0, scheme: 'metropolis' })
+    const clock = createVirtualClock()
+    const node = createConsensusNode({ topology: ring, transport: m.transport, clock, seed: 1, chunks: 1, relabel: false, retransmitMs: 5, scheme: 'metropolis' })
     const p = node.sum(Float64Array.of(1, 2), 'iter:7:stats')
     expect(node.waiting()).toEqual([{ node: 0, session: 0, label: 'iter:7:stats', attempt: 0, chunks: [{ chunk: 0, round: 0, missing: [1, 5] }], openMs: 0 }])
+    // peer 1 sends garbage of another length besides its real frame: not blamed
+    m.deliver(1, { session: 0, chunk: 0, round: 0, attempt: 0, payload: new Float64Array(3) })
+    m.deliver(1, { session: 0, chunk: 0, round: 0, attempt: 0, payload: Float64Array.of(0, 1) })
+    // peer 5 only ever sums a vector of length 3: after the grace (8 resend intervals) the session fails
     m.deliver(5, { session: 0, chunk: 0, round: 0, attempt: 0, payload: new Float64Array(3) })
+    void clock.advance(100)
     const err = await p.then(
       () => null,
       (e: unknown) => e,
     )
     expect(err).toBeInstanceOf(SessionMismatchError)
     expect(err).toMatchObject({ node: 0, session: 0, label: 'iter:7:stats', peer: 5, peerLength: 3, ownLength: 2 })
-    expect(m.reports).toEqual([[5, 'bad-length']])
+    expect(m.reports).toEqual([
+      [1, 'bad-length'],
+      [5, 'bad-length'],
+    ])
     expect(node.waiting()).toEqual([])
     node.close()
   })

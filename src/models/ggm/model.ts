@@ -78,7 +78,7 @@ export class GgmError extends Error {
 /** Saved-model format version written by `save()` and accepted by `loadGgm`. */
 export const GGM_SAVE_VERSION = 1
 /** Version tag at the head of `exportGlobal().state`. */
-export const GGM_GLOBAL_VERSION = 1
+export const GGM_GLOBAL_VERSION = 2
 /** Entries before the first component block of the statistics vector. */
 export const STATS_HEADER = 2
 /** Floor on ln pi_k so a component a node never sees keeps a finite (negligible) weight. */
@@ -699,7 +699,8 @@ class GgmMixture implements GgmModel {
    * Global state layout (Float64Array):
    *   [GGM_GLOBAL_VERSION, K, M, prevObjective (NaN if none), stopReason (0 none, 1 tol, 2 maxIter), radius (NaN if none), count,
    *    shift (M), scale (M), m0 (M),
-   *    per component: id, Nbar_k, ln pi_k (shared weights; NaN for local), mu_k (M), Lambda_k (M^2), Sigma_k (M^2)]
+   *    per component: id, Nbar_k, ln pi_k (shared weights; NaN for local), mu_k (M), Lambda_k (M^2), Sigma_k (M^2),
+   *    rho in use (the network's choice under K 'auto')]
    */
   exportGlobal(): { iteration: number; converged: boolean; state: Float64Array } {
     const p = this.params()
@@ -708,7 +709,8 @@ class GgmMixture implements GgmModel {
     const K = this.K
     const head = 7 + 3 * M
     const block = 3 + M + 2 * M * M
-    const s = new Float64Array(head + K * block)
+    const s = new Float64Array(head + K * block + 1)
+    s[s.length - 1] = this.rhoUsed
     s[0] = GGM_GLOBAL_VERSION
     s[1] = K
     s[2] = M
@@ -740,7 +742,7 @@ class GgmMixture implements GgmModel {
     const M = s[2]
     const head = 7 + 3 * M
     const block = 3 + M + 2 * M * M
-    if (!Number.isInteger(K) || !Number.isInteger(M) || K < 1 || M < 1 || s.length !== head + K * block) {
+    if (!Number.isInteger(K) || !Number.isInteger(M) || K < 1 || M < 1 || s.length !== head + K * block + 1) {
       throw new GgmError(`global state has ${s.length} values, inconsistent with K = ${K}, M = ${M}`)
     }
     if (this.M !== 0 && this.M !== M) throw new GgmError(`global state has dimension ${M}, this node's data ${this.M}`)
@@ -787,6 +789,10 @@ class GgmMixture implements GgmModel {
     this.prevObjective = Number.isNaN(s[3]) ? null : s[3]
     this.cache = new WeakMap()
     this.lastCounts = null
+    // a node that rejoins from a peer's state trains on with the rho the network chose
+    const rho = s[s.length - 1]
+    if (!(rho >= 0)) throw new GgmError(`global state carries rho ${rho}; both nodes must run the same release`)
+    this.rhoUsed = rho
   }
 }
 

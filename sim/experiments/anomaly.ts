@@ -315,3 +315,17 @@ export async function main(argv: string[]): Promise<GgmRow[]> {
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   await main(process.argv.slice(2))
 }
+
+/** Public bounds for the release: the file's min..max per feature (a stand-in for a data dictionary). */
+export function tableBounds(ds: AnomalyDataset): { lower: number[]; upper: number[] } {
+  const M = ds.features.cols
+  const lower = new Array<number>(M).fill(Infinity)
+  const upper = new Array<number>(M).fill(-Infinity)
+  for (let i = 0; i < ds.features.rows; i++) {
+    for (let j = 0; j < M; j++) {
+      lower[j] = Math.min(lower[j], ds.features.data[i * M + j])
+      upper[j] = Math.max(upper[j], ds.features.data[i * M + j])
+    }
+  }
+  return { lower, upper: upper.map((u, j) => (u > lower[j] ? u : lower[j] + 1)) }
+}

@@ -32,7 +32,7 @@ import { SecretRng } from '../../src/numeric/secret-rng.js'
 import { scoreReleasedGgm } from '../../src/privacy/ggm-release.js'
 import { PrivacyLedger } from '../../src/privacy/ledger.js'
 import { rocAuc } from '../../src/eval/metrics.js'
-import { DATASETS, DEFAULT_SEED, evaluatePerNode, fitLocalOnly, prepareAnomalyFile, type AnomalyDataset, type MethodResult } from './anomaly.js'
+import { DATASETS, DEFAULT_SEED, evaluatePerNode, fitLocalOnly, prepareAnomalyFile, tableBounds, type AnomalyDataset, type MethodResult } from './anomaly.js'
 
 /** S of the protocol. */
 export const DETECTION_NODES = 10
@@ -76,20 +76,6 @@ export interface DetectionResult {
   rho: number
   localOnlyPerNode: number[]
   seconds: number
-}
-
-/** Public bounds for the release: the file's min..max per feature (a stand-in for a data dictionary). */
-function tableBounds(ds: AnomalyDataset): { lower: number[]; upper: number[] } {
-  const M = ds.features.cols
-  const lower = new Array<number>(M).fill(Infinity)
-  const upper = new Array<number>(M).fill(-Infinity)
-  for (let i = 0; i < ds.features.rows; i++) {
-    for (let j = 0; j < M; j++) {
-      lower[j] = Math.min(lower[j], ds.features.data[i * M + j])
-      upper[j] = Math.max(upper[j], ds.features.data[i * M + j])
-    }
-  }
-  return { lower, upper: upper.map((u, j) => (u > lower[j] ? u : lower[j] + 1)) }
 }
 
 async function dpRelease(ds: AnomalyDataset, epsilon: number, seed: number): Promise<MethodResult> {

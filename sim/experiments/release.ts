@@ -32,7 +32,7 @@ import { PrivacyLedger } from '../../src/privacy/ledger.js'
 import { createReleaser } from '../../src/learning/privacy.js'
 import { lineChartSpec, renderSvg } from '../charts.js'
 import { htmlReport, reportJson } from '../report.js'
-import { DATASETS, EXPERIMENT_HYPER, evaluatePerNode, prepareAnomalyDataset, type AnomalyDataset } from './anomaly.js'
+import { DATASETS, EXPERIMENT_HYPER, evaluatePerNode, prepareAnomalyDataset, tableBounds, type AnomalyDataset } from './anomaly.js'
 
 export const EPSILONS = [0.5, 1, 2, 4, 8]
 const DELTA = 1e-5
@@ -49,16 +49,7 @@ export interface ReleaseRow {
 /** Public per-feature range: the published table's min..max (breastw: its documented 1..10). */
 function bounds(ds: AnomalyDataset): { lower: number[]; upper: number[] } {
   if (ds.name === 'breastw') return { lower: new Array<number>(ds.features.cols).fill(1), upper: new Array<number>(ds.features.cols).fill(10) }
-  const M = ds.features.cols
-  const lower = new Array<number>(M).fill(Infinity)
-  const upper = new Array<number>(M).fill(-Infinity)
-  for (let i = 0; i < ds.features.rows; i++) {
-    for (let j = 0; j < M; j++) {
-      lower[j] = Math.min(lower[j], ds.features.data[i * M + j])
-      upper[j] = Math.max(upper[j], ds.features.data[i * M + j])
-    }
-  }
-  return { lower, upper: upper.map((u, j) => (u > lower[j] ? u : lower[j] + 1)) }
+  return tableBounds(ds)
 }
 
 function configFor(ds: AnomalyDataset, release: boolean, epsilon = 4): TrainingConfig {

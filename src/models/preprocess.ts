@@ -21,6 +21,7 @@
  *    model's coordinates, i.e. the zero vector after standardisation). The number of
  *    clipped rows is reported. Scoring never clips (it would hide anomalies).
  */
+import { z } from 'zod'
 import type { Aggregate } from './model.js'
 import { addOuterPacked, mat, packedSymLength, unpackSym, type Mat } from '../numeric/matrix.js'
 
@@ -195,6 +196,17 @@ export async function networkMeanCovariance(
   for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) cov[a * m + b] = cov[a * m + b] / count - mean[a] * mean[b]
   return { count, mean, covariance: mat(m, m, cov) }
 }
+
+const finite = z.number().finite()
+/** Validates a saved PreprocessingJson (every model kind's save file carries one). */
+export const PreprocessingJsonSchema = z.object({
+  shift: z.array(finite),
+  scale: z.array(finite),
+  m0: z.array(finite),
+  radius: z.number().positive().nullable(),
+  count: finite.nonnegative(),
+  pinned: z.array(z.number().int().min(0)).optional(),
+})
 
 /** JSON-safe form of a Preprocessing. */
 export interface PreprocessingJson {

@@ -15,7 +15,7 @@ import { z } from 'zod'
 import type { Mat } from '../../numeric/matrix.js'
 import type { NoiseRng } from '../../privacy/mechanisms.js'
 import { savedModelSchema, formatIssues, type CollabModel, type SavedModel, type TraceEntry } from '../model.js'
-import type { Preprocessing } from '../preprocess.js'
+import { PreprocessingJsonSchema, type Preprocessing } from '../preprocess.js'
 import { ClassifierConfigError, parseClassifierHyper, type ClassifierHyper, type ClassifierHyperInput } from './hyper.js'
 import { CLASSIFIER_FORMAT_VERSION, ClassifierModelImpl } from './model.js'
 import type { NetShape } from './network.js'
@@ -69,14 +69,7 @@ export function createClassifier(hyper: ClassifierHyperInput | Record<string, un
 
 const SavedParamsSchema = z.object({
   features: z.number().int().min(1),
-  preprocessing: z.object({
-    shift: z.array(z.number()),
-    scale: z.array(z.number()),
-    m0: z.array(z.number()),
-    radius: z.number().positive().nullable(),
-    count: z.number().nonnegative(),
-    pinned: z.array(z.number().int().min(0)).optional(),
-  }),
+  preprocessing: PreprocessingJsonSchema,
   parameters: z.array(z.number()),
   optimizer: z.array(z.number()),
   iteration: z.number().int().nonnegative(),

@@ -9,6 +9,7 @@ import { parseGgmHyper, type GgmHyper, type GgmHyperInput } from './hyper.js'
 import { selectionPayloadLength } from './select.js'
 import { createGgm, GGM_SAVE_VERSION, GgmError, restoreGgm, statsLength, type GgmModel } from './model.js'
 import { formatIssues } from '../model.js'
+import { PreprocessingJsonSchema } from '../preprocess.js'
 
 export {
   createGgm,
@@ -60,14 +61,7 @@ const paramsSchema = z.object({
   /** rho in use (the network's choice for K 'auto'); absent in files of earlier builds: hyper.rho. */
   rho: z.number().min(0).finite().optional(),
   selection: z.unknown().optional(),
-  preprocessing: z.object({
-    shift: z.array(finite),
-    scale: z.array(finite),
-    m0: z.array(finite),
-    radius: z.number().positive().nullable(),
-    count: finite,
-    pinned: z.array(z.number().int().min(0)).optional(),
-  }),
+  preprocessing: PreprocessingJsonSchema,
   components: z
     .array(
       z.object({

@@ -14,7 +14,7 @@ import { z } from 'zod'
 import type { Mat } from '../../numeric/matrix.js'
 import { savedModelSchema, formatIssues, type CollabModel, type SavedModel, type TraceEntry } from '../model.js'
 import type { VaeShape } from '../../numeric/vae.js'
-import type { Preprocessing } from '../preprocess.js'
+import { PreprocessingJsonSchema, type Preprocessing } from '../preprocess.js'
 import { parseVaeHyper, VaeConfigError, type VaeHyper, type VaeHyperInput } from './hyper.js'
 import type { NoiseRng } from '../../privacy/mechanisms.js'
 import type { PrivacyLedger } from '../../privacy/ledger.js'
@@ -77,14 +77,7 @@ export function createVaeModel(hyper: VaeHyperInput | Record<string, unknown>, o
 
 const SavedParamsSchema = z.object({
   features: z.number().int().min(1),
-  preprocessing: z.object({
-    shift: z.array(z.number()),
-    scale: z.array(z.number()),
-    m0: z.array(z.number()),
-    radius: z.number().positive().nullable(),
-    count: z.number().nonnegative(),
-    pinned: z.array(z.number().int().min(0)).optional(),
-  }),
+  preprocessing: PreprocessingJsonSchema,
   decoder: z.array(z.number()),
   encoder: z.array(z.number()),
   decoderOptimizer: z.array(z.number()),

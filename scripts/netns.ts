@@ -26,6 +26,7 @@ import { createNodeModel } from '../src/learning/models.js'
 import { runNetwork } from '../src/learning/network.js'
 import { createLedger, createPrivacyGuard, createReleaser } from '../src/learning/privacy.js'
 import { loadModel } from '../src/models/index.js'
+import { globalStateDifference } from '../src/models/model.js'
 import { selectRows, type Mat } from '../src/numeric/matrix.js'
 import { scaffoldNetwork, type ScaffoldedNode } from '../node/network.js'
 
@@ -293,21 +294,6 @@ async function reference(nodes: ScaffoldedNode[]): Promise<Array<{ iteration: nu
   return run.nodes.map((r) => r.model.exportGlobal())
 }
 
-function maxRelDiff(a: Float64Array, b: Float64Array): number {
-  if (a.length !== b.length) return Number.POSITIVE_INFINITY
-  let scale = 0
-  let d = 0
-  for (let i = 0; i < b.length; i++) if (!Number.isNaN(b[i])) scale = Math.max(scale, Math.abs(b[i]))
-  for (let i = 0; i < a.length; i++) {
-    if (Number.isNaN(a[i]) || Number.isNaN(b[i])) {
-      if (!(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return Number.POSITIVE_INFINITY
-      continue
-    }
-    d = Math.max(d, Math.abs(a[i] - b[i]))
-  }
-  return d / scale
-}
-
 async function stopNodes(): Promise<void> {
   stopping = true
   await Promise.all(
@@ -356,7 +342,7 @@ async function trainOnce(label: string, ref: Array<{ iteration: number; state: F
   let d = 0
   for (let s = 0; s < S; s++) {
     if (got[s].iteration !== reference_[s].iteration) throw new NetnsRunError(`${label}: node ${s} stopped at iteration ${got[s].iteration}, the in-process run at ${reference_[s].iteration}`)
-    d = Math.max(d, maxRelDiff(got[s].state, reference_[s].state))
+    d = Math.max(d, globalStateDifference(got[s].state, reference_[s].state))
   }
   const iterations = done.st[0].iteration
   return {

@@ -111,3 +111,23 @@ export function savedModelSchema<K extends string, P extends z.ZodType>(kind: K,
 export function formatIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
 }
+
+/**
+ * How far two `exportGlobal().state` vectors are apart: max |a - b| over the largest |b|,
+ * with NaN (an absent value in the layouts) required at the same places; Infinity when the
+ * lengths or the NaN places differ. What "the same global model" means across hosts.
+ */
+export function globalStateDifference(a: Float64Array, b: Float64Array): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY
+  let scale = 0
+  let d = 0
+  for (let i = 0; i < b.length; i++) if (!Number.isNaN(b[i])) scale = Math.max(scale, Math.abs(b[i]))
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isNaN(a[i]) || Number.isNaN(b[i])) {
+      if (!(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return Number.POSITIVE_INFINITY
+      continue
+    }
+    d = Math.max(d, Math.abs(a[i] - b[i]))
+  }
+  return scale > 0 ? d / scale : d
+}

@@ -32,7 +32,8 @@ function median(a: number[]): number {
   return s.length === 0 ? Number.NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
-function pearson(a: number[], b: number[]): number {
+/** Pearson correlation of two samples; 0 when either is constant. */
+export function pearson(a: number[], b: number[]): number {
   const n = a.length
   const ma = a.reduce((x, y) => x + y, 0) / n
   const mb = b.reduce((x, y) => x + y, 0) / n

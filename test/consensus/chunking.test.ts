@@ -3,23 +3,9 @@ import { Rng } from '../../src/numeric/rng.js'
 import { generateTopology, neighbours, spectralReport } from '../../topologies/index.js'
 import { createConsensusNode, createMemoryNetwork, relabelling, sessionRelabelling, sessionTol, splitChunks, type ConsensusFrame } from '../../src/consensus/index.js'
 import { directMean, randomVectors } from './helpers.js'
+import { pearson } from '../../src/privacy/audit.js'
 
 const t31 = generateTopology('cwic', 31)
-
-function pearson(a: number[], b: number[]): number {
-  const n = a.length
-  const ma = a.reduce((x, y) => x + y, 0) / n
-  const mb = b.reduce((x, y) => x + y, 0) / n
-  let sab = 0
-  let saa = 0
-  let sbb = 0
-  for (let i = 0; i < n; i++) {
-    sab += (a[i] - ma) * (b[i] - mb)
-    saa += (a[i] - ma) ** 2
-    sbb += (b[i] - mb) ** 2
-  }
-  return sab / Math.sqrt(saa * sbb)
-}
 
 /**
  * Many sessions on cwic-31 with fresh private values x ~ N(0, 1); a spy on the transport

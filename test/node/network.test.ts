@@ -17,6 +17,7 @@ import { createNodeModel } from '../../src/learning/models.js'
 import { runNetwork } from '../../src/learning/network.js'
 import { createLedger, createPrivacyGuard, createReleaser } from '../../src/learning/privacy.js'
 import { loadModel } from '../../src/models/index.js'
+import { globalStateDifference } from '../../src/models/model.js'
 import { fromRows, selectRows, toRows, type Mat } from '../../src/numeric/matrix.js'
 import { loadReleasedGgm, scoreReleasedGgm } from '../../src/privacy/ggm-release.js'
 import { PrivacyLedger } from '../../src/privacy/ledger.js'
@@ -81,18 +82,7 @@ function globalOf(storage: string): { iteration: number; state: Float64Array } {
 
 function maxRelDiff(a: Float64Array, b: Float64Array): number {
   expect(a.length).toBe(b.length)
-  let scale = 0
-  for (let i = 0; i < b.length; i++) if (!Number.isNaN(b[i])) scale = Math.max(scale, Math.abs(b[i]))
-  let d = 0
-  for (let i = 0; i < a.length; i++) {
-    // NaN marks absent values in exportGlobal layouts: it must sit at the same places
-    if (Number.isNaN(a[i]) || Number.isNaN(b[i])) {
-      if (!(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return Number.POSITIVE_INFINITY
-      continue
-    }
-    d = Math.max(d, Math.abs(a[i] - b[i]))
-  }
-  return d / scale
+  return globalStateDifference(a, b)
 }
 
 async function stopAll(c: Cluster): Promise<void> {

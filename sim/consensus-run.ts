@@ -4,9 +4,9 @@
  * the exact sum, and traffic.
  */
 import { performance } from 'node:perf_hooks'
-import { createConsensusNode, createMemoryNetwork, createVirtualClock, formatWaits, sessionTol } from '../src/consensus/index.js'
+import { createConsensusNode, createMemoryNetwork, createVirtualClock, formatWaits, sessionTol, type SessionRecord } from '../src/consensus/index.js'
 import { Rng } from '../src/numeric/rng.js'
-import { spectralReport } from '../topologies/index.js'
+import { spectralReport, type SpectralReport, type Topology } from '../topologies/index.js'
 import { REPORT_FORMAT, REPORT_VERSION, type RunOutcome, type SimReport } from './report-types.js'
 import { driveClock, emptySummary, latencyFn, relNorm, RoundProbe, scenarioTopology, simulationSecret, topologySummary } from './run-common.js'
 import type { Scenario } from './scenario.js'
@@ -66,15 +66,54 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
   for (const c of cns) c.close()
   await all
   net.close()
-  const h = cns.map((c) => c.stats.history[0]).find((x) => x !== undefined)
   const got = results.filter((r): r is Float64Array => r !== null)
-  const error = got.length ? Math.max(...got.map((v) => relNorm(v, exactSum))) : null
-  const bytes = cns.map((c) => c.stats.bytesSent)
-  const frames = cns.map((c) => c.stats.framesSent)
+  const report = consensusReport(sc, topology, spec, {
+    first: cns.map((c) => c.stats.history[0]).find((x) => x !== undefined) ?? null,
+    error: got.length ? Math.max(...got.map((v) => relNorm(v, exactSum))) : null,
+    finished: got.length,
+    bytes: cns.map((c) => c.stats.bytesSent),
+    frames: cns.map((c) => c.stats.framesSent),
+    network: { sent: net.stats.sent, delivered: net.stats.delivered, lost: net.stats.lost, dropped: net.stats.dropped },
+    errorPerRound: probe.errors(0),
+    failure,
+    stalled,
+    stallReason,
+    virtualMs: clock.now(),
+  })
+  return { report, wallMs: performance.now() - wall0, models: [] }
+}
+
+/** What the consensus-only report is made of, gathered on one thread or from workers (sim/workers/consensus.ts). */
+export interface ConsensusFacts {
+  /** The first node's (in node order) record of the session. */
+  first: SessionRecord | null
+  /** Largest relative error of a node's sum against the exact sum (null when none finished). */
+  error: number | null
+  finished: number
+  /** Per node, in node order. */
+  bytes: number[]
+  frames: number[]
+  network: { sent: number; delivered: number; lost: number; dropped: number }
+  errorPerRound: number[] | null
+  failure: Error | null
+  stalled: boolean
+  stallReason: string | null
+  virtualMs: number
+}
+
+export function consensusReport(sc: Scenario, topology: Topology, spec: SpectralReport, f: ConsensusFacts): SimReport {
+  const config = sc.training
+  const S = sc.nodes
+  const h = f.first ?? undefined
+  const error = f.error
+  const bytes = f.bytes
+  const frames = f.frames
+  const stalled = f.stalled
+  const stallReason = f.stallReason
   const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length)
-  const fail = failure as Error | null
-  const errs = probe.errors(0)
-  const report: SimReport = {
+  const fail = f.failure
+  const errs = f.errorPerRound
+  return {
     format: REPORT_FORMAT,
     version: REPORT_VERSION,
     scenario: sc,
@@ -83,10 +122,10 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
     outcome: {
       status: fail === null && !stalled ? 'completed' : 'stopped',
       reason: fail ? `${fail.name}: ${fail.message}` : stalled ? `SimulationStalled: the sum did not complete (${stallReason ?? 'no stall report'})` : null,
-      converged: got.length === S,
+      converged: f.finished === S,
       stopReason: null,
       iterations: 0,
-      virtualMs: clock.now(),
+      virtualMs: f.virtualMs,
     },
     iterations: [
       {
@@ -108,7 +147,7 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
       roundsTotal: h ? Math.max(...h.rounds) : 0,
       bytesPerNode: { mean: mean(bytes), max: Math.max(0, ...bytes) },
       framesPerNode: { mean: mean(frames), max: Math.max(0, ...frames) },
-      network: { sent: net.stats.sent, delivered: net.stats.delivered, lost: net.stats.lost, dropped: net.stats.dropped },
+      network: f.network,
       errorPerRound: errs ? { label: 'probe', chunk: 0, errors: errs } : null,
       reruns: [],
     },
@@ -117,5 +156,4 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
     faults: { loss: sc.faults.loss, latency: sc.faults.latency ?? null, crashes: [], rejoins: [] },
     nodes: [],
   }
-  return { report, wallMs: performance.now() - wall0, models: [] }
 }

@@ -52,12 +52,23 @@ export interface SimNode {
 /**
  * Exact sum of one statistics session's inputs, for the consensus error of what nodes
  * received. Results that arrive before every input is in wait in `pending` (rare: rounds >= diameter).
+ * Inputs wait in `unsummed` and are added in node order (not arrival order), so the sum is
+ * the same bits however the nodes are scheduled, on one thread or on several (sim/workers/).
  */
 export interface SessionInputs {
   sum: Float64Array
   inputs: number
   pending: Float64Array[]
   maxErr: number
+  unsummed: Array<{ node: number; vec: Float64Array }>
+}
+
+/** Add the waiting inputs to the sum, in node order. */
+function foldInputs(e: SessionInputs): void {
+  if (e.unsummed.length === 0) return
+  e.unsummed.sort((a, b) => a.node - b.node)
+  for (const { vec } of e.unsummed) for (let i = 0; i < vec.length; i++) e.sum[i] += vec[i]
+  e.unsummed = []
 }
 
 export interface NetworkRunOptions {
@@ -162,6 +173,7 @@ export class NetworkRun {
     await all
     await this.mesh?.close()
     for (const e of this.sessionInputs.values()) {
+      foldInputs(e)
       for (const v of e.pending) e.maxErr = Math.max(e.maxErr, relNorm(v, e.sum))
       e.pending = []
     }
@@ -215,6 +227,7 @@ export class NetworkRun {
 
   private settleErrors(e: SessionInputs): void {
     if (e.inputs < this.liveCount()) return
+    foldInputs(e)
     for (const v of e.pending) e.maxErr = Math.max(e.maxErr, relNorm(v, e.sum))
     e.pending = []
   }
@@ -239,10 +252,10 @@ export class NetworkRun {
       if (isStats) {
         e = this.sessionInputs.get(label)
         if (e === undefined) {
-          e = { sum: new Float64Array(vec.length), inputs: 0, pending: [], maxErr: 0 }
+          e = { sum: new Float64Array(vec.length), inputs: 0, pending: [], maxErr: 0, unsummed: [] }
           this.sessionInputs.set(label, e)
         }
-        for (let i = 0; i < vec.length; i++) e.sum[i] += vec[i]
+        e.unsummed.push({ node: s, vec: Float64Array.from(vec) })
         e.inputs++
         this.settleErrors(e)
       }

@@ -110,6 +110,27 @@ export class RoundProbe {
     for (let i = 0; i < u.length; i++) p += u[i] * e.value[i]
     rounds[e.round][node] = p
   }
+  /** What was recorded for `session` (chunk 0, attempt 0): per round, the value of each node (NaN where none). */
+  roundsOf(session: number): Float64Array[] | undefined {
+    return this.data.get(session)?.get(0)
+  }
+
+  /** Add values recorded elsewhere (another worker thread's nodes) for `session`, attempt 0. */
+  merge(session: number, rounds: readonly Float64Array[]): void {
+    let byAttempt = this.data.get(session)
+    if (byAttempt === undefined) {
+      byAttempt = new Map()
+      this.data.set(session, byAttempt)
+    }
+    let mine = byAttempt.get(0)
+    if (mine === undefined) {
+      mine = []
+      byAttempt.set(0, mine)
+    }
+    while (mine.length < rounds.length) mine.push(new Float64Array(this.S).fill(Number.NaN))
+    for (const [r, v] of rounds.entries()) for (let i = 0; i < v.length; i++) if (!Number.isNaN(v[i])) mine[r][i] = v[i]
+  }
+
   /** Relative disagreement per round of `session` (attempt 0), or null if not traced. */
   errors(session: number): number[] | null {
     const rounds = this.data.get(session)?.get(0)

@@ -3,8 +3,9 @@
  * and its evaluation (sim/run-evaluate.ts): iteration rows, node rows, rerun sessions,
  * outcome, privacy. Deterministic: no wall-clock figure.
  */
-import type { SessionRecord } from '../src/consensus/index.js'
+import type { ConsensusStats, SessionRecord } from '../src/consensus/index.js'
 import type { TrainingConfig, TrainingResult } from '../src/learning/index.js'
+import type { LedgerEntry } from '../src/privacy/ledger.js'
 import type { SpectralReport, Topology } from '../topologies/index.js'
 import type { SimData } from './data.js'
 import type { NetworkRun, SimNode } from './network-run.js'
@@ -13,9 +14,37 @@ import type { RunEvaluation } from './run-evaluate.js'
 import { topologySummary, TRACED_LABEL } from './run-common.js'
 import type { Scenario } from './scenario.js'
 
+/**
+ * What the report reads of a node: a SimNode of the one-thread run, or the same facts
+ * gathered from a worker thread (sim/workers/train.ts).
+ */
+export interface NodeView {
+  ledger: { readonly entries: readonly LedgerEntry[]; spent(audience: 'external'): { epsilon: number } } | null
+  consensus: { readonly stats: ConsensusStats } | null
+  checkpoint: { iteration: number } | null
+  result: TrainingResult | null
+  status: SimNode['status']
+  carried: SimNode['carried']
+}
+
+/** What the report reads of a trained network (NetworkRun, or its multi-worker twin). */
+export interface RunView {
+  readonly nodes: readonly NodeView[]
+  readonly probe: { errors(session: number): number[] | null }
+  readonly sessionInputs: ReadonlyMap<string, { maxErr: number }>
+  readonly net: { stats: { sent: number; delivered: number; lost: number; dropped: number } } | null
+  readonly crashRecords: NetworkRun['crashRecords']
+  readonly rejoinLog: NetworkRun['rejoinLog']
+  readonly firstFailure: Error | null
+  readonly failedNode: number
+  readonly stalled: boolean
+  readonly stallReason: string | null
+  readonly virtualMs: number
+}
+
 const mean = (a: number[]): number => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : 0)
 
-export function buildRunReport(sc: Scenario, data: SimData, topology: Topology, spec: SpectralReport, run: NetworkRun, ev: RunEvaluation): SimReport {
+export function buildRunReport(sc: Scenario, data: SimData, topology: Topology, spec: SpectralReport, run: RunView, ev: RunEvaluation): SimReport {
   const config = sc.training
   const nodes = run.nodes
   const labelToSession = new Map<string, SessionRecord>()
@@ -61,7 +90,7 @@ export function buildRunReport(sc: Scenario, data: SimData, topology: Topology, 
 }
 
 /** One row per iteration, from the finished nodes' records. */
-function iterationRows(run: NetworkRun, labelToSession: Map<string, SessionRecord>, exact: boolean): IterationRow[] {
+function iterationRows(run: RunView, labelToSession: Map<string, SessionRecord>, exact: boolean): IterationRow[] {
   const nodes = run.nodes
   const rows: IterationRow[] = []
   const nIter = Math.max(0, ...nodes.map((x) => x.result?.records.length ?? x.checkpoint?.iteration ?? 0))
@@ -90,7 +119,7 @@ function iterationRows(run: NetworkRun, labelToSession: Map<string, SessionRecor
   return rows
 }
 
-function nodeRow(x: SimNode, s: number, data: SimData, config: TrainingConfig, ev: RunEvaluation): NodeRow {
+function nodeRow(x: NodeView, s: number, data: SimData, config: TrainingConfig, ev: RunEvaluation): NodeRow {
   const cs = x.consensus?.stats
   const r = x.result
   const rel = r?.release ?? null
@@ -120,7 +149,7 @@ function nodeRow(x: SimNode, s: number, data: SimData, config: TrainingConfig, e
 }
 
 /** One row per rerun session: the excluded set every survivor ended with (sets only grow and merge). */
-function rerunRows(nodes: SimNode[], labelToSession: Map<string, SessionRecord>, S: number): SessionRow[] {
+function rerunRows(nodes: readonly NodeView[], labelToSession: Map<string, SessionRecord>, S: number): SessionRow[] {
   const reruns = new Map<number, SessionRow>()
   for (const x of nodes) {
     const cs = x.consensus?.stats
@@ -147,7 +176,7 @@ function rerunRows(nodes: SimNode[], labelToSession: Map<string, SessionRecord>,
   return [...reruns.values()].sort((a, b) => a.session - b.session)
 }
 
-function outcomeOf(run: NetworkRun, results: TrainingResult[]): SimReport['outcome'] {
+function outcomeOf(run: RunView, results: TrainingResult[]): SimReport['outcome'] {
   const fail = run.firstFailure
   const waiting = run.nodes.map((x, s) => (x.status === 'running' ? s : -1)).filter((s) => s >= 0)
   return {
@@ -165,7 +194,7 @@ function outcomeOf(run: NetworkRun, results: TrainingResult[]): SimReport['outco
   }
 }
 
-function privacySection(sc: Scenario, nodes: SimNode[], results: TrainingResult[]): SimReport['privacy'] {
+function privacySection(sc: Scenario, nodes: readonly NodeView[], results: TrainingResult[]): SimReport['privacy'] {
   const config = sc.training
   const ledgers = nodes
     .map((x, s) => ({

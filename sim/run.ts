@@ -27,6 +27,9 @@ import { evaluateRun } from './run-evaluate.js'
 import { buildRunReport } from './run-report.js'
 import { scenarioTopology } from './run-common.js'
 import type { Scenario } from './scenario.js'
+import { checkWorkers, withoutWorkers } from './workers/limits.js'
+import { runConsensusOnWorkers } from './workers/consensus.js'
+import { trainOnWorkers } from './workers/train.js'
 
 export * from './report-types.js'
 export { runConsensusScenario } from './consensus-run.js'
@@ -34,9 +37,13 @@ export { MAX_REJOINS } from './network-run.js'
 export { scenarioTopology, simulationSecret, trainAlone } from './run-common.js'
 
 /** Run one scenario (no sweep) and build its report. */
-export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<RunOutcome> {
-  if (sc.sweep !== undefined || sc.cases !== undefined) throw new SimulationError('runScenario runs one variant; use runSweep for a scenario with a sweep or cases')
-  if (sc.mode === 'consensus') return runConsensusScenario(sc)
+export async function runScenario(scenario: Scenario, hooks: RunHooks = {}): Promise<RunOutcome> {
+  if (scenario.sweep !== undefined || scenario.cases !== undefined) throw new SimulationError('runScenario runs one variant; use runSweep for a scenario with a sweep or cases')
+  // worker threads (sim/workers/): how the run executes, not part of the report
+  const workers = scenario.workers ?? 1
+  const sc = withoutWorkers(scenario)
+  checkWorkers(sc, workers)
+  if (sc.mode === 'consensus') return workers > 1 ? runConsensusOnWorkers(sc, workers) : runConsensusScenario(sc)
   const wall0 = performance.now()
   const root = new Rng(sc.seed)
   const data: SimData = loadSimData(sc, root.fork('data'))
@@ -46,6 +53,12 @@ export async function runScenario(sc: Scenario, hooks: RunHooks = {}): Promise<R
   // prediction is for the statistics vector (its largest length).
   const statsLength = consensusPayloadLimit(config, data.columns.length, sc.nodes)
   const spec = spectralReport(topology, sessionTol(config.consensus.tol, config.consensus.chunks, config.consensus.chunkScale, statsLength))
+  if (workers > 1) {
+    const par = await trainOnWorkers({ sc, data, topology, root, workers, hooks })
+    const report = buildRunReport(sc, data, topology, spec, par.run, par.evaluation)
+    hooks.onProgress?.({ iteration: report.outcome.iterations, maxIterations: config.maxIterations, objective: report.iterations.at(-1)?.objective ?? null, phase: 'done' })
+    return { report, wallMs: performance.now() - wall0, models: par.models }
+  }
   const run = new NetworkRun({ sc, data, topology, predictedRounds: spec.schemes[config.consensus.scheme].rounds, root, hooks })
   await run.train()
 

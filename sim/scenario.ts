@@ -175,6 +175,12 @@ export const Scenario = z
     report: ReportSpec.prefault({}),
     /** Report folder (default reports/sim/NAME). */
     output: z.string().optional(),
+    /**
+     * Worker threads the nodes are spread over (default 1: every node on the main thread).
+     * How the run executes, not what it simulates: left out of report.json, which is the
+     * same bytes for any count (sim/workers/, limits in sim/README.md).
+     */
+    workers: z.number().int().min(1).max(64).optional(),
   })
   .strict()
 

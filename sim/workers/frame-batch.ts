@@ -1,0 +1,87 @@
+/**
+ * Consensus frames between worker threads: every frame a worker's nodes send to nodes of
+ * another worker during one drain cycle goes into one Float64Array per destination, posted
+ * as a transferable ArrayBuffer (in-process, so the platform's byte order is fine).
+ *
+ * Layout per frame: to, from, kind code (-1 absent, 0 data, 1 exclude, 2 share, 3 reveal),
+ * attempt (-1 absent), session, chunk, round, payload length, then the payload.
+ */
+import type { ConsensusFrame, FrameKind } from '../../src/consensus/transport.js'
+
+const HEADER = 8
+const KINDS: readonly FrameKind[] = ['data', 'exclude', 'share', 'reveal']
+
+export class FrameBatchError extends Error {
+  override name = 'FrameBatchError'
+}
+
+/** A growable batch of frames for one destination worker. */
+export class FrameBatchWriter {
+  private buf = new Float64Array(1024)
+  private used = 0
+  frames = 0
+
+  get empty(): boolean {
+    return this.frames === 0
+  }
+
+  /** Copy `frame` (header and payload) into the batch: the sender may reuse its payload after this returns. */
+  push(to: number, from: number, frame: ConsensusFrame): void {
+    const len = frame.payload.length
+    this.reserve(HEADER + len)
+    const b = this.buf
+    let i = this.used
+    b[i++] = to
+    b[i++] = from
+    b[i++] = frame.kind === undefined ? -1 : KINDS.indexOf(frame.kind)
+    b[i++] = frame.attempt === undefined ? -1 : frame.attempt
+    b[i++] = frame.session
+    b[i++] = frame.chunk
+    b[i++] = frame.round
+    b[i++] = len
+    b.set(frame.payload, i)
+    this.used = i + len
+    this.frames++
+  }
+
+  /** The batch as an exactly sized buffer (to transfer); the writer starts empty again. */
+  take(): Float64Array {
+    const out = this.buf.slice(0, this.used)
+    this.used = 0
+    this.frames = 0
+    if (this.buf.length > 1 << 20) this.buf = new Float64Array(1024)
+    return out
+  }
+
+  private reserve(n: number): void {
+    if (this.used + n <= this.buf.length) return
+    let cap = this.buf.length * 2
+    while (cap < this.used + n) cap *= 2
+    const next = new Float64Array(cap)
+    next.set(this.buf.subarray(0, this.used))
+    this.buf = next
+  }
+}
+
+/** Call `fn(to, from, frame)` for every frame of a batch, in the order they were written. Payloads are views into `batch`. */
+export function readFrameBatch(batch: Float64Array, fn: (to: number, from: number, frame: ConsensusFrame) => void): number {
+  let i = 0
+  let n = 0
+  while (i < batch.length) {
+    if (i + HEADER > batch.length) throw new FrameBatchError(`truncated frame header at ${i} of ${batch.length}; batches must come from FrameBatchWriter`)
+    const to = batch[i]
+    const from = batch[i + 1]
+    const k = batch[i + 2]
+    const a = batch[i + 3]
+    const len = batch[i + 7]
+    const start = i + HEADER
+    if (start + len > batch.length) throw new FrameBatchError(`frame payload of ${len} values overruns the batch (${batch.length}); batches must come from FrameBatchWriter`)
+    const frame: ConsensusFrame = { session: batch[i + 4], chunk: batch[i + 5], round: batch[i + 6], payload: batch.subarray(start, start + len) }
+    if (k >= 0) frame.kind = KINDS[k]
+    if (a >= 0) frame.attempt = a
+    fn(to, from, frame)
+    i = start + len
+    n++
+  }
+  return n
+}

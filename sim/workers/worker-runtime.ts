@@ -1,0 +1,100 @@
+/**
+ * One simulator worker thread's event loop: it owns a partition of the nodes, their
+ * network endpoints (PartitionNetwork) and a StepClock. Batches from other workers are
+ * delivered at once; whenever the thread has run out of work (one macrotask turn, as the
+ * one-thread virtual clock settles) it posts the batches its nodes produced together with
+ * an idle report (sim/workers/protocol.ts). Time moves only on the coordinator's `advance`.
+ */
+import type { MessagePort, Transferable } from 'node:worker_threads'
+import type { SessionWait } from '../../src/consensus/index.js'
+import type { PartitionNetwork } from './partition-network.js'
+import type { FromWorker, OutReport, ToWorker } from './protocol.js'
+import type { StepClock } from './step-clock.js'
+
+/** What a worker runs on its nodes (training, or one consensus sum). */
+export interface WorkerJob {
+  start(): void
+  /** Nodes still working. */
+  running(): number
+  abort(): void
+  waits(): SessionWait[]
+  onSum?(label: string, sum: Float64Array): void
+  /** After training: close, evaluate, and hand back what the report needs. */
+  finish(): Promise<{ result: unknown; transfer: Transferable[] }>
+}
+
+export class WorkerRuntime {
+  private received = 0
+  private epoch = 0
+  private flushQueued = false
+
+  constructor(
+    private readonly port: MessagePort,
+    private readonly net: PartitionNetwork,
+    private readonly clock: StepClock,
+    private readonly job: WorkerJob,
+  ) {}
+
+  post(m: FromWorker, transfer: Transferable[] = []): void {
+    this.port.postMessage(m, transfer)
+  }
+
+  /** Handle one coordinator message (init is handled by the entry). */
+  handle(m: ToWorker): void {
+    switch (m.type) {
+      case 'start':
+        this.job.start()
+        this.queueFlush()
+        return
+      case 'batch':
+        this.received++
+        this.net.receive(m.batch)
+        this.queueFlush()
+        return
+      case 'advance':
+        this.epoch = m.epoch
+        this.clock.fireUntil(m.at)
+        this.queueFlush()
+        return
+      case 'sum':
+        this.job.onSum?.(m.label, m.sum)
+        return
+      case 'abort':
+        this.epoch = m.epoch
+        this.job.abort()
+        this.queueFlush()
+        return
+      case 'describe':
+        this.post({ type: 'waits', waits: this.job.waits() })
+        return
+      case 'finish':
+        void this.job.finish().then(({ result, transfer }) => this.post({ type: 'result', result }, transfer))
+        return
+      case 'init':
+        return
+    }
+  }
+
+  /** Post the batches and an idle report once every microtask and pending immediate has run. */
+  queueFlush(): void {
+    if (this.flushQueued) return
+    this.flushQueued = true
+    setImmediate(() => {
+      this.flushQueued = false
+      const batches = this.net.takeOutbound()
+      const report: OutReport = {
+        type: 'out',
+        batches,
+        received: this.received,
+        epoch: this.epoch,
+        nextAt: this.clock.nextAt(),
+        pendingTimers: this.clock.pending(),
+        running: this.job.running(),
+      }
+      this.post(
+        report,
+        batches.map((b) => b.batch.buffer as ArrayBuffer),
+      )
+    })
+  }
+}

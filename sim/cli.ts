@@ -94,6 +94,7 @@ interface SimFlags {
   l0?: number
   evalNodes?: number
   local?: boolean
+  workers?: number
 }
 
 /** A scenario from --scenario (or defaults) with the flags applied on top. */
@@ -143,6 +144,7 @@ export function scenarioFromFlags(f: SimFlags): Scenario {
   set('training.privacy.l0', f.l0)
   set('evaluate.maxNodes', f.evalNodes)
   if (f.local === false) set('evaluate.local', false)
+  set('workers', f.workers)
   return parseScenario(base, f.scenario ?? 'command line')
 }
 
@@ -260,6 +262,7 @@ export function registerSimCommands(program: Command): void {
     .option('--l0 <l0>', 'l-diversity level', num('--l0'))
     .option('--eval-nodes <n>', 'evaluate at most n nodes (large networks)', num('--eval-nodes'))
     .option('--no-local', 'skip the local-only baseline')
+    .option('--workers <n>', 'spread the nodes over n worker threads (in-memory transport, no faults; same report as 1)', num('--workers'))
     .action(async (f: SimFlags) => {
       if (f.list) {
         for (const n of namedScenarios()) {

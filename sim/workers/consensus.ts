@@ -28,7 +28,7 @@ export async function runConsensusOnWorkers(sc: Scenario, workers: number): Prom
     },
   })
   try {
-    await pool.start((worker) => ({ type: 'init', mode: 'consensus', worker, workers, sc, topology }))
+    await pool.start((worker, peers) => ({ type: 'init', mode: 'consensus', worker, workers, peers, sc, topology }))
     const end = await pool.drive(true)
     let stalled = false
     let stallReason: string | null = null

@@ -4,7 +4,7 @@
  * forwarded batch acknowledged: see sim/workers/protocol.ts), and only then move virtual
  * time, for every worker at once, to the network's earliest timer.
  */
-import { Worker } from 'node:worker_threads'
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
 import { ClockStalledError, formatWaits, type SessionWait } from '../../src/consensus/index.js'
 import { DEFAULT_VIRTUAL_LIMIT_MS } from '../report-types.js'
 import type { FromWorker, OutReport, ToWorker } from './protocol.js'
@@ -36,7 +36,6 @@ export class WorkerPool {
   /** Virtual time of the network (the last advance). */
   now = 0
   private readonly workers: Worker[] = []
-  private readonly delivered: number[]
   private readonly reports: (OutReport | null)[]
   private epoch = 0
   private readonly results: unknown[]
@@ -51,14 +50,21 @@ export class WorkerPool {
     readonly size: number,
     private readonly handlers: PoolHandlers,
   ) {
-    this.delivered = new Array<number>(size).fill(0)
     this.reports = new Array<OutReport | null>(size).fill(null)
     this.results = new Array<unknown>(size).fill(null)
     this.waitsBox = new Array<SessionWait[] | null>(size).fill(null)
   }
 
-  /** Spawn the workers and send each its init message; resolves once all have built their nodes. */
-  async start(init: (w: number) => ToWorker): Promise<void> {
+  /** Spawn the workers and send each its init message (with its ports to the others); resolves once all have built their nodes. */
+  async start(init: (w: number, peers: (MessagePort | null)[]) => ToWorker): Promise<void> {
+    const peers: (MessagePort | null)[][] = Array.from({ length: this.size }, () => new Array<MessagePort | null>(this.size).fill(null))
+    for (let i = 0; i < this.size; i++) {
+      for (let j = i + 1; j < this.size; j++) {
+        const ch = new MessageChannel()
+        peers[i][j] = ch.port1
+        peers[j][i] = ch.port2
+      }
+    }
     let ready = 0
     await new Promise<void>((resolve, reject) => {
       for (let w = 0; w < this.size; w++) {
@@ -82,7 +88,11 @@ export class WorkerPool {
             reject(e)
           }
         })
-        this.post(w, init(w))
+        const mine = peers[w]
+        this.workers[w].postMessage(
+          init(w, mine),
+          mine.filter((p): p is MessagePort => p !== null),
+        )
       }
     })
   }
@@ -153,10 +163,6 @@ export class WorkerPool {
   private onMessage(w: number, m: FromWorker): void {
     switch (m.type) {
       case 'out':
-        for (const b of m.batches) {
-          this.delivered[b.worker]++
-          this.post(b.worker, { type: 'batch', batch: b.batch }, [b.batch.buffer as ArrayBuffer])
-        }
         this.reports[w] = m
         this.check()
         return
@@ -185,15 +191,19 @@ export class WorkerPool {
     }
   }
 
-  /** Quiet network (Mattern): every worker's latest report is of this epoch and acknowledges every batch sent to it. */
+  /** Quiet network (Mattern): every worker's latest report is of this epoch, and every batch reported sent is reported received. */
   private check(): void {
     if (this.waiter === null) return
     let running = 0
     let next = Number.POSITIVE_INFINITY
     let pending = 0
-    for (let w = 0; w < this.size; w++) {
-      const r = this.reports[w]
-      if (r === null || r.epoch !== this.epoch || r.received !== this.delivered[w]) return
+    const reports: OutReport[] = []
+    for (const r of this.reports) {
+      if (r === null || r.epoch !== this.epoch) return
+      reports.push(r)
+    }
+    for (let i = 0; i < this.size; i++) for (let j = 0; j < this.size; j++) if (i !== j && reports[i].sentTo[j] !== reports[j].recvFrom[i]) return
+    for (const r of reports) {
       running += r.running
       next = Math.min(next, r.nextAt)
       pending += r.pendingTimers

@@ -1,14 +1,18 @@
 /**
  * Messages between the coordinator (main thread) and the simulator's worker threads.
  *
- * Termination detection (Mattern's counting, with every batch routed through the
- * coordinator): a worker posts `out` each time its nodes have nothing left to do (after one
- * macrotask turn with no work, as the one-thread virtual clock settles), carrying the
- * batches it produced and how many batches it has received so far. The coordinator counts
- * the batches it forwarded to each worker; when every worker's latest report is of the
- * current epoch and acknowledges all of them, no frame is in flight and nobody can wake:
- * only then does virtual time advance (`advance` to the network's earliest timer).
+ * Frame batches go straight from worker to worker over a MessagePort per pair (one hop per
+ * round, the main thread is not on the critical path). Termination detection is Mattern's
+ * counting: each time a worker's nodes have nothing left to do (after one macrotask turn
+ * with no work, as the one-thread virtual clock settles) it posts its batches to its peers
+ * and then an idle report (`out`) to the coordinator with how many batches it has sent to
+ * and received from each peer. When every worker's latest report is of the current epoch
+ * and, for every pair, the batches one reports sent equal those the other reports received,
+ * no frame is in flight and nobody can wake (the first batch sent after a stale report
+ * would show as sent and not received); only then does virtual time advance (`advance`, to
+ * the network's earliest timer, for every worker at once).
  */
+import type { MessagePort } from 'node:worker_threads'
 import type { SessionWait } from '../../src/consensus/index.js'
 import type { Scenario } from '../scenario.js'
 import type { SimData } from '../data.js'
@@ -19,6 +23,8 @@ export interface InitTrain {
   mode: 'train'
   worker: number
   workers: number
+  /** Port to each other worker (null at this worker's own index). */
+  peers: (MessagePort | null)[]
   sc: Scenario
   topology: Topology
   /** The scenario's data (trainAll left out: the centralised fit runs on the main thread). */
@@ -30,6 +36,7 @@ export interface InitConsensus {
   mode: 'consensus'
   worker: number
   workers: number
+  peers: (MessagePort | null)[]
   sc: Scenario
   topology: Topology
 }
@@ -38,7 +45,6 @@ export type ToWorker =
   | InitTrain
   | InitConsensus
   | { type: 'start' }
-  | { type: 'batch'; batch: Float64Array }
   | { type: 'advance'; epoch: number; at: number }
   /** The exact sum of a statistics session's inputs (node order), for the consensus error. */
   | { type: 'sum'; label: string; sum: Float64Array }
@@ -48,11 +54,16 @@ export type ToWorker =
   /** Training is over: close, evaluate, post the result. */
   | { type: 'finish' }
 
+/** What a worker posts to a peer: every frame its nodes sent to the peer's nodes since the last one. */
+export interface PeerBatch {
+  batch: Float64Array
+}
+
 export interface OutReport {
   type: 'out'
-  batches: Array<{ worker: number; frames: number; batch: Float64Array }>
-  /** Batches received so far. */
-  received: number
+  /** Batches sent to / received from each worker so far. */
+  sentTo: number[]
+  recvFrom: number[]
   /** Epoch (advance count) this report belongs to. */
   epoch: number
   /** Earliest timer of this worker (Infinity when none) and how many are pending. */

@@ -92,7 +92,7 @@ export async function trainOnWorkers(o: { sc: Scenario; data: SimData; topology:
   let stalled = false
   let stallReason: string | null = null
   try {
-    await pool.start((worker) => ({ type: 'init', mode: 'train', worker, workers: o.workers, sc, topology, data: shared }))
+    await pool.start((worker, peers) => ({ type: 'init', mode: 'train', worker, workers: o.workers, peers, sc, topology, data: shared }))
     let end = await pool.drive(true)
     if (end.kind === 'stall') {
       stalled = true

@@ -32,7 +32,7 @@ port.on('message', (m: ToWorker) => {
     const clock = new StepClock()
     const net = new PartitionNetwork(part, m.worker, () => runtime?.queueFlush())
     const job: WorkerJob = m.mode === 'train' ? new TrainJob(m.sc, m.data, m.topology, part, net, clock, post) : new ConsensusJob(m.sc, m.topology, part, net, clock, post)
-    runtime = new WorkerRuntime(port, net, clock, job)
+    runtime = new WorkerRuntime(port, m.peers, net, clock, job)
     post({ type: 'ready' })
   } catch (e) {
     fatal(e)

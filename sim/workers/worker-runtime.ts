@@ -8,7 +8,7 @@
 import type { MessagePort, Transferable } from 'node:worker_threads'
 import type { SessionWait } from '../../src/consensus/index.js'
 import type { PartitionNetwork } from './partition-network.js'
-import type { FromWorker, OutReport, ToWorker } from './protocol.js'
+import type { FromWorker, OutReport, PeerBatch, ToWorker } from './protocol.js'
 import type { StepClock } from './step-clock.js'
 
 /** What a worker runs on its nodes (training, or one consensus sum). */
@@ -24,16 +24,28 @@ export interface WorkerJob {
 }
 
 export class WorkerRuntime {
-  private received = 0
+  private readonly sentTo: number[]
+  private readonly recvFrom: number[]
   private epoch = 0
   private flushQueued = false
 
   constructor(
     private readonly port: MessagePort,
+    private readonly peers: readonly (MessagePort | null)[],
     private readonly net: PartitionNetwork,
     private readonly clock: StepClock,
     private readonly job: WorkerJob,
-  ) {}
+  ) {
+    this.sentTo = new Array<number>(peers.length).fill(0)
+    this.recvFrom = new Array<number>(peers.length).fill(0)
+    for (const [w, p] of peers.entries()) p?.on('message', (m: PeerBatch) => this.onBatch(w, m))
+  }
+
+  private onBatch(from: number, m: PeerBatch): void {
+    this.recvFrom[from]++
+    this.net.receive(m.batch)
+    this.queueFlush()
+  }
 
   post(m: FromWorker, transfer: Transferable[] = []): void {
     this.port.postMessage(m, transfer)
@@ -44,11 +56,6 @@ export class WorkerRuntime {
     switch (m.type) {
       case 'start':
         this.job.start()
-        this.queueFlush()
-        return
-      case 'batch':
-        this.received++
-        this.net.receive(m.batch)
         this.queueFlush()
         return
       case 'advance':
@@ -81,20 +88,23 @@ export class WorkerRuntime {
     this.flushQueued = true
     setImmediate(() => {
       this.flushQueued = false
-      const batches = this.net.takeOutbound()
+      for (const b of this.net.takeOutbound()) {
+        const peer = this.peers[b.worker]
+        if (peer === null) continue
+        this.sentTo[b.worker]++
+        const m: PeerBatch = { batch: b.batch }
+        peer.postMessage(m, [b.batch.buffer as ArrayBuffer])
+      }
       const report: OutReport = {
         type: 'out',
-        batches,
-        received: this.received,
+        sentTo: [...this.sentTo],
+        recvFrom: [...this.recvFrom],
         epoch: this.epoch,
         nextAt: this.clock.nextAt(),
         pendingTimers: this.clock.pending(),
         running: this.job.running(),
       }
-      this.post(
-        report,
-        batches.map((b) => b.batch.buffer as ArrayBuffer),
-      )
+      this.post(report)
     })
   }
 }

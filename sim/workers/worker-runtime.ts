@@ -44,7 +44,21 @@ export class WorkerRuntime {
   private onBatch(from: number, m: PeerBatch): void {
     this.recvFrom[from]++
     this.net.receive(m.batch)
+    // Post what the delivery produced (the next round's frames) before the nodes' promise
+    // continuations run: those may be long (a node's optimize, local update or release) and
+    // the peer's nodes must not wait for them to get this round.
+    this.postBatches()
     this.queueFlush()
+  }
+
+  private postBatches(): void {
+    for (const b of this.net.takeOutbound()) {
+      const peer = this.peers[b.worker]
+      if (peer === null) continue
+      this.sentTo[b.worker]++
+      const m: PeerBatch = { batch: b.batch }
+      peer.postMessage(m, [b.batch.buffer as ArrayBuffer])
+    }
   }
 
   post(m: FromWorker, transfer: Transferable[] = []): void {
@@ -88,13 +102,7 @@ export class WorkerRuntime {
     this.flushQueued = true
     setImmediate(() => {
       this.flushQueued = false
-      for (const b of this.net.takeOutbound()) {
-        const peer = this.peers[b.worker]
-        if (peer === null) continue
-        this.sentTo[b.worker]++
-        const m: PeerBatch = { batch: b.batch }
-        peer.postMessage(m, [b.batch.buffer as ArrayBuffer])
-      }
+      this.postBatches()
       const report: OutReport = {
         type: 'out',
         sentTo: [...this.sentTo],

@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest'
+import type { ConsensusFrame } from '../../src/consensus/transport.js'
+import { reportJson } from '../../sim/report.js'
+import { runScenario } from '../../sim/run.js'
+import { parseScenario, resolveScenario, type Scenario, type ScenarioInput } from '../../sim/scenario.js'
+import { FrameBatchWriter, readFrameBatch } from '../../sim/workers/frame-batch.js'
+import { WorkersUnsupportedError } from '../../sim/workers/limits.js'
+import { partition } from '../../sim/workers/partition.js'
+
+/** The demo, made small: 11 nodes, K fixed, 3 iterations (monitor, release and all baselines on). */
+function smallDemo(): Scenario {
+  const d = resolveScenario('demo')
+  return parseScenario({
+    ...d,
+    nodes: 11,
+    training: { ...d.training, model: { kind: 'ggm', hyper: { K: 3, rho: 1, lambda0: 60, radius: 4 } }, maxIterations: 3 },
+  } as ScenarioInput)
+}
+
+describe('collab sim on worker threads', () => {
+  it('a training run on 2 and 3 workers writes the same report.json bytes (and models) as on one thread', async () => {
+    const sc = smallDemo()
+    const one = await runScenario(sc)
+    expect(one.report.outcome.status).toBe('completed')
+    expect(one.report.outcome.iterations).toBe(3)
+    expect(one.report.privacy.ledgers.length).toBeGreaterThan(0)
+    expect(one.report.auc.released?.nodes).toBe(11)
+    for (const workers of [2, 3]) {
+      const par = await runScenario({ ...sc, workers })
+      expect(reportJson(par.report)).toBe(reportJson(one.report))
+      // the models come back from the workers as they are on one thread
+      expect(par.models.map((m) => JSON.stringify(m?.save()))).toEqual(one.models.map((m) => JSON.stringify(m?.save())))
+    }
+  }, 120_000)
+
+  it('consensus mode on 2 workers writes the same report.json bytes as on one thread', async () => {
+    const sc = parseScenario({
+      mode: 'consensus',
+      seed: 2,
+      vectorLength: 8,
+      nodes: 60,
+      topology: { kind: 'regular' },
+      training: { model: { kind: 'ggm' }, seed: 7, consensus: { scheme: 'chebyshev', tol: 1e-9, chunks: 3 } },
+    })
+    const one = await runScenario(sc)
+    const two = await runScenario({ ...sc, workers: 2 })
+    expect(one.report.outcome.converged).toBe(true)
+    expect(one.report.consensus.errorPerRound?.errors.length).toBeGreaterThan(10)
+    expect(reportJson(two.report)).toBe(reportJson(one.report))
+  }, 60_000)
+
+  it('leaves workers out of the report, and refuses what threads cannot replay, with a named error', async () => {
+    const sc = smallDemo()
+    const refuse = async (s: Scenario, what: RegExp): Promise<void> => {
+      const e: unknown = await runScenario(s).then(
+        () => null,
+        (x: unknown) => x,
+      )
+      expect(e).toBeInstanceOf(WorkersUnsupportedError)
+      expect((e as Error).message).toMatch(what)
+    }
+    await refuse({ ...sc, workers: 2, faults: { ...sc.faults, loss: 0.1 } }, /fault-free.*loss 0.1.*workers: 1/)
+    await refuse({ ...sc, workers: 2, faults: { ...sc.faults, latency: { kind: 'fixed', ms: 3 } } }, /latency \(fixed\)/)
+    await refuse({ ...sc, workers: 2, faults: { ...sc.faults, crashes: [{ node: 1, atIteration: 1 }] } }, /1 crash/)
+    await refuse({ ...sc, workers: 2, transport: 'exact' }, /in-memory transport only.*transport: exact/)
+    await refuse({ ...sc, workers: 12 }, /exceeds nodes: 11/)
+    expect(() => parseScenario({ ...sc, workers: 0 })).toThrow(/workers/)
+  })
+})
+
+describe('worker-thread plumbing', () => {
+  it('a frame batch gives back every frame, field for field, in order', () => {
+    const frames: ConsensusFrame[] = [
+      { session: 3, chunk: 1, round: 7, payload: Float64Array.of(1.5, -2, Number.MIN_VALUE) },
+      { kind: 'exclude', attempt: 4_000_000_000, session: 9, chunk: 0, round: 0, payload: Float64Array.of(5, 8) },
+      { kind: 'share', session: 1, chunk: 2, round: 0, payload: new Float64Array(0) },
+      { kind: 'reveal', attempt: 0, session: 2, chunk: 0, round: 1, payload: new Float64Array(3000).map((_, i) => i / 7) },
+    ]
+    const w = new FrameBatchWriter()
+    frames.forEach((f, i) => w.push(10 + i, i, f))
+    expect(w.frames).toBe(4)
+    const got: Array<{ to: number; from: number; frame: ConsensusFrame }> = []
+    readFrameBatch(w.take(), (to, from, frame) => got.push({ to, from, frame: { ...frame, payload: Float64Array.from(frame.payload) } }))
+    expect(w.empty).toBe(true)
+    expect(got).toEqual(frames.map((frame, i) => ({ to: 10 + i, from: i, frame })))
+  })
+
+  it('partitions nodes into contiguous blocks that cover every node once, and owner() agrees with them', () => {
+    for (const [S, W] of [
+      [31, 2],
+      [1000, 3],
+      [7, 7],
+      [10, 4],
+    ]) {
+      const parts = Array.from({ length: W }, (_, w) => partition(S, W, w))
+      expect(parts[0].lo).toBe(0)
+      expect(parts[W - 1].hi).toBe(S)
+      for (let w = 1; w < W; w++) expect(parts[w].lo).toBe(parts[w - 1].hi)
+      for (let s = 0; s < S; s++) {
+        const w = parts[0].owner(s)
+        expect(s >= parts[w].lo && s < parts[w].hi).toBe(true)
+      }
+    }
+  })
+})

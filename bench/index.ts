@@ -16,6 +16,7 @@ const benches: Record<string, () => Promise<{ run: Bench }>> = {
   vae: () => import('./vae.js'),
   consensus: () => import('./consensus.js'),
   spectrum: () => import('./spectrum.js'),
+  workers: () => import('./workers.js'),
   api: () => import('./api.js'),
 }
 

@@ -4,7 +4,6 @@
  * what the report needs in node order, so that report.json is byte-identical to the
  * one-thread run of the same scenario and seed (sim/network-run.ts).
  */
-import type { TrainingResult } from '../../src/learning/index.js'
 import { loadNodeModel } from '../../src/learning/models.js'
 import type { CollabModel } from '../../src/models/model.js'
 import type { Rng } from '../../src/numeric/rng.js'
@@ -130,7 +129,7 @@ function assemble(
       const ledger = x.ledger
       nodes.push({
         status: x.status,
-        result: x.result === null || model === null ? null : ({ ...x.result, model } as TrainingResult),
+        result: x.result === null || model === null ? null : ({ ...x.result, model }),
         ledger: ledger === null ? null : { entries: ledger.entries, spent: () => ({ epsilon: ledger.spentExternal }) },
         consensus: { stats: x.stats },
         checkpoint: null,

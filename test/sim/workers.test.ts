@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { ConsensusFrame } from '../../src/consensus/transport.js'
 import { reportJson } from '../../sim/report.js'
 import { runScenario } from '../../sim/run.js'
-import { parseScenario, resolveScenario, type Scenario, type ScenarioInput } from '../../sim/scenario.js'
+import { parseScenario, resolveScenario, type Scenario } from '../../sim/scenario.js'
 import { FrameBatchWriter, readFrameBatch } from '../../sim/workers/frame-batch.js'
 import { WorkersUnsupportedError } from '../../sim/workers/limits.js'
 import { partition } from '../../sim/workers/partition.js'
@@ -14,7 +14,7 @@ function smallDemo(): Scenario {
     ...d,
     nodes: 11,
     training: { ...d.training, model: { kind: 'ggm', hyper: { K: 3, rho: 1, lambda0: 60, radius: 4 } }, maxIterations: 3 },
-  } as ScenarioInput)
+  })
 }
 
 describe('collab sim on worker threads', () => {

@@ -15,6 +15,7 @@ import { anomalySampler, combineEvaluation, referenceEvaluation, type NodeEvalua
 import type { NodeView, RunView } from '../run-report.js'
 import type { Scenario } from '../scenario.js'
 import { WorkerPool, type PoolHandlers } from './coordinator.js'
+import { WorkersUnsupportedError } from './limits.js'
 import type { TrainWorkerResult } from './train-job.js'
 
 export interface WorkersTraining {
@@ -40,6 +41,9 @@ function sumInNodeOrder(vecs: readonly (Float64Array | null)[]): Float64Array {
 /** Train sc's network on `workers` threads, evaluate it, and return the report's view of it. */
 export async function trainOnWorkers(o: { sc: Scenario; data: SimData; topology: Topology; root: Rng; workers: number; hooks: RunHooks }): Promise<WorkersTraining> {
   const { sc, data, topology, hooks } = o
+  if (hooks.onEvent !== undefined) {
+    throw new WorkersUnsupportedError('RunHooks.onEvent (every node\'s training events) is not available with workers > 1: the events stay in the worker threads; use onProgress, or workers: 1')
+  }
   const S = sc.nodes
   const config = sc.training
   const inputs = new Map<string, InputSet>()

@@ -192,6 +192,14 @@ export function neighbours(t: Topology): number[][] {
 
 const spectrumCache = new WeakMap<Topology, GraphSpectrum>()
 
+/**
+ * Record a spectrum computed elsewhere for `t` (the simulator's worker threads get the main
+ * thread's, so a 10,000-node Lanczos runs once per run, not once per thread).
+ */
+export function rememberTopologySpectrum(t: Topology, s: GraphSpectrum): void {
+  spectrumCache.set(t, s)
+}
+
 /** Spectrum of the whole topology, computed once per Topology object. */
 export function topologySpectrum(t: Topology): GraphSpectrum {
   let s = spectrumCache.get(t)

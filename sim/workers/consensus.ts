@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks'
 import { sessionTol } from '../../src/consensus/index.js'
 import { Rng } from '../../src/numeric/rng.js'
-import { spectralReport } from '../../topologies/index.js'
+import { spectralReport, topologySpectrum } from '../../topologies/index.js'
 import { consensusReport } from '../consensus-run.js'
 import type { RunOutcome } from '../report-types.js'
 import { RoundProbe, scenarioTopology } from '../run-common.js'
@@ -28,7 +28,7 @@ export async function runConsensusOnWorkers(sc: Scenario, workers: number): Prom
     },
   })
   try {
-    await pool.start((worker, peers) => ({ type: 'init', mode: 'consensus', worker, workers, peers, sc, topology }))
+    await pool.start((worker, peers) => ({ type: 'init', mode: 'consensus', worker, workers, peers, sc, topology, spectrum: topologySpectrum(topology) }))
     const end = await pool.drive(true)
     let stalled = false
     let stallReason: string | null = null

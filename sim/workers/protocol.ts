@@ -16,6 +16,7 @@ import type { MessagePort } from 'node:worker_threads'
 import type { SessionWait } from '../../src/consensus/index.js'
 import type { Scenario } from '../scenario.js'
 import type { SimData } from '../data.js'
+import type { GraphSpectrum } from '../../src/consensus/index.js'
 import type { Topology } from '../../topologies/index.js'
 
 export interface InitTrain {
@@ -27,6 +28,8 @@ export interface InitTrain {
   peers: (MessagePort | null)[]
   sc: Scenario
   topology: Topology
+  /** The topology's spectrum, computed once on the main thread. */
+  spectrum: GraphSpectrum
   /** The scenario's data (trainAll left out: the centralised fit runs on the main thread). */
   data: SimData
 }
@@ -39,6 +42,7 @@ export interface InitConsensus {
   peers: (MessagePort | null)[]
   sc: Scenario
   topology: Topology
+  spectrum: GraphSpectrum
 }
 
 export type ToWorker =

@@ -7,7 +7,7 @@
 import { loadNodeModel } from '../../src/learning/models.js'
 import type { CollabModel } from '../../src/models/model.js'
 import type { Rng } from '../../src/numeric/rng.js'
-import type { Topology } from '../../topologies/index.js'
+import { topologySpectrum, type Topology } from '../../topologies/index.js'
 import type { SimData } from '../data.js'
 import type { RunHooks } from '../report-types.js'
 import { RoundProbe } from '../run-common.js'
@@ -95,7 +95,7 @@ export async function trainOnWorkers(o: { sc: Scenario; data: SimData; topology:
   let stalled = false
   let stallReason: string | null = null
   try {
-    await pool.start((worker, peers) => ({ type: 'init', mode: 'train', worker, workers: o.workers, peers, sc, topology, data: shared }))
+    await pool.start((worker, peers) => ({ type: 'init', mode: 'train', worker, workers: o.workers, peers, sc, topology, spectrum: topologySpectrum(topology), data: shared }))
     let end = await pool.drive(true)
     if (end.kind === 'stall') {
       stalled = true

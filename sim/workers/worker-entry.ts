@@ -3,6 +3,7 @@
  * partition's network, clock and job from the `init` message, then serve the coordinator.
  */
 import { parentPort } from 'node:worker_threads'
+import { rememberTopologySpectrum } from '../../topologies/index.js'
 import { ConsensusJob } from './consensus-job.js'
 import { PartitionNetwork } from './partition-network.js'
 import { partition } from './partition.js'
@@ -28,6 +29,7 @@ port.on('message', (m: ToWorker) => {
       runtime?.handle(m)
       return
     }
+    rememberTopologySpectrum(m.topology, m.spectrum)
     const part = partition(m.sc.nodes, m.workers, m.worker)
     const clock = new StepClock()
     const net = new PartitionNetwork(part, m.worker, () => runtime?.queueFlush())

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import cliProgress from 'cli-progress'
+import { SCHEMES } from '../src/consensus/weights.js'
 import { loadCsv } from '../src/data/index.js'
 import { parseTrainingConfig } from '../src/learning/config.js'
 import { withLabels } from '../src/models/classifier/index.js'
@@ -243,7 +244,7 @@ export function registerSimCommands(program: Command): void {
     .addOption(new Option('--model <kind>', 'model').choices(['ggm', 'vae', 'classifier']))
     .option('--k <K>', 'GGM: initial number of components', num('--k'))
     .option('--rho <rho>', 'GGM: l1 penalty', num('--rho'))
-    .addOption(new Option('--scheme <scheme>', 'consensus weights').choices(['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev']))
+    .addOption(new Option('--scheme <scheme>', 'consensus weights').choices([...SCHEMES]))
     .option('--tol <tol>', 'consensus relative tolerance', num('--tol'))
     .option('--chunks <C>', 'random chunks per consensus (eq. 6)', num('--chunks'))
     .addOption(new Option('--protection <p>', 'how contributions are hidden: random chunks over consensus, or Shamir secure sums').choices(['chunking', 'shamir']))
@@ -303,7 +304,7 @@ export function registerSimCommands(program: Command): void {
     .option('--rho <rho>', 'GGM: l1 penalty', num('--rho'))
     .option('--hyper <json>', 'model hyper-parameters as a JSON object, e.g. \'{"architecture": "mlp", "maxIter": 300}\'', jsonObjectFlag('--hyper'))
     .option('--seed <n>', 'shared seed', num('--seed'), 1)
-    .addOption(new Option('--scheme <scheme>', 'consensus weights').choices(['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev']))
+    .addOption(new Option('--scheme <scheme>', 'consensus weights').choices([...SCHEMES]))
     .option('--tol <tol>', 'consensus relative tolerance', num('--tol'))
     .option('--exact', 'exact sums instead of consensus (reference)')
     .requiredOption('--out <model.json>', 'where to write node 0\'s model')

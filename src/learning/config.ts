@@ -30,8 +30,8 @@ export const DEFAULT_L0 = 2
 /** Quantile of the node's own training scores used as the anomaly threshold of the API. */
 export const DEFAULT_THRESHOLD_QUANTILE = 0.95
 
-export const ConsensusSchemeName = z.enum(['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev'], {
-  error: 'must be one of paper, max-degree, metropolis, best-constant, chebyshev',
+export const ConsensusSchemeName = z.enum(['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev', 'finite-time'], {
+  error: 'must be one of paper, max-degree, metropolis, best-constant, chebyshev, finite-time',
 })
 export type ConsensusSchemeName = z.infer<typeof ConsensusSchemeName>
 

@@ -11,7 +11,7 @@
  * and pooled baselines are off), iterations, converged (the model's own stopping rule, not
  * the cap), stop reason, ROC-AUC (mean over nodes of the CollabDict models).
  *
- *   npx tsx sim/experiments/timing.ts [--datasets breastw,shuttle] [--models ggm,vae] [--out reports/timing/timing.json]
+ *   npx tsx sim/experiments/timing.ts [--datasets breastw,shuttle] [--models ggm,vae] [--ggm '{"K":2,"rho":5}'] [--out reports/timing/timing.json]
  *
  * The three raw tables in data/ hold string labels, an Id column and missing cells, which the
  * data policy refuses (README "Data policy"); they are written once to reports/timing/ as
@@ -77,7 +77,7 @@ function bounds(c: TimingCase): { lower: number[]; upper: number[] } {
 }
 
 /** The scenario of one timing row. */
-export function timingScenario(c: TimingCase, model: 'ggm' | 'vae', nodes = 10): ScenarioInput {
+export function timingScenario(c: TimingCase, model: 'ggm' | 'vae', nodes = 10, hyper: Record<string, unknown> = {}): ScenarioInput {
   return {
     name: `timing-${c.name}-${model}`,
     seed: 1,
@@ -93,7 +93,7 @@ export function timingScenario(c: TimingCase, model: 'ggm' | 'vae', nodes = 10):
     topology: { kind: 'regular', degree: 3, seed: 1 },
     transport: 'memory',
     training: {
-      model: { kind: model, hyper: {} },
+      model: { kind: model, hyper },
       seed: 7,
       consensus: { scheme: 'chebyshev', tol: 1e-9, chunks: 1 },
       privacy: {
@@ -126,11 +126,13 @@ async function main(argv: string[]): Promise<void> {
   const pick = arg('--datasets')?.split(',')
   const models = (arg('--models') ?? 'ggm,vae').split(',') as ('ggm' | 'vae')[]
   const out = arg('--out') ?? `${OUT_DIR}/timing.json`
+  // --ggm '{"K":2,"rho":5}': GGM hyper-parameters instead of the defaults (e.g. the earlier fixed K 2, rho 5)
+  const ggmHyper = JSON.parse(arg('--ggm') ?? '{}') as Record<string, unknown>
   const cases: TimingCase[] = [...AD_SETS.map((n) => ({ name: n, path: `data/ad_${n}.csv`, labelCol: 'anomaly' })), ...prepareRaw()]
   const rows: TimingRow[] = []
   for (const c of cases.filter((x) => pick === undefined || pick.includes(x.name))) {
     for (const model of models) {
-      const sc = parseScenario(timingScenario(c, model))
+      const sc = parseScenario(timingScenario(c, model, 10, model === 'ggm' ? ggmHyper : {}))
       const t0 = performance.now()
       const c0 = process.cpuUsage()
       const r = await runScenario(sc)

@@ -196,7 +196,7 @@ export function defaultMaxIterations(c: { model: { kind: string; hyper: Record<s
   const schema = c.model.kind === 'ggm' ? ggmHyperSchema : c.model.kind === 'vae' ? VaeHyperSchema : ClassifierHyperSchema
   const hyper = schema.safeParse({ ...c.model.hyper, seed: c.seed })
   const own = hyper.success ? (hyper.data as { maxIter?: number }).maxIter : undefined
-  return own !== undefined && own >= DEFAULT_MAX_ITERATIONS ? Math.min(own + 1, 100_000) : DEFAULT_MAX_ITERATIONS
+  return own !== undefined && own > DEFAULT_MAX_ITERATIONS ? Math.min(own + 1, 100_000) : DEFAULT_MAX_ITERATIONS
 }
 
 /** A validated training configuration (all defaults filled in). */

@@ -5,7 +5,9 @@
  * 2. rounds vs S (spectral, tol 1e-9) for the cycle with inverse chord, random 3-regular,
  *    Margulis-Gabber-Galil and the ring;
  * 3. the simulator's load: 1,000 nodes, statistics vectors of 800, C = 3 chunks, one
- *    aggregate per EM iteration, on random 3-regular and cwic-1009.
+ *    aggregate per EM iteration, on random 3-regular and cwic-1009;
+ * 4. finite-time exact consensus vs Chebyshev at 1e-9 on small graphs with few distinct
+ *    eigenvalues (cwic-31, ring-31, torus-100, ring-101): rounds, wall time, error reached.
  */
 import { Rng } from '../src/numeric/rng.js'
 import { SCHEMES, createConsensusNode, createMemoryNetwork, type SchemeName } from '../src/consensus/index.js'
@@ -143,8 +145,27 @@ async function simulatorLoad(): Promise<void> {
   }
 }
 
+export async function finiteTimeTable(): Promise<void> {
+  const len = 5000
+  console.log(`\n-- finite-time exact consensus vs chebyshev, tol ${TOL}, vector length ${len}, C = 1 --`)
+  console.log(`${'graph'.padEnd(10)} ${pad('cheb rounds', 11)} ${pad('wall s', 7)} ${pad('rel.err', 8)}   ${pad('finite rounds', 13)} ${pad('wall s', 7)} ${pad('rel.err', 8)}  ratio`)
+  for (const [name, t] of [
+    ['cwic-31', generateTopology('cwic', 31)],
+    ['ring-31', generateTopology('ring', 31)],
+    ['torus-100', generateTopology('torus', 100)],
+    ['ring-101', generateTopology('ring', 101)],
+  ] as const) {
+    const c = await runOnce(t, 'chebyshev', len, 1)
+    const f = await runOnce(t, 'finite-time', len, 1)
+    console.log(
+      `${name.padEnd(10)} ${pad(c.rounds, 11)} ${pad((c.ms / 1000).toFixed(2), 7)} ${pad(c.relErr.toExponential(1), 8)}   ${pad(f.rounds, 13)} ${pad((f.ms / 1000).toFixed(2), 7)} ${pad(f.relErr.toExponential(1), 8)}  ${(c.rounds / f.rounds).toFixed(1)}x fewer rounds`,
+    )
+  }
+}
+
 export async function run(): Promise<void> {
   await schemesTable()
   roundsTable()
   await simulatorLoad()
+  await finiteTimeTable()
 }

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import cliProgress from 'cli-progress'
+import { SCHEMES } from '../src/consensus/weights.js'
 import { loadCsv } from '../src/data/index.js'
 import { parseTrainingConfig } from '../src/learning/config.js'
 import { withLabels } from '../src/models/classifier/index.js'
@@ -190,6 +191,9 @@ export function summaryText(r: SimReport, wallMs: number, reportPath: string): s
     `  evaluated  local ${describeSummary(r.auc.local)} | CollabDict ${describeSummary(r.auc.collab)}${r.auc.released ? ` | DP release ${describeSummary(r.auc.released)}` : ''}${r.auc.centralised ? ` | centralised ${describeSummary(r.auc.centralised)}` : ''}`,
     `  privacy    ${r.privacy.released ? `one release for the network at (${f3(r.privacy.released.epsilon)}, ${r.privacy.released.delta})-DP, ${r.privacy.released.identicalFiles ? 'the same file on' : 'DIFFERENT files on'} ${r.privacy.released.nodes} nodes, ledgers spent ${f3(r.privacy.spent?.epsilon)}` : r.privacy.release ? 'release refused' : 'no release'}; l-diversity ${r.privacy.monitor ? `min exp(H) ${f3(r.privacy.minEntropy === null ? null : Math.exp(r.privacy.minEntropy))} vs l0 ${r.privacy.l0}, ${r.privacy.exposedNodes} of ${r.topology.nodes} nodes exposed, ${r.privacy.perturbations} perturbed contributions` : 'monitor off'}`,
   ]
+  if (r.data.pinned.length > 0) {
+    lines.push(`  data       ${r.data.pinned.length} feature(s) constant on every node's training rows, pinned (scored as deviations from their value): ${r.data.pinned.join(', ')}`)
+  }
   if (r.consensus.reruns.length > 0) {
     lines.push(`  faults     ${r.consensus.reruns.length} sessions rerun: ${r.consensus.reruns.slice(0, 5).map((x) => `${x.label} without ${x.excluded.join(',')}`).join('; ')}${r.consensus.reruns.length > 5 ? '; ...' : ''}`)
   }
@@ -245,7 +249,7 @@ export function registerSimCommands(program: Command): void {
     .addOption(new Option('--model <kind>', 'model').choices(['ggm', 'vae', 'classifier']))
     .option('--k <K>', 'GGM: initial number of components', num('--k'))
     .option('--rho <rho>', 'GGM: l1 penalty', num('--rho'))
-    .addOption(new Option('--scheme <scheme>', 'consensus weights').choices(['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev']))
+    .addOption(new Option('--scheme <scheme>', 'consensus weights').choices([...SCHEMES]))
     .option('--tol <tol>', 'consensus relative tolerance', num('--tol'))
     .option('--chunks <C>', 'random chunks per consensus (eq. 6)', num('--chunks'))
     .addOption(new Option('--protection <p>', 'how contributions are hidden: random chunks over consensus, or Shamir secure sums').choices(['chunking', 'shamir']))
@@ -306,7 +310,7 @@ export function registerSimCommands(program: Command): void {
     .option('--rho <rho>', 'GGM: l1 penalty', num('--rho'))
     .option('--hyper <json>', 'model hyper-parameters as a JSON object, e.g. \'{"architecture": "mlp", "maxIter": 300}\'', jsonObjectFlag('--hyper'))
     .option('--seed <n>', 'shared seed', num('--seed'), 1)
-    .addOption(new Option('--scheme <scheme>', 'consensus weights').choices(['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev']))
+    .addOption(new Option('--scheme <scheme>', 'consensus weights').choices([...SCHEMES]))
     .option('--tol <tol>', 'consensus relative tolerance', num('--tol'))
     .option('--exact', 'exact sums instead of consensus (reference)')
     .requiredOption('--out <model.json>', 'where to write node 0\'s model')
@@ -340,7 +344,7 @@ export function registerSimCommands(program: Command): void {
           `${r0.iterations} iterations, ${r0.converged ? 'converged' : 'not converged'}, objective ${r0.records.at(-1)?.objective.toFixed(6) ?? '-'}, ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote ${o.out}\n`,
       )
       // data policy: features constant on the training rows are pinned (saved in the model's preprocessing)
-      const pinned = (r0.model as { preprocessing?: { pinned?: number[] } | null }).preprocessing?.pinned ?? []
+      const pinned = r0.model.preprocessing?.pinned ?? []
       if (pinned.length > 0) process.stdout.write(`pinned ${pinned.length} constant feature(s) (no variance on the training rows; scored as deviations from their value): ${pinned.map((j) => csv.columns[j] ?? `#${j + 1}`).join(', ')}\n`)
     })
 }

@@ -117,7 +117,7 @@ export function consensusReport(sc: Scenario, topology: Topology, spec: Spectral
     format: REPORT_FORMAT,
     version: REPORT_VERSION,
     scenario: sc,
-    data: { source: `random N(0, 1) vectors of length ${sc.vectorLength}`, columns: sc.vectorLength, rows: S, normal: S, anomalies: 0, trainRows: [] },
+    data: { source: `random N(0, 1) vectors of length ${sc.vectorLength}`, columns: sc.vectorLength, rows: S, normal: S, anomalies: 0, trainRows: [], pinned: [] },
     topology: topologySummary(topology, spec, config),
     outcome: {
       status: fail === null && !stalled ? 'completed' : 'stopped',

@@ -87,7 +87,8 @@ export interface SimReport {
   format: typeof REPORT_FORMAT
   version: typeof REPORT_VERSION
   scenario: Scenario
-  data: { source: string; columns: number; rows: number; normal: number; anomalies: number; trainRows: number[] }
+  /** `pinned`: features constant on the training rows across the network (data policy, src/models/preprocess.ts), by name. */
+  data: { source: string; columns: number; rows: number; normal: number; anomalies: number; trainRows: number[]; pinned: string[] }
   topology: {
     nodes: number
     edges: number

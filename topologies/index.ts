@@ -227,8 +227,9 @@ export interface SpectralReport {
 export function spectralReport(t: Topology, tol = DEFAULT_TOL): SpectralReport {
   const spec = topologySpectrum(t)
   const schemes = {} as Record<SchemeName, { rho: number; rounds: number }>
+  const adj = neighbours(t)
   for (const s of SCHEMES) {
-    const p = planScheme(s, spec, tol)
+    const p = planScheme(s, spec, tol, adj)
     schemes[s] = { rho: p.rho, rounds: p.rounds }
   }
   return {

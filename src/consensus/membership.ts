@@ -287,7 +287,7 @@ export function memberGraph(topology: Topology, excluded: ReadonlyArray<number>,
       const k = `${scheme}|${tol}`
       let p = plans.get(k)
       if (p === undefined) {
-        p = planScheme(scheme, g.spectrum(), tol)
+        p = planScheme(scheme, g.spectrum(), tol, adj)
         plans.set(k, p)
       }
       return p

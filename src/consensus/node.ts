@@ -26,7 +26,7 @@ import { memberGraph, relabelling, splitChunks } from './membership.js'
 import { createShamirNode } from './secure-sum.js'
 import { ChunkRun, type RoundEvent } from './round.js'
 import { systemClock, type Clock, type ConsensusFrame, type Transport } from './transport.js'
-import { DEFAULT_TOL, SCHEMES, rowWeights, type SchemeName, type SchemePlan } from './weights.js'
+import { DEFAULT_TOL, SCHEMES, planBase, planErrorBound, rowWeights, type SchemeName, type SchemePlan } from './weights.js'
 
 /** Default scheme: the accelerated one (fewest rounds; see spectralReport). */
 export const DEFAULT_SCHEME: SchemeName = 'chebyshev'
@@ -459,8 +459,7 @@ class ConsensusNodeImpl implements ConsensusNode {
       const peers = new Int32Array(nbCompact.length)
       for (let k = 0; k < nbCompact.length; k++) peers[k] = lab.node[g.positionOf[nbCompact[k]]]
       everyChunk = everyChunk === null ? new Set(peers) : new Set([...peers].filter((p) => (everyChunk as Set<number>).has(p)))
-      const base = plan.kind === 'chebyshev' ? plan.base : plan.kind === 'step' ? { kind: 'step' as const, step: plan.step } : { kind: 'metropolis' as const }
-      const w = rowWeights(base, g.adj, u)
+      const w = rowWeights(planBase(plan), g.adj, u)
       const cr: ChunkRun = new ChunkRun({
         session: run.session,
         chunk: c,
@@ -524,7 +523,7 @@ class ConsensusNodeImpl implements ConsensusNode {
       attempts: run.attempts,
       members: run.members,
       scheme: this.scheme,
-      errorBound: plan.kind === 'chebyshev' ? 1 / Math.cosh(-plan.rounds * Math.log(plan.rho)) : plan.rho ** plan.rounds,
+      errorBound: planErrorBound(plan),
       durationMs: this.clock.now() - run.startedAt,
     })
     run.resolve(avg)

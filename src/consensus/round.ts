@@ -4,7 +4,8 @@
  * when every current neighbour's round-t frame is in; a neighbour can be at most one round
  * ahead (it needs our frame to go further), so round t+1 frames are kept, anything later is
  * a protocol violation. Linear schemes compute x(t+1) = w_self x(t) + sum_j w_j x_j(t)
- * (eq. 3-4); Chebyshev adds a - beta_t y(t-1) term (semi-iteration on the same W).
+ * (eq. 3-4); Chebyshev adds a - beta_t y(t-1) term (semi-iteration on the same W); finite-time
+ * scales the self weight and the neighbour weights per round (one factor of its polynomial).
  *
  * Buffers: two per run. x(t+1) is written over x(t-1): by the time every neighbour's x(t)
  * is in, every neighbour has consumed our x(t-1), so no recipient still reads it (see the
@@ -103,6 +104,8 @@ export class ChunkRun {
   private readonly selfWeight: number
   private readonly peerWeights: Float64Array
   private readonly cheb: { a: number; b: number; z0: number } | null
+  /** Finite-time roots, one per round (x(t+1) = (W x(t) - r_t x(t)) / (1 - r_t)). */
+  private readonly roots: Float64Array | null
   /** Chebyshev ratio c_{t-1} / c_t. */
   private ratio = 0
   private readonly emit: ChunkRunInit['emit']
@@ -132,6 +135,7 @@ export class ChunkRun {
     this.sigNext = new Float64Array(3 * init.peers.length)
     this.cheb =
       init.plan.kind === 'chebyshev' ? { a: init.plan.a, b: init.plan.b, z0: (2 - init.plan.a - init.plan.b) / (init.plan.b - init.plan.a) } : null
+    this.roots = init.plan.kind === 'finite' ? init.plan.roots : null
     this.cur = Float64Array.from(init.x0)
   }
 
@@ -242,7 +246,11 @@ export class ChunkRun {
     let cSelf: number
     let cPeer: number // multiplier applied to every peer weight
     let beta = 0
-    if (this.cheb === null) {
+    if (this.roots !== null) {
+      const r = this.roots[this.t]
+      cSelf = (this.selfWeight - r) / (1 - r)
+      cPeer = 1 / (1 - r)
+    } else if (this.cheb === null) {
       cSelf = this.selfWeight
       cPeer = 1
     } else {

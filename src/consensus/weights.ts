@@ -11,10 +11,11 @@
  */
 import { eigvalsh } from '../numeric/index.js'
 import { mat } from '../numeric/matrix.js'
+import { FINITE_TIME_MAX_NODES, finiteTimeRoots } from './finite-time.js'
 import { isConnectedGraph, lanczosExtreme, weightedGraph, type LanczosOptions } from './spectrum-sparse.js'
 
-export type SchemeName = 'paper' | 'max-degree' | 'metropolis' | 'best-constant' | 'chebyshev'
-export const SCHEMES: readonly SchemeName[] = ['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev']
+export type SchemeName = 'paper' | 'max-degree' | 'metropolis' | 'best-constant' | 'chebyshev' | 'finite-time'
+export const SCHEMES: readonly SchemeName[] = ['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev', 'finite-time']
 
 /** Default relative tolerance (the issue's `--tol` default). */
 export const DEFAULT_TOL = 1e-9
@@ -105,20 +106,12 @@ export function graphSpectrumDense(adj: ReadonlyArray<ReadonlyArray<number>>): G
     return { nodes: n, edges, maxDegree, lambda2: 0, lambdaMax: 0, metropolisMu2: 0, metropolisMuMin: 1 }
   }
   const lap = new Float64Array(n * n)
-  const w = new Float64Array(n * n)
   for (let i = 0; i < n; i++) {
     lap[i * n + i] = adj[i].length
-    let rowSum = 0
-    for (const j of adj[i]) {
-      lap[i * n + j] = -1
-      const wij = metropolisWeight(adj[i].length, adj[j].length)
-      w[i * n + j] = wij
-      rowSum += wij
-    }
-    w[i * n + i] = 1 - rowSum
+    for (const j of adj[i]) lap[i * n + j] = -1
   }
   const lev = eigvalsh(mat(n, n, lap))
-  const mev = eigvalsh(mat(n, n, w))
+  const mev = eigvalsh(mat(n, n, denseBaseW({ kind: 'metropolis' }, adj)))
   return {
     nodes: n,
     edges,
@@ -130,29 +123,75 @@ export function graphSpectrumDense(adj: ReadonlyArray<ReadonlyArray<number>>): G
   }
 }
 
+/** The base W of a plan as a dense row-major n x n matrix. */
+export function denseBaseW(base: BaseWeights, adj: ReadonlyArray<ReadonlyArray<number>>): Float64Array {
+  const n = adj.length
+  const w = new Float64Array(n * n)
+  for (let i = 0; i < n; i++) {
+    const r = rowWeights(base, adj, i)
+    w[i * n + i] = r.self
+    for (let k = 0; k < adj[i].length; k++) w[i * n + adj[i][k]] = r.neighbours[k]
+  }
+  return w
+}
+
 /** W_ij = 1 / (1 + max(d_i, d_j)) (Xiao & Boyd's Metropolis-Hastings weights). */
 export function metropolisWeight(di: number, dj: number): number {
   return 1 / (1 + Math.max(di, dj))
 }
 
+/** The weights one round applies: a constant step (W = I - step L) or Metropolis. */
+export type BaseWeights = { kind: 'step'; step: number } | { kind: 'metropolis' }
+
 /**
  * How one scheme runs on one graph: a constant step `step` (W = I - step L), Metropolis
- * weights, or the Chebyshev semi-iteration on a base W with eigenvalue interval [a, b].
+ * weights, the Chebyshev semi-iteration on a base W with eigenvalue interval [a, b], or the
+ * finite-time product of (W - lambda_k I) / (1 - lambda_k) over W's other distinct eigenvalues
+ * (src/consensus/finite-time.ts).
  */
 export type SchemePlan =
   | { scheme: SchemeName; kind: 'step'; step: number; rho: number; rounds: number }
   | { scheme: SchemeName; kind: 'metropolis'; rho: number; rounds: number }
   | {
-      scheme: 'chebyshev'
+      scheme: 'chebyshev' | 'finite-time'
       kind: 'chebyshev'
       /** Base iteration the polynomial is built on. */
-      base: { kind: 'step'; step: number } | { kind: 'metropolis' }
+      base: BaseWeights
       a: number
       b: number
       /** Effective per-round rate exp(-acosh(z(1))). */
       rho: number
       rounds: number
     }
+  | {
+      scheme: 'finite-time'
+      kind: 'finite'
+      base: BaseWeights
+      /** One root per round, in the order applied (Leja). */
+      roots: Float64Array
+      /** 0: exact after `rounds` rounds up to rounding. */
+      rho: number
+      rounds: number
+      /** Estimated relative error after the last round (rounding, eigenvalue residuals). */
+      errorBound: number
+    }
+
+/** The base W a plan's rounds apply. */
+export function planBase(plan: SchemePlan): BaseWeights {
+  return plan.kind === 'chebyshev' || plan.kind === 'finite' ? plan.base : plan.kind === 'step' ? { kind: 'step', step: plan.step } : { kind: 'metropolis' }
+}
+
+/** The relative error bound of a plan after its rounds. */
+export function planErrorBound(plan: SchemePlan): number {
+  switch (plan.kind) {
+    case 'chebyshev':
+      return 1 / Math.cosh(-plan.rounds * Math.log(plan.rho))
+    case 'finite':
+      return plan.errorBound
+    default:
+      return plan.rho ** plan.rounds
+  }
+}
 
 /** ceil(ln tol / ln rho): rounds of a linear scheme for relative tolerance tol (eq. 5). */
 export function roundsFor(rho: number, tol: number): number {
@@ -169,8 +208,17 @@ export function chebyshevRounds(z0: number, tol: number): number {
   return Math.max(1, Math.ceil(Math.acosh(1 / tol) / Math.acosh(z0) - 1e-12))
 }
 
-/** The plan (weights, rate, rounds) of `scheme` on a connected graph with spectrum `spec`. */
-export function planScheme(scheme: SchemeName, spec: GraphSpectrum, tol: number): SchemePlan {
+export class SchemePlanError extends Error {
+  override name = 'SchemePlanError'
+}
+
+/**
+ * The plan (weights, rate, rounds) of `scheme` on a connected graph with spectrum `spec`.
+ * 'finite-time' also needs the graph's adjacency lists `adj` (its roots are W's whole
+ * spectrum); it falls back to the Chebyshev plan when that is no slower or rounding would
+ * exceed `tol` (src/consensus/finite-time.ts).
+ */
+export function planScheme(scheme: SchemeName, spec: GraphSpectrum, tol: number, adj?: ReadonlyArray<ReadonlyArray<number>>): SchemePlan {
   const { nodes: n, lambda2, lambdaMax } = spec
   if (n <= 1) return { scheme, kind: 'step', step: 0, rho: 0, rounds: 0 }
   if (lambda2 <= 1e-12 * Math.max(1, lambdaMax)) {
@@ -206,7 +254,7 @@ export function planScheme(scheme: SchemeName, spec: GraphSpectrum, tol: number)
         if (c.b - c.a < 1e-9) {
           // All other eigenvalues coincide (complete graph): one best-constant step is exact.
           const p = stepPlan(bc)
-          if (best === null || p.rounds < best.rounds) best = { ...p, scheme: 'chebyshev' }
+          if (best === null || p.rounds < best.rounds) best = { ...p, scheme: 'chebyshev' } as SchemePlan
           continue
         }
         const z0 = (2 - c.a - c.b) / (c.b - c.a)
@@ -218,6 +266,18 @@ export function planScheme(scheme: SchemeName, spec: GraphSpectrum, tol: number)
       }
       return best as SchemePlan
     }
+    case 'finite-time': {
+      if (adj === undefined) throw new SchemePlanError("the 'finite-time' scheme needs the graph's adjacency lists; pass them to planScheme")
+      const fallback = { ...planScheme('chebyshev', spec, tol), scheme: 'finite-time' } as SchemePlan
+      if (n > FINITE_TIME_MAX_NODES) return fallback
+      let best: SchemePlan | null = null
+      for (const base of [{ kind: 'step', step: 2 / (lambda2 + lambdaMax) }, { kind: 'metropolis' }] as BaseWeights[]) {
+        const r = finiteTimeRoots(denseBaseW(base, adj), n, tol)
+        if (r === null || r.roots.length >= fallback.rounds) continue
+        if (best === null || r.roots.length < best.rounds) best = { scheme: 'finite-time', kind: 'finite', base, roots: r.roots, rho: 0, rounds: r.roots.length, errorBound: r.errorBound }
+      }
+      return best ?? fallback
+    }
   }
 }
 
@@ -226,7 +286,7 @@ export function planScheme(scheme: SchemeName, spec: GraphSpectrum, tol: number)
  * 'metropolis'; `adj` are the member graph's adjacency lists.
  */
 export function rowWeights(
-  base: { kind: 'step'; step: number } | { kind: 'metropolis' },
+  base: BaseWeights,
   adj: ReadonlyArray<ReadonlyArray<number>>,
   u: number,
 ): { self: number; neighbours: Float64Array } {

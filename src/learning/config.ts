@@ -30,8 +30,8 @@ export const DEFAULT_L0 = 2
 /** Quantile of the node's own training scores used as the anomaly threshold of the API. */
 export const DEFAULT_THRESHOLD_QUANTILE = 0.95
 
-export const ConsensusSchemeName = z.enum(['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev'], {
-  error: 'must be one of paper, max-degree, metropolis, best-constant, chebyshev',
+export const ConsensusSchemeName = z.enum(['paper', 'max-degree', 'metropolis', 'best-constant', 'chebyshev', 'finite-time'], {
+  error: 'must be one of paper, max-degree, metropolis, best-constant, chebyshev, finite-time',
 })
 export type ConsensusSchemeName = z.infer<typeof ConsensusSchemeName>
 
@@ -132,7 +132,8 @@ const TrainingConfigObject = z
     model: ModelSection,
     /** Seed every node shares (initial parameters, chunk relabelling, release noise streams). */
     seed: z.number({ error: 'seed must be a whole number' }).int({ error: 'seed must be a whole number' }).min(0).max(2 ** 32 - 1),
-    maxIterations: z.number().int().min(1, { error: 'maxIterations must be >= 1' }).max(100_000).default(DEFAULT_MAX_ITERATIONS),
+    /** The loop's cap; default: DEFAULT_MAX_ITERATIONS, or the model's own cap (hyper.maxIter) + 1 when that is higher (defaultMaxIterations). */
+    maxIterations: z.number().int().min(1, { error: 'maxIterations must be >= 1' }).max(100_000).optional(),
     consensus: ConsensusSection.prefault({}),
     privacy: PrivacySection.prefault({}),
     thresholdQuantile: z
@@ -176,14 +177,27 @@ export const TrainingConfig = TrainingConfigObject.superRefine((c, ctx) => {
   if (hyper.success && c.model.kind === 'classifier') {
     // a DP classifier is charged (and its noise calibrated) for hyper.maxIter rounds
     const h = hyper.data as { maxIter: number; dpSgd: unknown; mixup: unknown }
-    if ((h.dpSgd !== null || h.mixup !== null) && c.maxIterations < h.maxIter) {
+    if ((h.dpSgd !== null || h.mixup !== null) && c.maxIterations !== undefined && c.maxIterations < h.maxIter) {
       ctx.addIssue({ code: 'custom', path: ['maxIterations'], message: `the classifier's DP plan is ${h.maxIter} rounds (model.hyper.maxIter) but maxIterations is ${c.maxIterations}; raise maxIterations to at least ${h.maxIter} or lower model.hyper.maxIter` })
     }
   }
   if (r.enabled && r.epsilon > c.privacy.budget) {
     ctx.addIssue({ code: 'custom', path: ['privacy', 'release', 'epsilon'], message: `release.epsilon ${r.epsilon} exceeds privacy.budget ${c.privacy.budget}: no release could ever be afforded; lower epsilon or raise the budget` })
   }
-})
+}).transform((c) => ({ ...c, maxIterations: c.maxIterations ?? defaultMaxIterations(c) }))
+
+/**
+ * The loop's default cap: DEFAULT_MAX_ITERATIONS, unless the model's own cap is higher (the
+ * VAE's 300 steps of early stopping): then that cap + 1, the one round more in which the
+ * network votes that the model stopped itself. A loop cap below the model's own would stop
+ * a VAE that is still improving its validation ELBO (satellite needs about 220 steps).
+ */
+export function defaultMaxIterations(c: { model: { kind: string; hyper: Record<string, unknown> }; seed: number }): number {
+  const schema = c.model.kind === 'ggm' ? ggmHyperSchema : c.model.kind === 'vae' ? VaeHyperSchema : ClassifierHyperSchema
+  const hyper = schema.safeParse({ ...c.model.hyper, seed: c.seed })
+  const own = hyper.success ? (hyper.data as { maxIter?: number }).maxIter : undefined
+  return own !== undefined && own > DEFAULT_MAX_ITERATIONS ? Math.min(own + 1, 100_000) : DEFAULT_MAX_ITERATIONS
+}
 
 /** A validated training configuration (all defaults filled in). */
 export type TrainingConfig = z.infer<typeof TrainingConfig>

@@ -13,6 +13,7 @@
  *     model.optimize(sums)                        // identical on every node
  */
 import type { Mat } from '../numeric/matrix.js'
+import type { Preprocessing } from './preprocess.js'
 import { z } from 'zod'
 
 /** Network-wide sum of a vector: exact in unit tests, dynamical consensus in the network. */
@@ -62,6 +63,8 @@ export interface CollabModel {
   readonly iteration: number
   readonly converged: boolean
   readonly trace: readonly TraceEntry[]
+  /** The agreed standardisation (and the features pinned as constant), once prepared. */
+  readonly preprocessing?: Preprocessing | null
 
   /**
    * Agreed start without pooling data: network statistics (standardisation, global mean

@@ -11,7 +11,10 @@
  * computed exactly); iteration stops when gap <= tol. `dualGap` is scikit-learn's duality
  * gap tr(S Theta) + alpha ||Theta||_1 - d, reported for comparison. The KKT residual is
  * checked whenever the sweeps since the last check cost about as much as a check (every sweep
- * or every few sweeps), so iteration stops within a sweep or two of reaching tol.
+ * or every few sweeps), so iteration stops within a sweep or two of reaching tol. The inner
+ * lassos' accuracy follows the outer progress and tightens when the residual stalls (ill-
+ * conditioned S amplifies lasso errors); a residual at rounding level ends the iteration
+ * unconverged rather than after maxIter sweeps.
  *
  * Screening (Witten, Friedman & Simon 2011; Mazumder & Hastie 2012): the connected components
  * of the graph |S_ij| > alpha are the diagonal blocks of the solution, each solved on its own

@@ -7,7 +7,9 @@
  * frame opens deg x chunks streams per round, hits libp2p's per-protocol outbound stream
  * cap, fails sends and gets neighbours excluded.) Inbound frames are decoded and validated (src/p2p/codec.ts); a frame
  * from a non-neighbour or failing validation is dropped, counted by reason and the peer
- * reported, never handed to the engine.
+ * reported, never handed to the engine. Frames of one peer interleaving over two connections
+ * (its key in use by two processes) are reported once as 'duplicate-identity'
+ * (src/p2p/duplicate-identity.ts).
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -15,6 +17,7 @@ import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import type { ConsensusFrame, FrameHandler, Transport } from '../consensus/transport.js'
 import { decodeFrame, encodeFrame, FrameError, frameBytes, type FrameLimits, type FrameRejectReason } from './codec.js'
 import type { CollabHost } from './host.js'
+import { DuplicateIdentityWatch } from './duplicate-identity.js'
 import { PeerLogLimiter } from './log-limit.js'
 
 export const CONSENSUS_PROTOCOL = '/collabdict/consensus/1.0.0'
@@ -113,6 +116,7 @@ class Libp2pConsensusTransport implements Libp2pTransport {
   private readonly warnLimit: PeerLogLimiter
   private readonly maxFrameBytes: number
   private readonly maxBufferBytes: number
+  private readonly duplicates = new DuplicateIdentityWatch()
 
   constructor(private readonly opts: Libp2pTransportOptions) {
     this.self = opts.self
@@ -204,6 +208,21 @@ class Libp2pConsensusTransport implements Libp2pTransport {
     this.opts.onReject?.(peer, reason, detail)
   }
 
+  /**
+   * Feed the duplicate-identity watch; on a sighting, report the peer with the remote
+   * address and what to do. The frames are still delivered: the engine's own checks
+   * (conflicting frames of one round) decide what reaches the sums.
+   */
+  private watchIdentity(from: number, connection: Connection): void {
+    const seen = this.duplicates.observe(from, connection.id, Date.now())
+    if (seen === null) return
+    this.reject(
+      from,
+      'duplicate-identity',
+      `frames of peer ${connection.remotePeer.toString()} arrive in turn over ${seen.connections.length} connections (latest from ${connection.remoteAddr.toString()}): two processes hold this node's key; stop one and give it its own identity`,
+    )
+  }
+
   private async serve(stream: Stream, connection: Connection): Promise<void> {
     const from = this.indexOf.get(connection.remotePeer.toString())
     if (from === undefined || !this.neighbours.has(from)) {
@@ -250,6 +269,7 @@ class Libp2pConsensusTransport implements Libp2pTransport {
           continue
         }
         this.stats.framesReceived++
+        this.watchIdentity(from, connection)
         try {
           this.handler?.(from, frame)
         } catch (err) {

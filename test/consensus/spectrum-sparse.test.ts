@@ -40,8 +40,8 @@ describe('sparse spectrum (Lanczos on adjacency lists) == dense spectrum', () =>
     expect(sparse.maxDegree).toBe(dense.maxDegree)
     expect(maxDiff(sparse, dense)).toBeLessThan(1e-9)
     for (const s of SCHEMES) {
-      const a = planScheme(s, sparse, 1e-9)
-      const b = planScheme(s, dense, 1e-9)
+      const a = planScheme(s, sparse, 1e-9, adj)
+      const b = planScheme(s, dense, 1e-9, adj)
       expect(a.rounds).toBe(b.rounds)
       expect(Math.abs(a.rho - b.rho)).toBeLessThan(1e-8)
     }

@@ -49,3 +49,13 @@ describe('consensus payload limit (frame validation)', () => {
     }
   })
 })
+
+describe('training config: the loop cap', () => {
+  it('defaults to 100, or to the model\'s own cap + 1 when that is higher (the VAE stops itself at 300 steps)', () => {
+    expect(parseTrainingConfig({ model: { kind: 'ggm' }, seed: 1 }).maxIterations).toBe(100)
+    expect(parseTrainingConfig({ model: { kind: 'vae' }, seed: 1 }).maxIterations).toBe(301)
+    expect(parseTrainingConfig({ model: { kind: 'vae', hyper: { maxIter: 40 } }, seed: 1 }).maxIterations).toBe(100)
+    expect(parseTrainingConfig({ model: { kind: 'ggm', hyper: { maxIter: 250 } }, seed: 1 }).maxIterations).toBe(251)
+    expect(parseTrainingConfig({ model: { kind: 'vae' }, seed: 1, maxIterations: 50 }).maxIterations).toBe(50)
+  })
+})

@@ -4,6 +4,9 @@
  * Now a locally constant column is pinned, so every local fit trains, and the summary says
  * over how many nodes each mean was taken and why any failed.
  */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { runScenario } from '../../sim/run.js'
 import { summaryText } from '../../sim/cli.js'
@@ -46,5 +49,29 @@ describe('local-only baseline on the demo split (BCW, non-iid, 31 small nodes)',
     ])
     expect([s.nodes, s.failed, s.rocAuc]).toEqual([2, 3, 0.8])
     expect(describeSummary(s)).toBe('0.800 over 2 of 5; 3 failed: PreprocessError: x (2); GgmError: y (1)')
+  })
+
+  it('a feature constant across the whole network is pinned, listed by name in the report and the summary', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pinned-'))
+    try {
+      const lines = readFileSync('data/ad_breastw.csv', 'utf8').trim().split('\n')
+      const file = join(dir, 'breastw-site.csv')
+      writeFileSync(file, [`site_code,${lines[0]}`, ...lines.slice(1).map((l) => `7,${l}`)].join('\n') + '\n')
+      const sc = parseScenario({
+        name: 'pinned',
+        seed: 1,
+        dataset: { path: file, labelCol: 'anomaly', split: { kind: 'iid' }, testFraction: 0.3 },
+        nodes: 5,
+        topology: { kind: 'ring' },
+        transport: 'exact',
+        training: { model: { kind: 'ggm', hyper: { K: 2, rho: 1, lambda0: 60, radius: 4, maxIter: 2 } }, seed: 7, privacy: { monitor: false, release: { enabled: false } } },
+        evaluate: { local: false, centralised: false },
+      })
+      const out = await runScenario(sc)
+      expect(out.report.data.pinned).toEqual(['site_code'])
+      expect(summaryText(out.report, 0, 'r.html')).toContain('pinned (scored as deviations from their value): site_code')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -106,6 +106,13 @@ export const ggmHyperSchema = z
     glassoMaxIter: z.number().int().min(1).default(DEFAULT_GLASSO_MAX_ITER),
     /** Warm-start each component's glasso from its previous M-step solution (same optimum, fewer sweeps). */
     glassoWarmStart: z.boolean().default(true),
+    /**
+     * Inexact M-steps (generalised EM): each glasso solved to a KKT residual of 1/100 of the EM
+     * step's change of the mean log-likelihood per row (at most 1e-5, at least glassoTol), so
+     * early steps take a few sweeps and the last ones tighten as EM converges (model.ts
+     * inexactGlassoTol). Same converged fit; false solves every M-step to glassoTol.
+     */
+    glassoInexact: z.boolean().default(true),
   })
   .strict()
 

@@ -441,6 +441,7 @@ class GgmMixture implements GgmModel {
     }
     const m0 = this.pre!.m0
     const mbar = new Float64Array(M)
+    const mStepTol = h.glassoInexact ? inexactGlassoTol(h.glassoTol, objective, this.prevObjective) : h.glassoTol
     let glassoIterations = 0
     let glassoConverged = true
     let ridgeUsed = 0
@@ -486,7 +487,7 @@ class GgmMixture implements GgmModel {
           if (alpha === 0) {
             solved = { precision: spdInverse(S).inverse, covariance: S, iterations: 0, converged: true }
           } else {
-            solved = solveGlasso(S, alpha, h, warm)
+            solved = solveGlasso(S, alpha, { ...h, glassoTol: mStepTol }, warm)
           }
           ridgeUsed = Math.max(ridgeUsed, ridge)
           break
@@ -822,6 +823,26 @@ function seededStart(K: number, M: number, mean: Float64Array, L: Mat, G: Mat, i
     ids: Int32Array.from({ length: K }, (_, k) => k),
     logWeights: new Float64Array(K).fill(-Math.log(K)),
   }
+}
+
+/** Share of the EM step's own change (mean log-likelihood per row) the glasso's KKT residual is held to. */
+export const INEXACT_MSTEP_SHARE = 1e-2
+/** Loosest glasso tolerance of an early EM step (KKT residual, standardised units). */
+export const INEXACT_MSTEP_MAX_TOL = 1e-5
+
+/**
+ * The glasso tolerance of this M-step (generalised EM, an inexact M-step): while EM still
+ * moves the mean log-likelihood per row by Delta per step, solving Lambda_k to a KKT residual far
+ * below Delta buys nothing (the next E-step moves Sigma_k by more), so the tolerance is
+ * INEXACT_MSTEP_SHARE * Delta, at most INEXACT_MSTEP_MAX_TOL and never below glassoTol. As EM
+ * converges Delta -> 0 and the M-steps tighten to glassoTol; Delta is a function of the network
+ * sums, so every node (and the centralised fit) takes the same tolerance. Sweeps are warm-started
+ * from the last M-step, so an early loose solve is continued, not lost.
+ */
+export function inexactGlassoTol(glassoTol: number, objective: number, prev: number | null): number {
+  if (prev === null) return Math.max(glassoTol, INEXACT_MSTEP_MAX_TOL)
+  const delta = Math.abs(objective - prev)
+  return Math.max(glassoTol, Math.min(INEXACT_MSTEP_MAX_TOL, INEXACT_MSTEP_SHARE * delta))
 }
 
 /** Largest ridge the optimize step falls back to (standardised units: 1% of a unit variance). */

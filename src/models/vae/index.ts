@@ -85,6 +85,22 @@ const SavedParamsSchema = z.object({
   iteration: z.number().int().nonnegative(),
   converged: z.boolean(),
   history: z.array(z.number()),
+  /** Early stopping where it stood (absent in models saved before it was kept: early stopping then starts afresh). */
+  earlyStopping: z
+    .object({
+      best: z
+        .object({
+          elbo: z.number().finite(),
+          iteration: z.number().int().nonnegative(),
+          decoder: z.array(z.number().finite()),
+          encoder: z.array(z.number().finite()),
+        })
+        .strict()
+        .nullable(),
+      stopReason: z.enum(['validation', 'plateau', 'maxIter']).nullable(),
+    })
+    .strict()
+    .optional(),
 })
 
 const SavedSchema = savedModelSchema('vae', VAE_FORMAT_VERSION, SavedParamsSchema)

@@ -101,6 +101,13 @@ function clipNorm(g: Float64Array, max: number | null): void {
 /** Why VAE training stopped (null: still training). */
 export type VaeStopReason = 'validation' | 'plateau' | 'maxIter' | null
 
+/** Early-stopping state in a saved VAE (params.earlyStopping; validated by ./index.ts). */
+export interface VaeEarlyStoppingJson {
+  /** Best network validation ELBO so far, its iteration and the parameters of that step (null: none measured yet). */
+  best: { elbo: number; iteration: number; decoder: number[]; encoder: number[] } | null
+  stopReason: VaeStopReason
+}
+
 export class VaeModelImpl {
   readonly kind = 'vae' as const
   private pre: Preprocessing | undefined
@@ -570,6 +577,7 @@ export class VaeModelImpl {
         iteration: this.iter,
         converged: this.done,
         history: [...this.history],
+        earlyStopping: this.earlyStoppingState(),
       },
       trace: this.traceList.map((t) => ({ ...t })),
     }
@@ -586,6 +594,7 @@ export class VaeModelImpl {
     iteration: number
     converged: boolean
     history: number[]
+    earlyStopping?: VaeEarlyStoppingJson
   }, trace: TraceEntry[]): void {
     this.initialise(p.features)
     this.pre = preprocessingFromJson(p.preprocessing)
@@ -602,6 +611,35 @@ export class VaeModelImpl {
     this.done = p.converged
     this.history.push(...p.history)
     this.traceList.push(...trace)
+    if (p.earlyStopping !== undefined) this.restoreEarlyStopping(p.earlyStopping, theta.length, phi.length)
+  }
+
+  /**
+   * What early stopping needs to carry on where it was (a node restarted from its checkpoint
+   * must stop at the same step with the same parameters as one that never stopped): the best
+   * network validation ELBO, its iteration (patience counts from it) and the parameters of
+   * that step, and why training stopped. Written by save(), read back by restore().
+   */
+  private earlyStoppingState(): VaeEarlyStoppingJson {
+    const b = this.best
+    return {
+      best: b === null ? null : { elbo: b.elbo, iteration: b.iteration, decoder: Array.from(b.theta), encoder: Array.from(b.phi) },
+      stopReason: this.reason,
+    }
+  }
+
+  private restoreEarlyStopping(e: VaeEarlyStoppingJson, P: number, Q: number): void {
+    const b = e.best
+    if (b !== null) {
+      if (b.decoder.length !== P || b.encoder.length !== Q) {
+        throw new VaeStateError(`saved early-stopping parameters have ${b.encoder.length} / ${b.decoder.length} values, the hyper-parameters need ${Q} / ${P}; the checkpoint is damaged or from other hyper-parameters`)
+      }
+      if (b.iteration > this.iter) {
+        throw new VaeStateError(`saved best validation step ${b.iteration} is after the saved iteration ${this.iter}; the checkpoint is damaged: delete it to start afresh`)
+      }
+      this.best = { elbo: b.elbo, iteration: b.iteration, theta: Float64Array.from(b.decoder), phi: Float64Array.from(b.encoder) }
+    }
+    this.reason = e.stopReason
   }
 
   /**

@@ -127,7 +127,7 @@ describe('glasso step vs R glasso (glasso_*.json)', () => {
       const M = x.cols
       // eq. 16 runs glasso(Sigma / b, rho / (N + 1)); with rho = alpha N that is glasso(Sigma / b, alpha / b) = b * glasso(Sigma, alpha).
       const rho = gl.alpha * N
-      const model = createGgm({ K: 1, rho, lambda0: 0, ridge: 0, delta: 0, penalizeDiagonal: false, maxIter: 1, glassoTol: 1e-12 })
+      const model = createGgm({ K: 1, rho, lambda0: 0, ridge: 0, delta: 0, penalizeDiagonal: false, maxIter: 1, glassoTol: 1e-12, glassoInexact: false })
       await model.prepare(x, exactNetwork(1).aggregate(0))
       model.optimize(model.localUpdate(x))
       const b = (N + 1) / N

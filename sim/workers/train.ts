@@ -96,7 +96,12 @@ export async function trainOnWorkers(o: { sc: Scenario; data: SimData; topology:
   let stallReason: string | null = null
   try {
     await pool.start((worker, peers) => ({ type: 'init', mode: 'train', worker, workers: o.workers, peers, sc, topology, spectrum: topologySpectrum(topology), data: shared }))
-    let end = await pool.drive(true)
+    const driving = pool.drive(true)
+    driving.catch(() => undefined) // awaited below; a failure meanwhile must not count as unhandled
+    // The baselines (local-only and centralised fits) need no trained network: the main
+    // thread computes them while the workers train (it only coordinates otherwise).
+    const refs = await referenceEvaluation(sc, data, anomalySampler(sc, data, o.root))
+    let end = await driving
     if (end.kind === 'stall') {
       stalled = true
       stallReason = await pool.stallReason(end)
@@ -106,10 +111,7 @@ export async function trainOnWorkers(o: { sc: Scenario; data: SimData; topology:
     }
     for (const [label, e] of inputs) if (!e.summed) sendSum(label, e)
     hooks.onProgress?.({ iteration: shown + 1, maxIterations: config.maxIterations, objective: null, phase: 'evaluate' })
-    const resultsP = pool.finish()
-    // the baselines on this thread while the workers score their nodes
-    const refs = await referenceEvaluation(sc, data, anomalySampler(sc, data, o.root))
-    const results = (await resultsP) as TrainWorkerResult[]
+    const results = (await pool.finish()) as TrainWorkerResult[]
     return assemble(sc, o.root, results, inputs, refs, { firstFailure, failedNode, stalled, stallReason, virtualMs: pool.now })
   } finally {
     await pool.close()

@@ -6,8 +6,10 @@
  *
  * The engine only compares max(lastHeard(p), roundStartedAt) with the timeout, and every
  * round of a session starts at or after the session's start, so an entry older than the
- * oldest open session's start (or than now, with none open) can never decide anything:
- * prune() drops those, which keeps the map to the peers of recent rounds. Entries in the
+ * oldest open session's start (or than now, with none open) can never decide anything,
+ * nor can one equal to it (the max is the round's start either way): prune() drops those,
+ * which keeps the map to the peers of recent rounds, also on a virtual clock that stands
+ * still while zero-latency sessions run. Entries in the
  * future (a back-off extends a peer's grace) are kept until they pass.
  */
 export class LastHeard {
@@ -22,9 +24,9 @@ export class LastHeard {
     this.at.set(peer, ms)
   }
 
-  /** Drop the entries before `ms` (no round still open or yet to come starts before it). */
+  /** Drop the entries at or before `ms` (no round still open or yet to come starts before it). */
   prune(ms: number): void {
-    for (const [p, t] of this.at) if (t < ms) this.at.delete(p)
+    for (const [p, t] of this.at) if (t <= ms) this.at.delete(p)
   }
 
   /** Peers held (memory bound checks). */

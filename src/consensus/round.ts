@@ -44,7 +44,10 @@ function frameSig(f: ConsensusFrame): readonly [number, number, number] {
 }
 
 function sign(sig: Float64Array, slot: number, f: ConsensusFrame): void {
-  sig.set(frameSig(f), 3 * slot)
+  const g = frameSig(f)
+  sig[3 * slot] = g[0]
+  sig[3 * slot + 1] = g[1]
+  sig[3 * slot + 2] = g[2]
 }
 
 function sameSign(sig: Float64Array, slot: number, f: ConsensusFrame): boolean {

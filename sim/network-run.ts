@@ -221,8 +221,11 @@ export class NetworkRun {
     }
   }
 
+  /** Running nodes (memo: every status change resets it; settleErrors asks on each sum, O(S) each time otherwise). */
+  private liveMemo = -1
   private liveCount(): number {
-    return this.nodes.filter((x) => x.status === 'running').length
+    if (this.liveMemo < 0) this.liveMemo = this.nodes.filter((x) => x.status === 'running').length
+    return this.liveMemo
   }
 
   private settleErrors(e: SessionInputs): void {
@@ -273,6 +276,7 @@ export class NetworkRun {
     if (st.status !== 'running') return
     this.net?.crash(s)
     st.status = 'crashed'
+    this.liveMemo = -1
     st.controller.abort()
     const cs = st.consensus?.stats
     if (cs) st.carried = { framesSent: st.carried.framesSent + cs.framesSent, bytesSent: st.carried.bytesSent + cs.bytesSent, rounds: st.carried.rounds + cs.history.reduce((a, h) => a + Math.max(...h.rounds), 0) }
@@ -334,6 +338,7 @@ export class NetworkRun {
       (r) => {
         st.result = r
         st.status = 'finished'
+        this.liveMemo = -1
       },
       (e: unknown) => this.onNodeError(s, e),
     )
@@ -353,6 +358,7 @@ export class NetworkRun {
       return
     }
     st.status = 'failed'
+    this.liveMemo = -1
     st.error = e instanceof Error ? e : new Error(String(e))
     if (this.firstFailure === null) {
       this.firstFailure = st.error
@@ -377,6 +383,7 @@ export class NetworkRun {
     st.consensus = this.makeConsensus(s, firstSession)
     st.controller = new AbortController()
     st.status = 'running'
+    this.liveMemo = -1
     const rec = this.crashRecords.find((c) => c.node === s)
     this.running.push(
       this.runNode(s, cp, from).then(() => {

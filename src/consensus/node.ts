@@ -22,6 +22,7 @@ import { SecretRng } from '../numeric/secret-rng.js'
 import { adjacency } from '../../topologies/generators.js'
 import type { Topology } from '../../topologies/index.js'
 import { ConsensusClosedError, ConsensusInputError, ExcludedError, NeighbourTimeoutError, OutOfStepError, SessionMismatchError } from './errors.js'
+import { LastHeard } from './last-heard.js'
 import { memberGraph, relabelling, splitChunks } from './membership.js'
 import { createShamirNode } from './secure-sum.js'
 import { ChunkRun, type RoundEvent } from './round.js'
@@ -304,7 +305,8 @@ class ConsensusNodeImpl implements ConsensusNode {
   private readonly finished = new Map<number, SessionRun>()
   private readonly early = new Map<number, Array<[number, ConsensusFrame]>>()
   private readonly earlyExcluded = new Map<number, Set<number>>()
-  private readonly lastHeard: Float64Array
+  /** Peers' last frames in step (sparse: a node's memory must not grow with S). */
+  private readonly lastHeard = new LastHeard()
   private tickHandle: unknown = null
   private closed = false
 
@@ -338,7 +340,6 @@ class ConsensusNodeImpl implements ConsensusNode {
     this.maxTickMs = Math.min(this.retransmitMs > 0 ? this.retransmitMs : Number.POSITIVE_INFINITY, fromTimeout)
     this.onRound = o.onRound
     this.session = o.firstSession ?? 0
-    this.lastHeard = new Float64Array(this.S).fill(Number.NEGATIVE_INFINITY)
     this.transport.onFrame((from, frame) => this.onFrame(from, frame))
   }
 
@@ -385,6 +386,10 @@ class ConsensusNodeImpl implements ConsensusNode {
       }
     }
     const session = this.session++
+    // Liveness older than every open (and this new) session cannot matter any more.
+    let since = this.clock.now()
+    for (const r of this.runs.values()) since = Math.min(since, r.startedAt)
+    this.lastHeard.prune(since)
     return new Promise<Float64Array>((resolve, reject) => {
       const excluded = [...(this.earlyExcluded.get(session) ?? [])].sort((a, b) => a - b)
       this.earlyExcluded.delete(session)
@@ -561,7 +566,7 @@ class ConsensusNodeImpl implements ConsensusNode {
    * long past do not count: a peer restarted mid-session must not look alive forever.
    */
   private heard(from: number): void {
-    this.lastHeard[from] = this.clock.now()
+    this.lastHeard.set(from, this.clock.now())
   }
 
   private onFrame(from: number, f: ConsensusFrame): void {
@@ -840,7 +845,7 @@ class ConsensusNodeImpl implements ConsensusNode {
         }
         if (Number.isFinite(this.timeoutMs)) {
           for (const p of cr.missing()) {
-            if (now - Math.max(this.lastHeard[p], cr.roundStartedAt) >= this.timeoutMs) {
+            if (now - Math.max(this.lastHeard.get(p), cr.roundStartedAt) >= this.timeoutMs) {
               silent.add(p)
               round = cr.t
             }
@@ -862,7 +867,7 @@ class ConsensusNodeImpl implements ConsensusNode {
           run.backoffs++
           this.stats.backoffs = (this.stats.backoffs ?? 0) + 1
           const extra = this.timeoutMs * (2 ** run.backoffs - 1)
-          for (const p of s) this.lastHeard[p] = now + extra
+          for (const p of s) this.lastHeard.set(p, now + extra)
           continue
         }
         this.exclude(run, merged, round, s)

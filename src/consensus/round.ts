@@ -24,24 +24,31 @@ export type Receive = 'ok' | 'duplicate' | 'old' | 'stale' | 'conflict' | 'not-n
 
 /**
  * Three sampled entries identify a payload well enough to catch a restarted peer's new
- * values. The sender records them when it sends: an in-memory transport shares payload
- * buffers, which the sender reuses rounds later, so a late duplicate must be judged by
- * what was sent, not by what the buffer holds now. Frames decoded from a wire have no
- * record and fresh buffers, so their payload is sampled directly.
+ * values. The sender records them on the frame object when it sends: an in-memory
+ * transport shares payload buffers, which the sender reuses rounds later, so a late
+ * duplicate must be judged by what was sent, not by what the buffer holds now. Frames
+ * decoded from a wire have no record and fresh buffers, so their payload is sampled
+ * directly. The record lives on the frame (a symbol key no codec reads), so it goes with
+ * the frame: a WeakMap keyed by frames kept a hash table sized for every frame of a
+ * session (4 KB per node at S = 2,000) after the frames were gone.
  */
-const sentSig = new WeakMap<ConsensusFrame, Float64Array>()
+const SENT_SIG = Symbol('collabdict/sent-signature')
+type SignedFrame = ConsensusFrame & { [SENT_SIG]?: readonly [number, number, number] }
 
-function sample(x: Float64Array): Float64Array {
+function sample(x: Float64Array): readonly [number, number, number] {
   const n = x.length
-  return n === 0 ? new Float64Array(3) : Float64Array.of(x[0], x[n >> 1], x[n - 1])
+  return n === 0 ? [0, 0, 0] : [x[0], x[n >> 1], x[n - 1]]
 }
 
-function frameSig(f: ConsensusFrame): Float64Array {
-  return sentSig.get(f) ?? sample(f.payload)
+function frameSig(f: ConsensusFrame): readonly [number, number, number] {
+  return (f as SignedFrame)[SENT_SIG] ?? sample(f.payload)
 }
 
 function sign(sig: Float64Array, slot: number, f: ConsensusFrame): void {
-  sig.set(frameSig(f), 3 * slot)
+  const g = frameSig(f)
+  sig[3 * slot] = g[0]
+  sig[3 * slot + 1] = g[1]
+  sig[3 * slot + 2] = g[2]
 }
 
 function sameSign(sig: Float64Array, slot: number, f: ConsensusFrame): boolean {
@@ -308,8 +315,7 @@ export class ChunkRun {
   }
 
   private send(): void {
-    const frame: ConsensusFrame = { session: this.session, chunk: this.chunk, round: this.t, attempt: this.attempt, payload: this.cur }
-    sentSig.set(frame, sample(this.cur))
+    const frame: SignedFrame = { session: this.session, chunk: this.chunk, round: this.t, attempt: this.attempt, payload: this.cur, [SENT_SIG]: sample(this.cur) }
     this.prevFrame = this.lastFrame
     this.lastFrame = frame
     this.emit(this.peers, frame)

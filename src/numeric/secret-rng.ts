@@ -27,8 +27,15 @@ import { createCipheriv, createHash, createHmac, randomBytes, type Cipher } from
 import { InvalidInputError } from './errors.js'
 import { U32Draws } from './rng.js'
 
-/** Keystream bytes produced per refill (one cipher call). */
+/**
+ * Keystream bytes produced per refill (one cipher call): the first refill makes
+ * MIN_POOL_BYTES, each later one twice the last, up to POOL_BYTES. A generator that draws a
+ * few numbers (most forks) then holds a few hundred bytes, not 16 KB: the simulator keeps
+ * several per node, at S = 10,000 nodes. The keystream, and so every draw, is the same
+ * whatever the refill sizes (CTR mode).
+ */
 const POOL_BYTES = 16384
+const MIN_POOL_BYTES = 256
 const ZEROS = new Uint8Array(POOL_BYTES)
 const IV = new Uint8Array(16)
 
@@ -36,7 +43,8 @@ export class SecretRng extends U32Draws {
   /** How this generator's key was obtained (reports say which). */
   readonly origin: 'os-entropy' | 'simulation' | 'derived'
   private readonly key: Uint8Array
-  private readonly cipher: Cipher
+  /** Created on the first draw: a generator that is only forked never holds a cipher. */
+  private cipher: Cipher | null = null
   private pool: Uint8Array = new Uint8Array(0)
   private pos = 0
   /** A generator keyed by `key` (32 bytes). Prefer the named constructors. */
@@ -45,7 +53,6 @@ export class SecretRng extends U32Draws {
     if (!(key instanceof Uint8Array) || key.length !== 32) throw new InvalidInputError(`SecretRng needs a 32-byte key, got ${key?.length ?? typeof key} bytes`)
     this.key = Uint8Array.from(key)
     this.origin = origin
-    this.cipher = createCipheriv('aes-256-ctr', this.key, IV)
   }
 
   /** A fresh key from the operating system's CSPRNG: unpredictable and not reproducible. */
@@ -68,11 +75,15 @@ export class SecretRng extends U32Draws {
   }
 
   private byte(): number {
-    if (this.pos >= this.pool.length) {
-      this.pool = this.cipher.update(ZEROS)
-      this.pos = 0
-    }
+    if (this.pos >= this.pool.length) this.refill()
     return this.pool[this.pos++]
+  }
+
+  private refill(): void {
+    this.cipher ??= createCipheriv('aes-256-ctr', this.key, IV)
+    const n = Math.min(POOL_BYTES, Math.max(MIN_POOL_BYTES, 2 * this.pool.length))
+    this.pool = this.cipher.update(ZEROS.subarray(0, n))
+    this.pos = 0
   }
 
   /** Next 32-bit output, an integer in [0, 2^32). */

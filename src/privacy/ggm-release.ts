@@ -526,8 +526,27 @@ export function releasedFile(plan: GgmReleasePlan, state: ReleaseState, settings
       assumptions: ASSUMPTIONS,
     },
   }
-  file.threshold.value = sampledThreshold(file, settings.thresholdQuantile, new Rng(settings.seed).fork('release/threshold'))
+  file.threshold.value = cachedThreshold(file, settings.thresholdQuantile, settings.seed)
   return file
+}
+
+/**
+ * sampledThreshold is a pure function of the released values, the quantile and the public
+ * seed, and every member of a network computes it on the same released file: in one
+ * process (the simulator hosts thousands of members) the result is computed once and
+ * looked up by those inputs (20,000 scored samples cost ~50 ms per member otherwise).
+ */
+const thresholdCache = new Map<string, number>()
+const THRESHOLD_CACHE_SIZE = 8
+
+function cachedThreshold(f: ReleasedGgmFile, quantile: number, seed: GgmReleaseSettings['seed']): number {
+  const key = JSON.stringify([quantile, typeof seed, seed, f.dim, f.K, f.means, f.precisions, f.weights])
+  const hit = thresholdCache.get(key)
+  if (hit !== undefined) return hit
+  const v = sampledThreshold(f, quantile, new Rng(seed).fork('release/threshold'))
+  thresholdCache.set(key, v)
+  if (thresholdCache.size > THRESHOLD_CACHE_SIZE) thresholdCache.delete(thresholdCache.keys().next().value as string)
+  return v
 }
 
 /**

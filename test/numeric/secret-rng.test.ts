@@ -13,6 +13,16 @@ describe('SecretRng (keyed AES-256-CTR stream)', () => {
     expect(draws(new SecretRng(key), 16)).toEqual(want)
   })
 
+  it('is the same keystream across its growing refills (256 bytes doubling to 16 KB)', () => {
+    const key = Uint8Array.from({ length: 32 }, (_, i) => 255 - i)
+    const n = 20_000 // 80 KB: the small first refills and several full ones
+    const ks = createCipheriv('aes-256-ctr', key, new Uint8Array(16)).update(new Uint8Array(4 * n))
+    const got = draws(new SecretRng(key), n)
+    let mismatches = 0
+    for (let i = 0; i < n; i++) if (got[i] !== ks.readUInt32BE(4 * i)) mismatches++
+    expect(mismatches).toBe(0)
+  })
+
   it('replays for the same key and fork label; differs across labels, nodes and OS-entropy instances', () => {
     const a = SecretRng.forSimulation('noise-seed', 3)
     const b = SecretRng.forSimulation('noise-seed', 3)

@@ -15,6 +15,7 @@ import type { Libp2pTransport } from '../src/p2p/index.js'
 import type { Topology } from '../topologies/index.js'
 import type { NodeConfig } from './config.js'
 import type { NodeStore, NodeState as NodeStateFile } from './store.js'
+import { engineOptions } from '../src/learning/config.js'
 
 /** A consensus session running longer than this many neighbour timeouts is checked for staleness. */
 export const STALE_CHECK_FACTOR = 2
@@ -131,21 +132,12 @@ export class ConsensusHost {
   }
 
   private create(firstSession: number): ConsensusNode {
-    const c = this.o.training.consensus
     return createConsensusNode({
       topology: this.o.topology,
       transport: this.o.transport,
-      scheme: c.scheme,
-      tol: c.tol,
-      chunks: c.chunks,
-      chunkScale: c.chunkScale,
-      seed: this.o.training.seed,
+      ...engineOptions(this.o.training),
       // chunk noise: a fresh OS-entropy key per engine (never reused across incarnations)
       noise: SecretRng.fromOsEntropy(),
-      timeoutMs: c.timeoutMs,
-      rerunOnTimeout: c.rerunOnTimeout,
-      protection: c.protection,
-      shamirThreshold: c.shamirThreshold,
       firstSession,
       onRound: this.o.onRound,
     })

@@ -37,6 +37,7 @@ import { loadSimData } from './data.js'
 import { htmlReport, reportJson } from './report.js'
 import { scenarioTopology, simulationSecret } from './run.js'
 import type { Scenario } from './scenario.js'
+import { tableRange } from './run-common.js'
 
 export const AUDIT_FORMAT = 'collabdict-privacy-audit'
 
@@ -147,7 +148,7 @@ export async function runPrivacyAudit(sc: Scenario, o: AuditOptions): Promise<Au
   // with the most exposed row replaced by a canary at the corner of the public box (the
   // largest move one row can make); the attacker scores the canary's log-density
   const Dout = data.trainAll
-  const baseRelease = config.privacy.release.bounds !== undefined ? config : { ...config, privacy: { ...config.privacy, release: { ...config.privacy.release, bounds: publicRange(Dout) } } }
+  const baseRelease = config.privacy.release.bounds !== undefined ? config : { ...config, privacy: { ...config.privacy, release: { ...config.privacy.release, bounds: tableRange(Dout) } } }
   const target = mostExposed(Dout)
   const corner = releaseSettings(baseRelease, Dout.cols).bounds.upper
   const D = mat(Dout.rows, Dout.cols, Float64Array.from(Dout.data))
@@ -203,19 +204,6 @@ export async function runPrivacyAudit(sc: Scenario, o: AuditOptions): Promise<Au
   }
 }
 
-/** Min..max of every column of X: a stand-in for public bounds when a scenario gives none (said in the report). */
-function publicRange(X: Mat): { lower: number[]; upper: number[] } {
-  const M = X.cols
-  const lower = new Array<number>(M).fill(Infinity)
-  const upper = new Array<number>(M).fill(-Infinity)
-  for (let i = 0; i < X.rows; i++) {
-    for (let j = 0; j < M; j++) {
-      lower[j] = Math.min(lower[j], X.data[i * M + j])
-      upper[j] = Math.max(upper[j], X.data[i * M + j])
-    }
-  }
-  return { lower, upper: upper.map((u, j) => (u > lower[j] ? u : lower[j] + 1)) }
-}
 
 /** Write audit.json and audit.html (plots: attack AUC and empirical epsilon against the ledger's) into `dir`. */
 export async function writeAuditReport(dir: string, r: AuditReport): Promise<{ json: string; html: string }> {

@@ -10,6 +10,7 @@ import { spectralReport, type SpectralReport, type Topology } from '../topologie
 import { REPORT_FORMAT, REPORT_VERSION, type RunOutcome, type SimReport } from './report-types.js'
 import { driveClock, emptySummary, latencyFn, relNorm, RoundProbe, scenarioTopology, simulationSecret, topologySummary } from './run-common.js'
 import type { Scenario } from './scenario.js'
+import { engineOptions } from '../src/learning/config.js'
 
 /**
  * Consensus only: every node sums one random vector (length sc.vectorLength) over the
@@ -31,16 +32,8 @@ export async function runConsensusScenario(sc: Scenario): Promise<RunOutcome> {
       topology,
       transport: t,
       clock,
-      scheme: config.consensus.scheme,
-      tol: config.consensus.tol,
-      chunks: config.consensus.chunks,
-      chunkScale: config.consensus.chunkScale,
-      seed: config.seed,
+      ...engineOptions(config),
       noise: simulationSecret(sc, s).fork('consensus'),
-      timeoutMs: config.consensus.timeoutMs,
-      rerunOnTimeout: config.consensus.rerunOnTimeout,
-      protection: config.consensus.protection,
-      shamirThreshold: config.consensus.shamirThreshold,
       onRound: (e) => probe.onRound(s, e),
     }),
   )

@@ -6,7 +6,7 @@
  */
 import { splitIid } from '../src/data/index.js'
 import { createConsensusNode, createMemoryNetwork, createVirtualClock, formatWaits } from '../src/consensus/index.js'
-import type { TrainingConfig } from '../src/learning/config.js'
+import { engineOptions, type TrainingConfig } from '../src/learning/config.js'
 import { runNetwork, type NetworkResult } from '../src/learning/network.js'
 import { createNodeModel, modelChargesLedger } from '../src/learning/models.js'
 import { createLedger } from '../src/learning/privacy.js'
@@ -39,23 +39,14 @@ export async function fitInProcess(o: FitInProcessOptions): Promise<FitInProcess
   const parts = splitIid(X.rows, S, rng.fork('split')).map((idx) => selectRows(X, idx))
   const clock = createVirtualClock()
   const net = o.exact ? null : createMemoryNetwork(topology, { clock, seed: `${o.seed}/network` })
-  const c = config.consensus
   const cns = net
     ? net.transports.map((t, s) =>
         createConsensusNode({
           topology,
           transport: t,
           clock,
-          scheme: c.scheme,
-          tol: c.tol,
-          chunks: c.chunks,
-          chunkScale: c.chunkScale,
-          seed: config.seed,
+          ...engineOptions(config),
           noise: simulationSecret(sc, s).fork('consensus'),
-          timeoutMs: c.timeoutMs,
-          rerunOnTimeout: c.rerunOnTimeout,
-          protection: c.protection,
-          shamirThreshold: c.shamirThreshold,
         }),
       )
     : null

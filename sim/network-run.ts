@@ -30,6 +30,7 @@ import { createLibp2pMesh, type Libp2pMesh } from './libp2p.js'
 import { SimulationError, type RunHooks, type SimReport } from './report-types.js'
 import { driveClock, latencyFn, relNorm, RoundProbe, simulationSecret, TRACED_LABEL } from './run-common.js'
 import type { Scenario } from './scenario.js'
+import { engineOptions } from '../src/learning/config.js'
 
 /** How often a node excluded by its peers (a false timeout) rejoins before giving up. */
 export const MAX_REJOINS = 3
@@ -188,22 +189,13 @@ export class NetworkRun {
   private makeConsensus(s: number, firstSession: number): ConsensusNode | null {
     const transport = this.transportOf(s)
     if (transport === null) return null
-    const c = this.config.consensus
     return createConsensusNode({
       topology: this.o.topology,
       transport,
       clock: this.virtual ?? systemClock,
-      scheme: c.scheme,
-      tol: c.tol,
-      chunks: c.chunks,
-      chunkScale: c.chunkScale,
-      seed: this.config.seed,
+      ...engineOptions(this.config),
       // chunk noise from the node's secret stream, a fresh one per incarnation
       noise: simulationSecret(this.o.sc, s).fork(`consensus/from-session-${firstSession}`),
-      timeoutMs: c.timeoutMs,
-      rerunOnTimeout: c.rerunOnTimeout,
-      protection: c.protection,
-      shamirThreshold: c.shamirThreshold,
       firstSession,
       onRound: (e) => this.onRound(s, e),
     })

@@ -183,3 +183,20 @@ export async function driveClock(clock: VirtualClock, until: Promise<unknown>, d
     throw e
   }
 }
+
+/**
+ * Min..max of every column of X (a constant column gets [v, v + 1]): the stand-in for public
+ * bounds that simulations and experiments use when a scenario gives none (they say so).
+ */
+export function tableRange(X: Mat): { lower: number[]; upper: number[] } {
+  const M = X.cols
+  const lower = new Array<number>(M).fill(Infinity)
+  const upper = new Array<number>(M).fill(-Infinity)
+  for (let i = 0; i < X.rows; i++) {
+    for (let j = 0; j < M; j++) {
+      lower[j] = Math.min(lower[j], X.data[i * M + j])
+      upper[j] = Math.max(upper[j], X.data[i * M + j])
+    }
+  }
+  return { lower, upper: upper.map((u, j) => (u > lower[j] ? u : lower[j] + 1)) }
+}

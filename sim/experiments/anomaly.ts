@@ -32,6 +32,7 @@ import { prAuc, rocAuc } from '../../src/eval/metrics.js'
 import { fitCentralised, fitExact, parseGgmHyper, type GgmHyperInput, type GgmModel } from '../../src/models/ggm/index.js'
 import { mat, selectRows, type Mat } from '../../src/numeric/matrix.js'
 import { Rng } from '../../src/numeric/index.js'
+import { tableRange } from '../run-common.js'
 
 export const DATASETS = ['breastw', 'pima', 'newthyroid', 'satellite', 'shuttle'] as const
 /** Seed of the published table. */
@@ -318,14 +319,5 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
 
 /** Public bounds for the release: the file's min..max per feature (a stand-in for a data dictionary). */
 export function tableBounds(ds: AnomalyDataset): { lower: number[]; upper: number[] } {
-  const M = ds.features.cols
-  const lower = new Array<number>(M).fill(Infinity)
-  const upper = new Array<number>(M).fill(-Infinity)
-  for (let i = 0; i < ds.features.rows; i++) {
-    for (let j = 0; j < M; j++) {
-      lower[j] = Math.min(lower[j], ds.features.data[i * M + j])
-      upper[j] = Math.max(upper[j], ds.features.data[i * M + j])
-    }
-  }
-  return { lower, upper: upper.map((u, j) => (u > lower[j] ? u : lower[j] + 1)) }
+  return tableRange(ds.features)
 }

@@ -24,6 +24,7 @@ import { pathToFileURL } from 'node:url'
 import { loadCsv } from '../../src/data/csv.js'
 import { parseScenario, type ScenarioInput } from '../scenario.js'
 import { runScenario } from '../run.js'
+import { tableRange } from '../run-common.js'
 
 export interface TimingCase {
   name: string
@@ -63,17 +64,7 @@ function prepareRaw(): TimingCase[] {
 export const AD_SETS = ['breastw', 'newthyroid', 'pima', 'satellite', 'shuttle'] as const
 
 function bounds(c: TimingCase): { lower: number[]; upper: number[] } {
-  const { features: X } = loadCsv(c.path, { labelCol: c.labelCol, dropCols: c.dropCols })
-  const M = X.cols
-  const lower = new Array<number>(M).fill(Infinity)
-  const upper = new Array<number>(M).fill(-Infinity)
-  for (let i = 0; i < X.rows; i++) {
-    for (let j = 0; j < M; j++) {
-      lower[j] = Math.min(lower[j], X.data[i * M + j])
-      upper[j] = Math.max(upper[j], X.data[i * M + j])
-    }
-  }
-  return { lower, upper: upper.map((u, j) => (u > lower[j] ? u : lower[j] + 1)) }
+  return tableRange(loadCsv(c.path, { labelCol: c.labelCol, dropCols: c.dropCols }).features)
 }
 
 /** The scenario of one timing row. */

@@ -12,6 +12,7 @@ import type { Partition } from './partition.js'
 import type { FromWorker } from './protocol.js'
 import type { StepClock } from './step-clock.js'
 import type { WorkerJob } from './worker-runtime.js'
+import { engineOptions } from '../../src/learning/config.js'
 
 export interface ConsensusWorkerResult {
   /** Largest relative error of a node's sum against the exact sum (null when no node finished). */
@@ -51,16 +52,8 @@ export class ConsensusJob implements WorkerJob {
         topology,
         transport: t,
         clock,
-        scheme: config.consensus.scheme,
-        tol: config.consensus.tol,
-        chunks: config.consensus.chunks,
-        chunkScale: config.consensus.chunkScale,
-        seed: config.seed,
+        ...engineOptions(config),
         noise: simulationSecret(sc, s).fork('consensus'),
-        timeoutMs: config.consensus.timeoutMs,
-        rerunOnTimeout: config.consensus.rerunOnTimeout,
-        protection: config.consensus.protection,
-        shamirThreshold: config.consensus.shamirThreshold,
         onRound: (e) => this.probe.onRound(s, e),
       })
     })

@@ -21,6 +21,7 @@ import type { Partition } from './partition.js'
 import type { FromWorker } from './protocol.js'
 import type { StepClock } from './step-clock.js'
 import type { WorkerJob } from './worker-runtime.js'
+import { engineOptions } from '../../src/learning/config.js'
 
 interface LocalNode {
   model: CollabModel
@@ -87,7 +88,6 @@ export class TrainJob implements WorkerJob {
     this.nodes = []
     for (let s = part.lo; s < part.hi; s++) {
       const ledger = config.privacy.monitor || config.privacy.release.enabled || modelChargesLedger(config) ? createLedger(config, `node-${s}`, { now: vnow }) : null
-      const c = config.consensus
       this.nodes.push({
         model: createNodeModel(config, { noise: simulationSecret(sc, s).fork('model'), ledger: ledger ?? undefined }),
         ledger,
@@ -95,16 +95,8 @@ export class TrainJob implements WorkerJob {
           topology,
           transport: net.transports[s - part.lo],
           clock,
-          scheme: c.scheme,
-          tol: c.tol,
-          chunks: c.chunks,
-          chunkScale: c.chunkScale,
-          seed: config.seed,
+          ...engineOptions(config),
           noise: simulationSecret(sc, s).fork('consensus/from-session-0'),
-          timeoutMs: c.timeoutMs,
-          rerunOnTimeout: c.rerunOnTimeout,
-          protection: c.protection,
-          shamirThreshold: c.shamirThreshold,
           firstSession: 0,
           onRound: (e) => this.probe.onRound(s, e),
         }),

@@ -9,6 +9,7 @@
  * the learning loop assumes a valid config.
  */
 import { z } from 'zod'
+import type { ConsensusOptions } from '../consensus/index.js'
 import { ggmHyperSchema } from '../models/ggm/hyper.js'
 import { VaeHyperSchema } from '../models/vae/hyper.js'
 import { ClassifierHyperSchema } from '../models/classifier/hyper.js'
@@ -203,6 +204,25 @@ export function defaultMaxIterations(c: { model: { kind: string; hyper: Record<s
 export type TrainingConfig = z.infer<typeof TrainingConfig>
 /** What a config file may contain before defaults are applied. */
 export type TrainingConfigInput = z.input<typeof TrainingConfig>
+
+/**
+ * The consensus engine's options that come from the agreed config (every host passes the
+ * same ones); the host adds topology, transport, clock, noise and its callbacks.
+ */
+export function engineOptions(config: TrainingConfig): Pick<ConsensusOptions, 'scheme' | 'tol' | 'chunks' | 'chunkScale' | 'seed' | 'timeoutMs' | 'rerunOnTimeout' | 'protection' | 'shamirThreshold'> {
+  const c = config.consensus
+  return {
+    scheme: c.scheme,
+    tol: c.tol,
+    chunks: c.chunks,
+    chunkScale: c.chunkScale,
+    seed: config.seed,
+    timeoutMs: c.timeoutMs,
+    rerunOnTimeout: c.rerunOnTimeout,
+    protection: c.protection,
+    shamirThreshold: c.shamirThreshold,
+  }
+}
 
 export class TrainingConfigError extends Error {
   override name = 'TrainingConfigError'

@@ -543,6 +543,9 @@ function cachedThreshold(f: ReleasedGgmFile, quantile: number, seed: GgmReleaseS
   const key = JSON.stringify([quantile, typeof seed, seed, f.dim, f.K, f.means, f.precisions, f.weights])
   const hit = thresholdCache.get(key)
   if (hit !== undefined) return hit
+  // Not privacy noise: the threshold is post-processing of the already-DP released values,
+  // and every member must derive the same one from the same file, so its sampler is keyed
+  // by the public release seed (the release's own noise comes from each member's secret).
   const v = sampledThreshold(f, quantile, new Rng(seed).fork('release/threshold'))
   thresholdCache.set(key, v)
   if (thresholdCache.size > THRESHOLD_CACHE_SIZE) thresholdCache.delete(thresholdCache.keys().next().value as string)

@@ -165,8 +165,7 @@ export const TrainingConfig = TrainingConfigObject.superRefine((c, ctx) => {
   // the model's own schema, checked here so that errors carry the full field path
   // (training.model.hyper.rhoo) and the file they come from
   // (the models take their seed from the top-level one: src/learning/models.ts modelHyper)
-  const schema = c.model.kind === 'ggm' ? ggmHyperSchema : c.model.kind === 'vae' ? VaeHyperSchema : ClassifierHyperSchema
-  const hyper = schema.safeParse({ ...c.model.hyper, seed: c.seed })
+  const hyper = parseModelHyper(c)
   if (!hyper.success) {
     for (const i of hyper.error.issues) {
       const path = ['model', 'hyper', ...i.path.map((k) => (typeof k === 'symbol' ? String(k) : k))]
@@ -187,6 +186,12 @@ export const TrainingConfig = TrainingConfigObject.superRefine((c, ctx) => {
   }
 }).transform((c) => ({ ...c, maxIterations: c.maxIterations ?? defaultMaxIterations(c) }))
 
+/** The model's hyper-parameters checked by its own schema (with the top-level seed, as src/learning/models.ts passes it). */
+function parseModelHyper(c: { model: { kind: string; hyper: Record<string, unknown> }; seed: number }): ReturnType<typeof ggmHyperSchema.safeParse> | ReturnType<typeof VaeHyperSchema.safeParse> | ReturnType<typeof ClassifierHyperSchema.safeParse> {
+  const schema = c.model.kind === 'ggm' ? ggmHyperSchema : c.model.kind === 'vae' ? VaeHyperSchema : ClassifierHyperSchema
+  return schema.safeParse({ ...c.model.hyper, seed: c.seed })
+}
+
 /**
  * The loop's default cap: DEFAULT_MAX_ITERATIONS, unless the model's own cap is higher (the
  * VAE's 300 steps of early stopping): then that cap + 1, the one round more in which the
@@ -194,8 +199,7 @@ export const TrainingConfig = TrainingConfigObject.superRefine((c, ctx) => {
  * a VAE that is still improving its validation ELBO (satellite needs about 220 steps).
  */
 export function defaultMaxIterations(c: { model: { kind: string; hyper: Record<string, unknown> }; seed: number }): number {
-  const schema = c.model.kind === 'ggm' ? ggmHyperSchema : c.model.kind === 'vae' ? VaeHyperSchema : ClassifierHyperSchema
-  const hyper = schema.safeParse({ ...c.model.hyper, seed: c.seed })
+  const hyper = parseModelHyper(c)
   const own = hyper.success ? (hyper.data as { maxIter?: number }).maxIter : undefined
   return own !== undefined && own > DEFAULT_MAX_ITERATIONS ? Math.min(own + 1, 100_000) : DEFAULT_MAX_ITERATIONS
 }

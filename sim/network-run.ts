@@ -20,7 +20,7 @@ import { systemClock, type Clock } from '../src/consensus/transport.js'
 import { createExactAggregator, type ExactAggregator } from '../src/learning/exact.js'
 import { runTraining, TrainingStoppedError, type Checkpoint, type LearningContext, type TrainingConfig, type TrainingEvent, type TrainingResult } from '../src/learning/index.js'
 import { consensusPayloadLimit, createNodeModel, loadNodeModel, modelChargesLedger } from '../src/learning/models.js'
-import { createLedger, createPrivacyGuard, createReleaser } from '../src/learning/privacy.js'
+import { createLedger } from '../src/learning/privacy.js'
 import type { Aggregate, CollabModel } from '../src/models/model.js'
 import type { Rng } from '../src/numeric/rng.js'
 import type { PrivacyLedger } from '../src/privacy/ledger.js'
@@ -28,7 +28,7 @@ import type { Topology } from '../topologies/index.js'
 import type { SimData } from './data.js'
 import { createLibp2pMesh, type Libp2pMesh } from './libp2p.js'
 import { SimulationError, type RunHooks, type SimReport } from './report-types.js'
-import { driveClock, latencyFn, relNorm, RoundProbe, simulationSecret, TRACED_LABEL } from './run-common.js'
+import { driveClock, latencyFn, relNorm, RoundProbe, simNodeContext, simulationSecret, TRACED_LABEL } from './run-common.js'
 import type { Scenario } from './scenario.js'
 import { engineOptions } from '../src/learning/config.js'
 
@@ -294,25 +294,19 @@ export class NetworkRun {
     const config = this.config
     const st = this.nodes[s]
     const ctx: LearningContext = {
-      nodeIndex: s,
-      data: data.nodes[s].train,
-      model: st.model,
-      aggregate: this.aggregateFor(s),
-      // The node's secret stream (a peer node keys it from OS entropy: node/peer.ts).
-      noise: simulationSecret(sc, s).fork('learning'),
-      ledger: st.ledger ?? undefined,
-      guard: config.privacy.monitor ? createPrivacyGuard(config, st.ledger) : undefined,
-      releaser: config.privacy.release.enabled && st.ledger ? createReleaser(config, st.ledger, { members: sc.nodes }) : undefined,
-      // exact sums take no time: a clock that never advances keeps the report free of wall-clock figures
-      clock: this.virtual ?? (this.mesh ? systemClock : this.frozen),
+      ...simNodeContext({
+        sc,
+        config,
+        s,
+        train: data.nodes[s].train,
+        model: st.model,
+        ledger: st.ledger,
+        aggregate: this.aggregateFor(s),
+        // exact sums take no time: a clock that never advances keeps the report free of wall-clock figures
+        clock: this.virtual ?? (this.mesh ? systemClock : this.frozen),
+        results: () => this.nodes.map((o) => o.result),
+      }),
       fetchGlobal: fetchFrom === null ? undefined : async () => this.nodes[fetchFrom].model.exportGlobal(),
-      fetchRelease: async () => {
-        for (const o of this.nodes) {
-          const rel = o.result?.release
-          if (rel && 'released' in rel) return rel.released
-        }
-        return null
-      },
     }
     // Checkpoints (kept in memory, as a disk would) for nodes that may restart or rejoin.
     const restarts = this.crashOf.get(s)?.restartAtIteration !== undefined || this.rejoinable

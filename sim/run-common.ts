@@ -4,7 +4,11 @@
  * per-round disagreement probe behind the report's convergence chart.
  */
 import { createExactAggregator } from '../src/learning/exact.js'
-import { runTraining, type TrainingConfig, type TrainingResult } from '../src/learning/index.js'
+import { runTraining, type LearningContext, type TrainingConfig, type TrainingResult } from '../src/learning/index.js'
+import { createPrivacyGuard, createReleaser } from '../src/learning/privacy.js'
+import type { Aggregate, CollabModel } from '../src/models/model.js'
+import type { PrivacyLedger } from '../src/privacy/ledger.js'
+import type { Clock } from '../src/consensus/transport.js'
 import { createNodeModel } from '../src/learning/models.js'
 import { ClockStalledError, type RoundEvent, type VirtualClock } from '../src/consensus/index.js'
 import type { Mat } from '../src/numeric/matrix.js'
@@ -199,4 +203,43 @@ export function tableRange(X: Mat): { lower: number[]; upper: number[] } {
     }
   }
   return { lower, upper: upper.map((u, j) => (u > lower[j] ? u : lower[j] + 1)) }
+}
+
+/**
+ * The learning context of simulated node `s` (one thread or a worker): its rows, model and
+ * aggregate, its secret stream, the privacy guard and releaser its config asks for, and the
+ * network's released file taken from whichever node already holds it (a node resuming in
+ * the release phase). The host adds its own fetchGlobal, if any.
+ */
+export function simNodeContext(o: {
+  sc: Scenario
+  config: TrainingConfig
+  s: number
+  train: Mat
+  model: CollabModel
+  ledger: PrivacyLedger | null
+  aggregate: Aggregate
+  clock: Clock
+  results: () => Iterable<TrainingResult | null>
+}): LearningContext {
+  const { sc, config, s, ledger } = o
+  return {
+    nodeIndex: s,
+    data: o.train,
+    model: o.model,
+    aggregate: o.aggregate,
+    // The node's secret stream (a peer node keys it from OS entropy: node/peer.ts).
+    noise: simulationSecret(sc, s).fork('learning'),
+    ledger: ledger ?? undefined,
+    guard: config.privacy.monitor ? createPrivacyGuard(config, ledger) : undefined,
+    releaser: config.privacy.release.enabled && ledger ? createReleaser(config, ledger, { members: sc.nodes }) : undefined,
+    clock: o.clock,
+    fetchRelease: async () => {
+      for (const r of o.results()) {
+        const rel = r?.release
+        if (rel && 'released' in rel) return rel.released
+      }
+      return null
+    },
+  }
 }

@@ -7,13 +7,13 @@
 import { createConsensusNode, type ConsensusNode, type ConsensusStats, type SessionWait } from '../../src/consensus/index.js'
 import { runTraining, type LearningContext, type TrainingConfig, type TrainingEvent, type TrainingResult } from '../../src/learning/index.js'
 import { createNodeModel, modelChargesLedger } from '../../src/learning/models.js'
-import { createLedger, createPrivacyGuard, createReleaser } from '../../src/learning/privacy.js'
+import { createLedger } from '../../src/learning/privacy.js'
 import type { Aggregate, CollabModel, SavedModel } from '../../src/models/model.js'
 import { Rng } from '../../src/numeric/rng.js'
 import type { LedgerEntry, PrivacyLedger } from '../../src/privacy/ledger.js'
 import type { Topology } from '../../topologies/index.js'
 import type { SimData } from '../data.js'
-import { relNorm, RoundProbe, simulationSecret, TRACED_LABEL } from '../run-common.js'
+import { relNorm, RoundProbe, simNodeContext, simulationSecret, TRACED_LABEL } from '../run-common.js'
 import { anomalySampler, evaluatedFinished, evaluateTrainedNode, type NodeEvaluation } from '../run-evaluate.js'
 import type { Scenario } from '../scenario.js'
 import type { PartitionNetwork } from './partition-network.js'
@@ -210,25 +210,18 @@ export class TrainJob implements WorkerJob {
   private runNode(s: number): Promise<void> {
     const { sc, data, config } = this
     const x = this.nodes[s - this.part.lo]
-    const ctx: LearningContext = {
-      nodeIndex: s,
-      data: data.nodes[s].train,
+    const ctx: LearningContext = simNodeContext({
+      sc,
+      config,
+      s,
+      train: data.nodes[s].train,
       model: x.model,
+      ledger: x.ledger,
       aggregate: this.aggregateFor(s),
-      noise: simulationSecret(sc, s).fork('learning'),
-      ledger: x.ledger ?? undefined,
-      guard: config.privacy.monitor ? createPrivacyGuard(config, x.ledger) : undefined,
-      releaser: config.privacy.release.enabled && x.ledger ? createReleaser(config, x.ledger, { members: sc.nodes }) : undefined,
       clock: this.clock,
-      // used only by a node resuming inside the release phase (restarts are refused with workers)
-      fetchRelease: async () => {
-        for (const o of this.nodes) {
-          const rel = o.result?.release
-          if (rel && 'released' in rel) return rel.released
-        }
-        return null
-      },
-    }
+      // a node resuming inside the release phase would read it (restarts are refused with workers)
+      results: () => this.nodes.map((o) => o.result),
+    })
     return runTraining(ctx, { config, signal: x.controller.signal, onEvent: (e) => this.onEvent(e) }).then(
       (r) => {
         x.result = r

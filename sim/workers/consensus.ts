@@ -13,6 +13,7 @@ import { RoundProbe, scenarioTopology } from '../run-common.js'
 import type { Scenario } from '../scenario.js'
 import { WorkerPool } from './coordinator.js'
 import type { ConsensusWorkerResult } from './consensus-job.js'
+import { sumNetworkCounts } from './protocol.js'
 
 export async function runConsensusOnWorkers(sc: Scenario, workers: number): Promise<RunOutcome> {
   const wall0 = performance.now()
@@ -41,13 +42,7 @@ export async function runConsensusOnWorkers(sc: Scenario, workers: number): Prom
     const probe = new RoundProbe(sc.nodes, 1, new Rng(sc.seed).fork('probe'))
     for (const r of results) if (r.probe) probe.merge(0, r.probe)
     const errors = results.map((r) => r.error).filter((e): e is number => e !== null)
-    const network = { sent: 0, delivered: 0, lost: 0, dropped: 0 }
-    for (const r of results) {
-      network.sent += r.network.sent
-      network.delivered += r.network.delivered
-      network.lost += r.network.lost
-      network.dropped += r.network.dropped
-    }
+    const network = sumNetworkCounts(results)
     const report = consensusReport(sc, topology, spec, {
       first: results.map((r) => r.firstHistory).find((h) => h !== null) ?? null,
       error: errors.length ? Math.max(...errors) : null,

@@ -19,9 +19,9 @@ import type { SimData } from '../data.js'
 import type { GraphSpectrum } from '../../src/consensus/index.js'
 import type { Topology } from '../../topologies/index.js'
 
-export interface InitTrain {
+/** What every worker is started with, whatever it runs. */
+interface InitBase {
   type: 'init'
-  mode: 'train'
   worker: number
   workers: number
   /** Port to each other worker (null at this worker's own index). */
@@ -30,19 +30,16 @@ export interface InitTrain {
   topology: Topology
   /** The topology's spectrum, computed once on the main thread. */
   spectrum: GraphSpectrum
+}
+
+export interface InitTrain extends InitBase {
+  mode: 'train'
   /** The scenario's data (trainAll left out: the centralised fit runs on the main thread). */
   data: SimData
 }
 
-export interface InitConsensus {
-  type: 'init'
+export interface InitConsensus extends InitBase {
   mode: 'consensus'
-  worker: number
-  workers: number
-  peers: (MessagePort | null)[]
-  sc: Scenario
-  topology: Topology
-  spectrum: GraphSpectrum
 }
 
 export type ToWorker =
@@ -87,3 +84,23 @@ export type FromWorker =
   | { type: 'waits'; waits: SessionWait[] }
   | { type: 'result'; result: unknown }
   | { type: 'fatal'; name: string; message: string; stack: string }
+
+/** Network counts as each worker reports them. */
+export interface NetworkCounts {
+  sent: number
+  delivered: number
+  lost: number
+  dropped: number
+}
+
+/** The network's counts: the workers' counts added up. */
+export function sumNetworkCounts(parts: Iterable<{ network: NetworkCounts }>): NetworkCounts {
+  const net = { sent: 0, delivered: 0, lost: 0, dropped: 0 }
+  for (const p of parts) {
+    net.sent += p.network.sent
+    net.delivered += p.network.delivered
+    net.lost += p.network.lost
+    net.dropped += p.network.dropped
+  }
+  return net
+}

@@ -17,6 +17,7 @@ import type { Scenario } from '../scenario.js'
 import { WorkerPool, type PoolHandlers } from './coordinator.js'
 import { WorkersUnsupportedError } from './limits.js'
 import type { TrainWorkerResult } from './train-job.js'
+import { sumNetworkCounts } from './protocol.js'
 
 export interface WorkersTraining {
   run: RunView
@@ -148,13 +149,7 @@ function assemble(
   for (const r of results) if (r.probe) probe.merge(r.probe.session, r.probe.rounds)
   const sessionInputs = new Map<string, { maxErr: number }>()
   for (const label of inputs.keys()) sessionInputs.set(label, { maxErr: Math.max(0, ...results.map((r) => r.maxErr[label] ?? 0)) })
-  const net = { sent: 0, delivered: 0, lost: 0, dropped: 0 }
-  for (const r of results) {
-    net.sent += r.network.sent
-    net.delivered += r.network.delivered
-    net.lost += r.network.lost
-    net.dropped += r.network.dropped
-  }
+  const net = sumNetworkCounts(results)
   const evaluations: NodeEvaluation[] = results.flatMap((r) => r.evaluations).sort((a, b) => a.node - b.node)
   return {
     run: { nodes, probe, sessionInputs, net: { stats: net }, crashRecords: [], rejoinLog: [], ...out },

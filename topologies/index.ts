@@ -224,7 +224,23 @@ export interface SpectralReport {
  * (second-largest |eigenvalue| of W; Chebyshev: effective per-round rate) and the rounds
  * for relative tolerance `tol` (rounds = ceil(ln tol / ln rho), eq. 5).
  */
+const reportCache = new WeakMap<Topology, Map<number, SpectralReport>>()
+
 export function spectralReport(t: Topology, tol = DEFAULT_TOL): SpectralReport {
+  // once per topology and tolerance: the finite-time plan costs two dense eigensolves (S <= 400)
+  let perTol = reportCache.get(t)
+  if (perTol === undefined) {
+    perTol = new Map()
+    reportCache.set(t, perTol)
+  }
+  const hit = perTol.get(tol)
+  if (hit !== undefined) return structuredClone(hit)
+  const r = computeSpectralReport(t, tol)
+  perTol.set(tol, r)
+  return structuredClone(r)
+}
+
+function computeSpectralReport(t: Topology, tol: number): SpectralReport {
   const spec = topologySpectrum(t)
   const schemes = {} as Record<SchemeName, { rho: number; rounds: number }>
   const adj = neighbours(t)

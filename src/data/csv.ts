@@ -25,6 +25,19 @@ export interface LoadCsvOptions {
   allowConstant?: boolean
   /** Accept fewer rows than feature columns (default false: no covariance can be estimated). */
   allowFewRows?: boolean
+  /**
+   * Missing-value policy (README "Data policy"): when given, missing cells (empty, NA, NaN,
+   * null, none, ?, -) and the declared sentinel values become NaN, which the models then
+   * handle (GGM: EM on the observed entries; model hyper `missing: true`). Without it,
+   * missing cells are refused.
+   */
+  missing?: MissingPolicy
+}
+
+/** Which values mean "not measured". */
+export interface MissingPolicy {
+  /** Per column: values that code a missing measurement there (e.g. { insulin: [0] } in Pima, where 0 is recorded for "not measured"). */
+  sentinels?: Record<string, readonly number[]>
 }
 
 export interface LoadedCsv {
@@ -36,6 +49,8 @@ export interface LoadedCsv {
   columns: string[]
   /** Where the data came from (for messages). */
   source: string
+  /** With a missing-value policy: missing values per feature column (NaN in `features`). */
+  missing?: number[]
 }
 
 // Plain decimal or scientific notation; rejects '', 'NaN', 'Infinity', '0x1F', '1,5'.
@@ -60,9 +75,10 @@ export function loadCsv(path: string, opts: LoadCsvOptions = {}): LoadedCsv {
  * than feature columns, no rows.
  *
  * Data policy (README "Data policy"): missing cells (empty, NA, NaN, null, none, ?, -) and
- * non-numeric cells are refused, naming file, row and column: an imputation the node
- * chose alone would bias the network's statistics silently, so the organisation imputes
- * or drops (dropCols) before joining. Constant columns are accepted and pinned by the models.
+ * non-numeric cells are refused, naming file, row and column, unless a missing-value policy
+ * is given (opts.missing): then they, and the declared sentinels, become NaN and the model
+ * fits on the observed entries (an imputation a node chose alone would bias the network's
+ * statistics silently). Constant columns are accepted and pinned by the models.
  */
 export function parseCsv(text: string, source: string, opts: LoadCsvOptions = {}): LoadedCsv {
   let records: { record: string[]; info: { lines: number } }[]
@@ -106,6 +122,7 @@ export function parseCsv(text: string, source: string, opts: LoadCsvOptions = {}
 
   const N = records.length - 1
   if (N === 0) throw new DataError(`${source}: no data rows after the header`)
+  const sentinels = sentinelSets(opts.missing, featureIdx.map((j) => header[j]), source)
   const data = new Float64Array(N * M)
   const labels = labelIdx >= 0 ? new Int8Array(N) : undefined
   for (let i = 0; i < N; i++) {
@@ -116,7 +133,13 @@ export function parseCsv(text: string, source: string, opts: LoadCsvOptions = {}
     }
     for (let f = 0; f < M; f++) {
       const j = featureIdx[f]
-      data[i * M + f] = numericCell(record[j], `${where}, column "${header[j]}"`)
+      const raw = record[j]
+      if (sentinels !== null && MISSING.has(raw.toLowerCase())) {
+        data[i * M + f] = NaN
+        continue
+      }
+      const v = numericCell(raw, `${where}, column "${header[j]}"`)
+      data[i * M + f] = sentinels?.[f].has(v) === true ? NaN : v
     }
     if (labels !== undefined) {
       const v = record[labelIdx]
@@ -134,7 +157,36 @@ export function parseCsv(text: string, source: string, opts: LoadCsvOptions = {}
   if (opts.allowConstant === false) assertNoConstantColumns(features, columns, source)
   const out: LoadedCsv = { features, columns, source }
   if (labels !== undefined) out.labels = labels
+  if (sentinels !== null) out.missing = checkMissing(features, columns, source)
   return out
+}
+
+/** Per feature column, the set of sentinel values (null: no missing-value policy). */
+function sentinelSets(policy: MissingPolicy | undefined, columns: readonly string[], source: string): Set<number>[] | null {
+  if (policy === undefined) return null
+  const declared = policy.sentinels ?? {}
+  for (const name of Object.keys(declared)) {
+    if (!columns.includes(name)) throw new DataError(`${source}: missing-value sentinel for column "${name}", which is not a feature column (${columns.join(', ')})`)
+  }
+  return columns.map((c) => new Set(declared[c] ?? []))
+}
+
+/** Missing values per column; a row or a column with nothing observed is refused. */
+function checkMissing(features: Mat, columns: readonly string[], source: string): number[] {
+  const { rows, cols, data } = features
+  const perColumn = new Array<number>(cols).fill(0)
+  for (let i = 0; i < rows; i++) {
+    let seen = 0
+    for (let j = 0; j < cols; j++) {
+      if (Number.isNaN(data[i * cols + j])) perColumn[j]++
+      else seen++
+    }
+    if (seen === 0) throw new DataError(`${source}: row ${i + 1} has no observed value; drop it`)
+  }
+  perColumn.forEach((n, j) => {
+    if (n === rows) throw new DataError(`${source}: column "${columns[j]}" is missing on every row; drop it (dropCols)`)
+  })
+  return perColumn
 }
 
 function numericCell(raw: string, where: string): number {

@@ -4,7 +4,8 @@
  * organisations from the injected seeded generator.
  */
 export { DataError, loadCsv, parseCsv, assertNoConstantColumns } from './csv.js'
-export type { LoadCsvOptions, LoadedCsv } from './csv.js'
+export type { LoadCsvOptions, LoadedCsv, MissingPolicy } from './csv.js'
+export { MissingPolicySchema, parseMissingFlag } from './missing.js'
 export {
   anomalySplit,
   dirichlet,

@@ -62,6 +62,8 @@ export interface PreprocessOptions {
   radius?: number | null
   /** Consensus label (default 'preprocess/moments'). */
   label?: string
+  /** Rows may hold NaN (missing values): moments over the observed values of each feature (networkMoments). */
+  missing?: boolean
 }
 
 /**
@@ -78,24 +80,37 @@ export async function networkMoments(
   data: Mat,
   aggregate: Aggregate,
   label = 'preprocess/moments',
+  missing = false,
 ): Promise<{ count: number; mean: Float64Array; std: Float64Array; constant: number[] }> {
   const { rows: n, cols: m, data: x } = data
-  const v = new Float64Array(1 + m)
+  // With missing values: [n, sum x (observed), n_j (observed per feature)]; every node sends the same layout.
+  const v = new Float64Array(missing ? 1 + 2 * m : 1 + m)
   v[0] = n
-  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) v[1 + j] += x[i * m + j]
-  // one chunk-noise group per feature, one for n
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < m; j++) {
+      const t = x[i * m + j]
+      if (missing && Number.isNaN(t)) continue
+      v[1 + j] += t
+      if (missing) v[1 + m + j] += 1
+    }
+  }
+  // one chunk-noise group per feature, one for n (and one per observed count)
   const groups = Int32Array.from({ length: v.length }, (_, j) => j)
   const s = await aggregate(v, label, { noiseGroups: groups })
   if (s.length !== v.length) throw new PreprocessError(`aggregate returned ${s.length} values for ${v.length}`)
   const count = s[0]
   if (!(count > 0.5)) throw new PreprocessError(`the network holds no rows (count ${count}); every node needs data before prepare()`)
+  const observed = Float64Array.from({ length: m }, (_, j) => (missing ? s[1 + m + j] : count))
   const mean = new Float64Array(m)
-  for (let j = 0; j < m; j++) mean[j] = s[1 + j] / count
+  for (let j = 0; j < m; j++) {
+    if (!(observed[j] > 0.5)) throw new PreprocessError(`feature ${j} is missing in every row of the network; drop the column`)
+    mean[j] = s[1 + j] / observed[j]
+  }
   const d = new Float64Array(m)
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < m; j++) {
       const t = x[i * m + j] - mean[j]
-      d[j] += t * t
+      if (t === t) d[j] += t * t
     }
   }
   const ss = await aggregate(d, `${label}/spread`, { noiseGroups: Int32Array.from({ length: m }, (_, j) => j) })
@@ -103,7 +118,7 @@ export async function networkMoments(
   const std = new Float64Array(m)
   const constant: number[] = []
   for (let j = 0; j < m; j++) {
-    const variance = ss[j] / count
+    const variance = ss[j] / observed[j]
     if (!(variance > MIN_RELATIVE_VARIANCE * Math.max(mean[j] * mean[j], 1))) {
       constant.push(j)
       continue
@@ -120,7 +135,7 @@ export async function networkPreprocessing(data: Mat, aggregate: Aggregate, opts
     throw new PreprocessError(`clip radius R must be a positive finite number or null, got ${radius}`)
   }
   const standardise = opts.standardise ?? true
-  const { count, mean, std, constant } = await networkMoments(data, aggregate, opts.label)
+  const { count, mean, std, constant } = await networkMoments(data, aggregate, opts.label, opts.missing ?? false)
   const m = data.cols
   const shift = standardise ? mean : new Float64Array(m)
   const scale = standardise ? std : new Float64Array(m).fill(1)
@@ -128,6 +143,20 @@ export async function networkPreprocessing(data: Mat, aggregate: Aggregate, opts
   const m0 = new Float64Array(m)
   for (let j = 0; j < m; j++) m0[j] = (mean[j] - shift[j]) / scale[j]
   return { shift, scale, m0, radius, count, pinned: constant }
+}
+
+/** Does the matrix hold a NaN (a missing value)? */
+export function hasMissing(x: Mat): boolean {
+  for (const v of x.data) if (Number.isNaN(v)) return true
+  return false
+}
+
+/** A copy with every NaN replaced by fill[j] (e.g. m0, the network mean in model coordinates). */
+export function imputeWith(x: Mat, fill: ArrayLike<number>): Mat {
+  const { rows: n, cols: m } = x
+  const out = Float64Array.from(x.data)
+  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) if (Number.isNaN(out[i * m + j])) out[i * m + j] = fill[j]
+  return mat(n, m, out)
 }
 
 /** (x - shift) / scale per row, as a new matrix. */
@@ -143,7 +172,8 @@ export function standardise(data: Mat, pre: Pick<Preprocessing, 'shift' | 'scale
 
 /**
  * Pull every row farther than R/2 from `center` back onto that sphere (in place on a
- * copy). Returns the clipped matrix and how many rows moved.
+ * copy). Returns the clipped matrix and how many rows moved. A missing value (NaN) counts
+ * as at the centre and stays missing.
  */
 export function clipToBall(data: Mat, center: Float64Array, radius: number): { data: Mat; clipped: number } {
   const { rows: n, cols: m } = data
@@ -152,7 +182,10 @@ export function clipToBall(data: Mat, center: Float64Array, radius: number): { d
   let clipped = 0
   for (let i = 0; i < n; i++) {
     let d2 = 0
-    for (let j = 0; j < m; j++) d2 += (out[i * m + j] - center[j]) ** 2
+    for (let j = 0; j < m; j++) {
+      const t = out[i * m + j] - center[j]
+      if (t === t) d2 += t * t
+    }
     const d = Math.sqrt(d2)
     if (d > r) {
       clipped++

@@ -176,13 +176,17 @@ export function planGgmRelease(s: GgmReleaseSettings, M: number, orders: readonl
 
 // ----------------------------------------------------------------------------- node side
 
-/** Raw rows clipped to the public box. */
+/**
+ * Raw rows clipped to the public box. A missing value (NaN, the data's missing-value policy)
+ * is put at the middle of its public range: a public constant, so each row's contribution
+ * stays inside the box the sensitivities assume.
+ */
 function clipToBox(X: Mat, b: ReleaseBounds): Mat {
   const out = new Float64Array(X.data)
   for (let i = 0; i < X.rows; i++) {
     for (let j = 0; j < X.cols; j++) {
       const k = i * X.cols + j
-      out[k] = Math.min(b.upper[j], Math.max(b.lower[j], out[k]))
+      out[k] = Number.isNaN(out[k]) ? (b.lower[j] + b.upper[j]) / 2 : Math.min(b.upper[j], Math.max(b.lower[j], out[k]))
     }
   }
   return mat(X.rows, X.cols, out)

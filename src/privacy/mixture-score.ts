@@ -4,8 +4,9 @@
  * scale. Pure TypeScript, so a third party needs nothing but the file; parameters are
  * compiled once per parameter object (Cholesky log-determinants, flat precisions).
  */
-import { cholesky } from '../numeric/linalg.js'
+import { cholesky, spdInverse } from '../numeric/linalg.js'
 import { mat, type Mat } from '../numeric/matrix.js'
+import { incompleteRows, scoreIncomplete } from '../models/ggm/missing.js'
 
 export class MixtureScoreError extends Error {
   override name = 'MixtureScoreError'
@@ -33,6 +34,8 @@ interface Compiled {
   halfLogdet: Float64Array
   shift: Float64Array | null
   scale: Float64Array | null
+  /** Covariances Lambda_k^-1, built on the first row with a missing value. */
+  covs: Mat[] | null
 }
 
 const compiledCache = new WeakMap<object, Compiled>()
@@ -62,6 +65,7 @@ function compile(model: MixtureParams): Compiled {
     halfLogdet: Float64Array.from(precs, (P) => 0.5 * cholesky(mat(M, M, P)).logdet),
     shift: model.transform ? Float64Array.from(model.transform.shift) : null,
     scale: model.transform ? Float64Array.from(model.transform.scale) : null,
+    covs: null,
   }
   compiledCache.set(model, c)
   return c
@@ -101,7 +105,23 @@ export function logDensityMixture(model: MixtureParams, X: Mat): Float64Array {
   const lp = componentLogDensities(c, X)
   const out = new Float64Array(X.rows)
   for (let n = 0; n < X.rows; n++) out[n] = rowLogSumExp(lp, c.K, n)
+  const miss = incomplete(c, X)
+  if (miss !== null) miss.result.logLik.forEach((v, i) => (out[miss.rows[i]] = v))
   return out
+}
+
+/**
+ * Rows holding a missing value (NaN): scored on their observed entries plus the expected
+ * log-density of the missing ones (src/models/ggm/missing.ts), as a trained GGM scores them.
+ */
+function incomplete(c: Compiled, X: Mat): { rows: Int32Array; result: ReturnType<typeof scoreIncomplete> } | null {
+  const rows = incompleteRows(X)
+  if (rows.length === 0) return null
+  const { M, K } = c
+  c.covs ??= c.precs.map((P) => spdInverse(mat(M, M, P)).inverse)
+  const z = mat(X.rows, M, Float64Array.from(X.data))
+  if (c.shift !== null) for (let n = 0; n < X.rows; n++) for (let a = 0; a < M; a++) z.data[n * M + a] = (z.data[n * M + a] - c.shift[a]) / c.scale![a]
+  return { rows, result: scoreIncomplete(z, rows, c.logW, mat(K, M, c.mus), c.covs) }
 }
 
 /** ln sum_k exp(lp[n K + k]) of row n of an n x K table, shifted by its maximum. */
@@ -132,5 +152,7 @@ export function scoreMixture(model: MixtureParams, X: Mat): Float64Array {
     }
     out[n] = a
   }
+  const miss = incomplete(c, X)
+  if (miss !== null) miss.result.score.forEach((v, i) => (out[miss.rows[i]] = v))
   return out
 }

@@ -113,6 +113,12 @@ export const ggmHyperSchema = z
      * inexactGlassoTol). Same converged fit; false solves every M-step to glassoTol.
      */
     glassoInexact: z.boolean().default(true),
+    /**
+     * Rows may hold missing values (NaN, e.g. declared by the data's `missing` policy): EM on
+     * the observed entries (src/models/ggm/missing.ts), network moments over observed values.
+     * Every node must agree (it changes the first consensus vector); false refuses NaN.
+     */
+    missing: z.boolean().default(false),
   })
   .strict()
 

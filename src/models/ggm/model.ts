@@ -64,12 +64,15 @@ import {
   preprocessingFromJson,
   preprocessingToJson,
   preprocessTraining,
+  hasMissing,
+  imputeWith,
   standardise,
   type Preprocessing,
   type PreprocessingJson,
 } from '../preprocess.js'
 import { parseGgmHyper, SELECT_GLASSO_TOL, type GgmHyper } from './hyper.js'
 import { kmeansStart, selectModel, type GgmSelection, type SelectionCandidate } from './select.js'
+import { eStepMissing, incompleteRows, scoreIncomplete } from './missing.js'
 
 export class GgmError extends Error {
   override name = 'GgmError'
@@ -267,13 +270,18 @@ class GgmMixture implements GgmModel {
   async prepare(data: Mat, aggregate: Aggregate): Promise<void> {
     const h = this.hyper
     this.M = data.cols
+    if (!h.missing && hasMissing(data)) {
+      throw new GgmError('the training rows hold missing values (NaN): declare them in the data config (data.missing) or set the model hyper missing: true on every node')
+    }
     // Consensus 1: network standardisation (and m0 = network mean in model coordinates).
-    this.pre = await networkPreprocessing(data, aggregate, { standardise: h.standardise, radius: h.radius, label: 'ggm/moments' })
+    this.pre = await networkPreprocessing(data, aggregate, { standardise: h.standardise, radius: h.radius, label: 'ggm/moments', missing: h.missing })
     const { data: z, clipped } = preprocessTraining(data, this.pre)
     this.clipCount = clipped
     this.cache = new WeakMap([[data, z]])
+    // The start (moments, k-means++ seeding, Lloyd steps) sees missing values at the network mean; EM then uses the observed entries only.
+    const zStart = h.missing ? imputeWith(z, this.pre.m0) : z
     // Consensus 2: global mean and covariance of the (clipped) training rows.
-    const { mean, covariance } = await networkMeanCovariance(z, aggregate, 'ggm/init')
+    const { mean, covariance } = await networkMeanCovariance(zStart, aggregate, 'ggm/init')
     const M = this.M
     const G = mat(M, M, Float64Array.from(covariance.data))
     for (let a = 0; a < M; a++) G.data[a * M + a] += Math.max(h.ridge, 1e-12)
@@ -290,7 +298,7 @@ class GgmMixture implements GgmModel {
     }
     if (h.K === 'auto') {
       // Consensus 3..: the network chooses K and rho (select.ts) and training continues from the winner
-      const { selection, winner } = await selectModel({ z, data, aggregate, mean, G, L, hyper: h }, (K, rho, start) => this.candidate(K, rho, start, data, z))
+      const { selection, winner } = await selectModel({ z: zStart, data, aggregate, mean, G, L, hyper: h }, (K, rho, start) => this.candidate(K, rho, start, data, z))
       const w = (winner as SelectionCandidate & { self: GgmMixture }).self
       this.p = w.params()
       this.p.ids = Int32Array.from({ length: this.p.nbar.length }, (_, k) => k)
@@ -298,7 +306,7 @@ class GgmMixture implements GgmModel {
       this.chosen = selection
     } else if (h.init === 'kmeans++') {
       // Consensus 3..: k-means++ seeding and Lloyd steps through the network (select.ts)
-      const start = await kmeansStart({ z, aggregate, mean, G, L, K: h.K, seed: h.seed })
+      const start = await kmeansStart({ z: zStart, aggregate, mean, G, L, K: h.K, seed: h.seed })
       this.p = seededStart(h.K, M, mean, L, G, inv, h.seed)
       this.setStart(start)
     } else {
@@ -365,7 +373,9 @@ class GgmMixture implements GgmModel {
     const z = this.training(data)
     const M = this.M
     const K = this.K
-    const { resp, logLik, nk, sums, scatter } = eStep(z, p.logWeights, p.means, p.precisions)
+    const { resp, logLik, nk, sums, scatter } = this.hyper.missing
+      ? eStepMissing(z, p.logWeights, p.means, p.precisions, p.covariances)
+      : eStep(z, p.logWeights, p.means, p.precisions)
     const out = new Float64Array(statsLength(K, M))
     let total = 0
     for (let n = 0; n < logLik.length; n++) total += logLik[n]
@@ -558,7 +568,7 @@ class GgmMixture implements GgmModel {
 
   logLikelihood(samples: Mat): Float64Array {
     const p = this.params()
-    const z = this.toModelSpace(samples)
+    const { z, miss } = this.scoringRows(samples)
     const dens = this.residentMixture(p).logDensities(z)
     const K = this.K
     const out = new Float64Array(z.rows)
@@ -569,7 +579,20 @@ class GgmMixture implements GgmModel {
       for (let k = 0; k < K; k++) s += Math.exp(p.logWeights[k] + dens.data[n * K + k] - mx)
       out[n] = mx + Math.log(s)
     }
+    if (miss !== null) scoreIncomplete(miss.z, miss.rows, p.logWeights, p.means, p.covariances).logLik.forEach((v, i) => (out[miss.rows[i]] = v))
     return out
+  }
+
+  /**
+   * Samples in model coordinates for the WASM kernels; with `missing`, rows holding NaN are
+   * scored by scoreIncomplete (missing.ts) instead, so the kernels get them zero-filled.
+   */
+  private scoringRows(samples: Mat): { z: Mat; miss: { z: Mat; rows: Int32Array } | null } {
+    const z = this.toModelSpace(samples)
+    if (!this.hyper.missing) return { z, miss: null }
+    const rows = incompleteRows(z)
+    if (rows.length === 0) return { z, miss: null }
+    return { z: imputeWith(z, new Float64Array(z.cols)), miss: { z, rows } }
   }
 
   // eq. 20: a(x) = sum_k r_k(x) [M/2 ln 2pi - 1/2 ln|Lambda_k| + 1/2 (x - mu_k)^T Lambda_k (x - mu_k)] = -sum_k r_k(x) ln N(x | mu_k, Lambda_k^-1)
@@ -592,7 +615,7 @@ class GgmMixture implements GgmModel {
 
   private scoreLog(samples: Mat, logWeights: Float64Array): Float64Array {
     const p = this.params()
-    const z = this.toModelSpace(samples)
+    const { z, miss } = this.scoringRows(samples)
     const dens = this.residentMixture(p).logDensities(z)
     const K = this.K
     const out = new Float64Array(z.rows)
@@ -612,6 +635,7 @@ class GgmMixture implements GgmModel {
       for (let k = 0; k < K; k++) a -= (r[k] / s) * dens.data[n * K + k]
       out[n] = a
     }
+    if (miss !== null) scoreIncomplete(miss.z, miss.rows, logWeights, p.means, p.covariances).score.forEach((v, i) => (out[miss.rows[i]] = v))
     return out
   }
 

@@ -111,6 +111,13 @@ export const VaeHyperSchema = z
     /** z-score features with the network mean and sd (src/models/preprocess.ts). */
     standardise: z.boolean().default(true),
     /**
+     * Rows may hold missing values (NaN, the data's `missing` policy): network moments over
+     * the observed values, and a missing entry enters the encoder and decoder at the network
+     * mean (0 in model coordinates). Mean imputation, not marginalisation (the GGM does EM on
+     * the observed entries). Every node must agree; false refuses NaN.
+     */
+    missing: z.boolean().default(false),
+    /**
      * DP-SGD on the shared decoder gradients (Abadi et al. 2016); off (null) by default.
      * Each localUpdate step Poisson-samples this node's rows at rate `sampleRate` (q),
      * clips every sample's decoder gradient d L_n / d theta to L2 norm `clip` (C), sums,

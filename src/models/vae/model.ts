@@ -19,6 +19,8 @@ import {
   preprocessingFromJson,
   preprocessingToJson,
   preprocessTraining,
+  hasMissing,
+  imputeWith,
   standardise,
   type Preprocessing,
   type PreprocessingJson,
@@ -233,11 +235,15 @@ export class VaeModelImpl {
    */
   async prepare(data: Mat, aggregate: Aggregate): Promise<void> {
     let pre: Preprocessing
-    if (this.hyper.standardise || this.hyper.clipRadius !== null) {
+    if (!this.hyper.missing && hasMissing(data)) {
+      throw new VaeStateError('the training rows hold missing values (NaN): declare them in the data config (data.missing) or set the model hyper missing: true on every node')
+    }
+    if (this.hyper.standardise || this.hyper.clipRadius !== null || this.hyper.missing) {
       pre = await networkPreprocessing(data, aggregate, {
         standardise: this.hyper.standardise,
         radius: this.hyper.clipRadius,
         label: 'vae/preprocess',
+        missing: this.hyper.missing,
       })
     } else {
       const count = (await aggregate(Float64Array.of(data.rows), 'vae/preprocess/count'))[0]
@@ -253,6 +259,7 @@ export class VaeModelImpl {
     if (this.cache !== undefined && this.cache.raw === data) return this.cache.data
     if (data.rows < 1) throw new VaeStateError('localUpdate needs at least one row on this node')
     const t = preprocessTraining(data, pre)
+    if (this.hyper.missing) t.data = imputeWith(t.data, pre.m0)
     // early stopping: hold out a private share of the rows (the same ones every call)
     const nVal = Math.min(Math.floor(this.hyper.validation * t.data.rows), t.data.rows - 1)
     let train = t.data
@@ -519,7 +526,7 @@ export class VaeModelImpl {
    */
   score(samples: Mat): Float64Array {
     const { shape, pre, theta, phi } = this.ready()
-    const x = standardise(samples, pre)
+    const x = this.modelRows(samples, pre)
     const out = new Float64Array(x.rows)
     const rng = this.rng(`${this.nodeLabel}/score`)
     const J = this.hyper.scoreDraws
@@ -533,10 +540,16 @@ export class VaeModelImpl {
     return out
   }
 
+  /** Standardised rows; with `missing`, a missing entry at the network mean (m0). */
+  private modelRows(samples: Mat, pre: Preprocessing): Mat {
+    const x = standardise(samples, pre)
+    return this.hyper.missing ? imputeWith(x, pre.m0) : x
+  }
+
   /** Mean ELBO, KL and reconstruction per sample of `data` at the current parameters (fixed draws, scoreDraws of them). */
   evaluate(data: Mat): VaeEvaluation {
     const { shape, pre, theta, phi } = this.ready()
-    const x = standardise(data, pre)
+    const x = this.modelRows(data, pre)
     if (x.rows < 1) throw new VaeStateError('evaluate needs at least one row')
     const rng = this.rng(`${this.nodeLabel}/evaluate`)
     const J = this.hyper.scoreDraws

@@ -1,0 +1,35 @@
+/**
+ * The missing-value policy as configured (node config `data.missing`, scenario
+ * `dataset.missing`, `collab evaluate --missing`): which cell values mean "not measured".
+ * Loading with a policy turns missing cells and sentinels into NaN (src/data/csv.ts); the
+ * models then need hyper `missing: true` in the shared training config (every node must
+ * agree: it changes the first consensus vector).
+ */
+import { z } from 'zod'
+import { DataError, type MissingPolicy } from './csv.js'
+
+/** `{ sentinels: { column: [values] } }`; `{}` = only empty / NA / ? cells are missing. */
+export const MissingPolicySchema = z
+  .object({
+    /** Per column, values that code "not measured" there (e.g. { insulin: [0] }). */
+    sentinels: z.record(z.string().min(1), z.array(z.number().finite()).min(1)).default({}),
+  })
+  .strict()
+
+/**
+ * `--missing` flag: "" (missing cells only) or "col=v[;v...],col=v", e.g.
+ * "insulin=0,triceps=0" or "code=-1;999".
+ */
+export function parseMissingFlag(spec: string): MissingPolicy {
+  const sentinels: Record<string, number[]> = {}
+  for (const part of spec.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const eq = part.indexOf('=')
+    const col = eq > 0 ? part.slice(0, eq).trim() : ''
+    const values = eq > 0 ? part.slice(eq + 1).split(';').map((v) => Number(v.trim())) : []
+    if (col === '' || values.length === 0 || values.some((v) => !Number.isFinite(v) || part.slice(eq + 1).trim() === '')) {
+      throw new DataError(`--missing: "${part}" is not column=value[;value...] (e.g. insulin=0,triceps=0)`)
+    }
+    sentinels[col] = [...(sentinels[col] ?? []), ...values]
+  }
+  return { sentinels }
+}

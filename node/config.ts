@@ -19,6 +19,7 @@ import { dirname, extname, isAbsolute, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { TrainingConfig, formatZodIssues } from '../src/learning/config.js'
+import { MissingPolicySchema } from '../src/data/missing.js'
 
 /** Largest batch POST /v1/score accepts by default (rows): ~1000 x 100 features stays under 1 MiB of JSON. */
 export const DEFAULT_MAX_BATCH = 1000
@@ -53,6 +54,8 @@ export const NodeConfig = z
         /** Train on every row, or only rows labelled 0 (needs labelCol). */
         trainOn: z.enum(['all', 'normal'], { error: 'must be "all" or "normal"' }).default('all'),
         dropCols: z.array(z.string()).default([]),
+        /** Missing values (empty / NA cells and per-column sentinels) become NaN; the model needs hyper missing: true. */
+        missing: MissingPolicySchema.optional(),
       })
       .strict(),
     topology: path('topology'),

@@ -68,7 +68,7 @@ export interface RunningNode {
 }
 
 function loadRows(config: NodeConfig): { data: Mat; columns: string[] } {
-  const csv = loadCsv(config.data.path, { labelCol: config.data.labelCol, dropCols: config.data.dropCols })
+  const csv = loadCsv(config.data.path, { labelCol: config.data.labelCol, dropCols: config.data.dropCols, missing: config.data.missing })
   // a classifier trains on its features with the class label as the last column (the config requires labelCol)
   if (config.training.model.kind === 'classifier' && csv.labels !== undefined) return { data: withLabels(csv.features, csv.labels), columns: csv.columns }
   if (config.data.trainOn === 'normal' && csv.labels !== undefined) {

@@ -44,7 +44,7 @@ export function loadSimData(sc: Scenario, rng: Rng): SimData {
   const d = sc.dataset
   if (d === undefined) throw new DataError('the scenario has no dataset (consensus mode needs none; training does)')
   const path = !isAbsolute(d.path) && !existsSync(d.path) && existsSync(join(repoRoot(), d.path)) ? join(repoRoot(), d.path) : d.path
-  const csv = loadCsv(path, { labelCol: d.labelCol, dropCols: d.dropCols })
+  const csv = loadCsv(path, { labelCol: d.labelCol, dropCols: d.dropCols, missing: d.missing })
   const labels = csv.labels as Int8Array
   // Anomaly = the scenario's positive class.
   const y = Int8Array.from(labels, (v) => (v === d.positive ? 1 : 0))

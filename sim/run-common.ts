@@ -198,8 +198,10 @@ export function tableRange(X: Mat): { lower: number[]; upper: number[] } {
   const upper = new Array<number>(M).fill(-Infinity)
   for (let i = 0; i < X.rows; i++) {
     for (let j = 0; j < M; j++) {
-      lower[j] = Math.min(lower[j], X.data[i * M + j])
-      upper[j] = Math.max(upper[j], X.data[i * M + j])
+      const v = X.data[i * M + j]
+      if (Number.isNaN(v)) continue // missing
+      lower[j] = Math.min(lower[j], v)
+      upper[j] = Math.max(upper[j], v)
     }
   }
   return { lower, upper: upper.map((u, j) => (u > lower[j] ? u : lower[j] + 1)) }

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { TrainingConfig, formatZodIssues } from '../src/learning/config.js'
+import { MissingPolicySchema } from '../src/data/missing.js'
 import { TOPOLOGY_KINDS, type TopologyKind } from '../topologies/index.js'
 
 export class ScenarioError extends Error {
@@ -52,6 +53,8 @@ const Dataset = z
     labelCol: z.string().min(1).default('anomaly'),
     positive: z.union([z.literal(0), z.literal(1)]).default(1),
     dropCols: z.array(z.string()).default([]),
+    /** Missing values (empty / NA cells and per-column sentinels) become NaN; the model needs hyper missing: true. */
+    missing: MissingPolicySchema.optional(),
     split: Split.prefault({}),
     /** Fraction of each node's normal rows held out for scoring. */
     testFraction: z.number().gt(0).lt(1).default(0.3),

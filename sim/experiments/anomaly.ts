@@ -26,7 +26,7 @@ import { dirname } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Command, Option } from 'commander'
 import { numberFlag, parseOrExit } from '../../cli/errors.js'
-import { loadCsv } from '../../src/data/csv.js'
+import { loadCsv, type MissingPolicy } from '../../src/data/csv.js'
 import { anomalySplit, type AnomalySplit } from '../../src/data/split.js'
 import { prAuc, rocAuc } from '../../src/eval/metrics.js'
 import { fitCentralised, fitExact, parseGgmHyper, type GgmHyperInput, type GgmModel } from '../../src/models/ggm/index.js'
@@ -35,6 +35,14 @@ import { Rng } from '../../src/numeric/index.js'
 import { tableRange } from '../run-common.js'
 
 export const DATASETS = ['breastw', 'pima', 'newthyroid', 'satellite', 'shuttle'] as const
+/**
+ * What the data dictionaries say about missing values. Pima (UCI, Smith et al. 1988; the
+ * R mlbench documentation): plasma glucose, blood pressure, skin fold, insulin and BMI of 0
+ * are physiologically impossible and stand for "not measured" (374 of 768 insulin values).
+ */
+export const KNOWN_MISSING: Readonly<Record<string, MissingPolicy>> = {
+  pima: { sentinels: { glucose: [0], pressure: [0], triceps: [0], insulin: [0], mass: [0] } },
+}
 /** Seed of the published table. */
 export const DEFAULT_SEED = 2024
 /** Fraction of each node's normal rows held out for testing. */
@@ -68,6 +76,8 @@ export interface AnomalyDataset {
   tests: NodeTestSet[]
   /** All training rows (the centralised reference). */
   pooled: Mat
+  /** The features hold missing values (NaN) under the file's missing-value policy: fit with hyper `missing: true`. */
+  missing: boolean
 }
 
 /**
@@ -83,24 +93,28 @@ export type EvalMode = 'global' | 'node'
  */
 export function prepareAnomalyDataset(name: string, seed = DEFAULT_SEED, mode: EvalMode = 'global', nodes?: number): AnomalyDataset {
   if (name.endsWith('.csv')) return prepareAnomalyFile(name, 'anomaly', { seed, mode, nodes })
-  return prepareAnomalyFile(`data/ad_${name}.csv`, 'anomaly', { name, seed, mode, nodes })
+  return prepareAnomalyFile(`data/ad_${name}.csv`, 'anomaly', { name, seed, mode, nodes, missing: KNOWN_MISSING[name] })
 }
 
 /** Any CSV with a 0/1 label column (1 = anomaly): the same seeded split as prepareAnomalyDataset. */
 export function prepareAnomalyFile(
   file: string,
   labelCol: string,
-  o: { name?: string; seed?: number; mode?: EvalMode; nodes?: number; testFraction?: number } = {},
+  o: { name?: string; seed?: number; mode?: EvalMode; nodes?: number; testFraction?: number; missing?: MissingPolicy } = {},
 ): AnomalyDataset {
   const name = o.name ?? file.replace(/^.*\//, '').replace(/\.csv$/, '').replace(/^ad_/, '')
   const seed = o.seed ?? DEFAULT_SEED
   const mode = o.mode ?? 'global'
-  const { features, labels, columns } = loadCsv(file, { labelCol })
+  // The split (which rows each organisation holds) is drawn on the file's values as written,
+  // so declaring missing values changes what the models see, not who holds which rows.
+  const raw = loadCsv(file, { labelCol })
+  const { labels, columns } = raw
+  const features = o.missing === undefined ? raw.features : loadCsv(file, { labelCol, missing: o.missing }).features
   const y = labels!
   const S = o.nodes ?? nodesFor(features.rows)
   const normals = y.length - y.reduce((a, v) => a + v, 0)
   const minRows = Math.min(Math.max(10, 2 * features.cols), Math.floor(normals / (2 * S)))
-  const split = anomalySplit(features, y, S, new Rng(seed).fork(`anomaly:${name}`), { testFraction: o.testFraction ?? TEST_FRACTION, minRows })
+  const split = anomalySplit(raw.features, y, S, new Rng(seed).fork(`anomaly:${name}`), { testFraction: o.testFraction ?? TEST_FRACTION, minRows })
   const parts = split.nodes.map((n) => selectRows(features, n.train))
   const tests = split.nodes.map((n) => {
     const normalRows = mode === 'global' ? split.testNormalAll : n.testNormal
@@ -109,7 +123,7 @@ export function prepareAnomalyFile(
     t.fill(1, normalRows.length)
     return { X: selectRows(features, idx), y: t }
   })
-  return { name, file, columns, features, labels: y, S, split, parts, tests, pooled: selectRows(features, split.trainAll) }
+  return { name, file, columns, features, labels: y, S, split, parts, tests, pooled: selectRows(features, split.trainAll), missing: features.data.some(Number.isNaN) }
 }
 
 export interface MethodResult {
@@ -143,12 +157,18 @@ export async function fitLocalOnly(part: Mat, hyper: GgmHyperInput): Promise<{ m
   const shift = new Float64Array(m)
   const scale = new Float64Array(m)
   for (let j = 0; j < m; j++) {
+    // over the observed values (NaN = missing)
     let s = 0
-    for (let i = 0; i < n; i++) s += data[i * m + j]
-    shift[j] = s / n
+    let c = 0
+    for (let i = 0; i < n; i++) {
+      if (Number.isNaN(data[i * m + j])) continue
+      s += data[i * m + j]
+      c++
+    }
+    shift[j] = c > 0 ? s / c : 0
     let v = 0
-    for (let i = 0; i < n; i++) v += (data[i * m + j] - shift[j]) ** 2
-    const sd = Math.sqrt(v / n)
+    for (let i = 0; i < n; i++) if (!Number.isNaN(data[i * m + j])) v += (data[i * m + j] - shift[j]) ** 2
+    const sd = c > 0 ? Math.sqrt(v / c) : 0
     scale[j] = sd > 1e-9 * Math.max(1, Math.abs(shift[j])) ? sd : 1
   }
   const transform = (X: Mat): Mat => {

@@ -32,7 +32,8 @@ import { SecretRng } from '../../src/numeric/secret-rng.js'
 import { scoreReleasedGgm } from '../../src/privacy/ggm-release.js'
 import { PrivacyLedger } from '../../src/privacy/ledger.js'
 import { rocAuc } from '../../src/eval/metrics.js'
-import { DATASETS, DEFAULT_SEED, evaluatePerNode, fitLocalOnly, prepareAnomalyFile, tableBounds, type AnomalyDataset, type MethodResult } from './anomaly.js'
+import type { MissingPolicy } from '../../src/data/csv.js'
+import { DATASETS, DEFAULT_SEED, KNOWN_MISSING, evaluatePerNode, fitLocalOnly, prepareAnomalyFile, tableBounds, type AnomalyDataset, type MethodResult } from './anomaly.js'
 
 /** S of the protocol. */
 export const DETECTION_NODES = 10
@@ -44,6 +45,8 @@ export interface DetectionOptions {
   seed?: number
   testFraction?: number
   epsilon?: number
+  /** Missing-value policy of the file (sentinels; missing cells allowed): the models fit with hyper `missing: true`. */
+  missing?: MissingPolicy
   /** GGM hyper-parameters (default: the model's defaults). */
   ggm?: GgmHyperInput
   /** VAE hyper-parameters (default: the model's defaults); false skips the VAE. */
@@ -105,7 +108,7 @@ async function dpRelease(ds: AnomalyDataset, epsilon: number, seed: number): Pro
 
 async function vaeNodes(ds: AnomalyDataset, hyper: Omit<VaeHyperInput, 'seed' | 'node'>, seed: number): Promise<VaeModel[]> {
   return runExact(
-    ds.parts.map((_, s) => createVaeModel({ ...hyper, seed, node: s })),
+    ds.parts.map((_, s) => createVaeModel({ ...hyper, seed, node: s, ...(ds.missing ? { missing: true } : {}) })),
     ds.parts,
   )
 }
@@ -135,7 +138,7 @@ export async function runDetection(ds: AnomalyDataset, o: DetectionOptions = {})
   const t0 = performance.now()
   const log = o.log ?? ((): void => {})
   const seed = o.seed ?? DEFAULT_SEED
-  const ggm: GgmHyperInput = { ...(o.ggm ?? {}), seed }
+  const ggm: GgmHyperInput = { ...(o.ggm ?? {}), seed, ...(ds.missing ? { missing: true } : {}) }
   const table: DetectionRow[] = []
   const add = (method: string, r: MethodResult, note: string): void => {
     table.push({ method, roc: r.roc, pr: r.pr, note })
@@ -178,7 +181,7 @@ export async function runDetection(ds: AnomalyDataset, o: DetectionOptions = {})
 
 /** Load a CSV and run the protocol. */
 export async function evaluateFile(file: string, labelCol: string, o: DetectionOptions = {}): Promise<DetectionResult> {
-  const ds = prepareAnomalyFile(file, labelCol, { seed: o.seed, nodes: o.nodes ?? DETECTION_NODES, testFraction: o.testFraction })
+  const ds = prepareAnomalyFile(file, labelCol, { seed: o.seed, nodes: o.nodes ?? DETECTION_NODES, testFraction: o.testFraction, missing: o.missing })
   return runDetection(ds, o)
 }
 
@@ -227,7 +230,7 @@ async function main(argv: string[]): Promise<void> {
   const out = 'reports/detection/detection.json'
   const results: DetectionResult[] = []
   for (const name of names) {
-    const r = await evaluateFile(`data/ad_${name}.csv`, 'anomaly', { vae: noVae ? false : undefined, log: (l) => console.error(l) })
+    const r = await evaluateFile(`data/ad_${name}.csv`, 'anomaly', { vae: noVae ? false : undefined, missing: KNOWN_MISSING[name], log: (l) => console.error(l) })
     console.log(formatDetection(r))
     console.log(`(${r.seconds.toFixed(0)} s)\n`)
     results.push(r)

@@ -67,6 +67,12 @@ export interface RunningNode {
   stop(): Promise<void>
 }
 
+/** Was the model trained with missing values (hyper missing: true)? Then the API takes null as a missing value. */
+function trainedWithMissing(m: object): boolean {
+  const hyper = (m as { hyper?: unknown }).hyper
+  return typeof hyper === 'object' && hyper !== null && (hyper as { missing?: unknown }).missing === true
+}
+
 function loadRows(config: NodeConfig): { data: Mat; columns: string[] } {
   const csv = loadCsv(config.data.path, { labelCol: config.data.labelCol, dropCols: config.data.dropCols, missing: config.data.missing })
   // a classifier trains on its features with the class label as the last column (the config requires labelCol)
@@ -257,7 +263,7 @@ function createNodeApi(config: NodeConfig, store: NodeStore, registry: Registry,
     const { model: m, threshold: t } = cur
     // a classifier answers with its class probabilities too (its threshold is its decision threshold)
     if (isClassifier(m)) return { dim: m.dim, threshold: t, score: (x) => m.score(x), probabilities: (x) => m.probabilities(x) }
-    return { dim: m.dim, threshold: t, score: (x) => m.score(x) }
+    return { dim: m.dim, threshold: t, score: (x) => m.score(x), missing: trainedWithMissing(m) }
   }
   return createApi({
     backend: {
@@ -315,7 +321,7 @@ function releasedScorerFrom(store: NodeStore): () => PublicScorer | null {
     const json = store.loadJson('released.json')
     if (json === null || json === undefined) return null
     const m = loadReleasedGgm(json)
-    cache = { dim: m.dim, score: (x) => scoreReleasedGgm(m, x) }
+    cache = { dim: m.dim, score: (x) => scoreReleasedGgm(m, x), missing: true }
     return cache
   }
 }

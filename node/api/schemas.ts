@@ -29,8 +29,9 @@ export function scoreRequestSchema(maxBatch: number) {
         type: 'array',
         minItems: 1,
         maxItems: maxBatch,
-        description: "Rows to score; each row has exactly the model's number of features, in training column order.",
-        items: { type: 'array', items: { type: 'number' } },
+        description:
+          "Rows to score; each row has exactly the model's number of features, in training column order. null marks a missing value when the model was trained with missing: true (and always for the released model).",
+        items: { type: 'array', items: { type: ['number', 'null'] } },
       },
     },
   } as const

@@ -36,6 +36,8 @@ import { STATUS_ASSETS, statusAsset, statusPageHtml } from './status-page.js'
 export interface Scorer {
   readonly dim: number
   readonly threshold: number
+  /** The model was trained with missing values (hyper missing: true): a null in a row is a missing value. */
+  readonly missing?: boolean
   score(samples: Mat): Float64Array
   /**
    * A classifier's class probabilities (rows x classes); present only when the node's
@@ -47,6 +49,8 @@ export interface Scorer {
 /** What /v1/public/score scores with: the released DP model (no threshold of its own). */
 export interface PublicScorer {
   readonly dim: number
+  /** A null in a row is a missing value (scored on the observed entries). */
+  readonly missing?: boolean
   score(samples: Mat): Float64Array
 }
 
@@ -105,7 +109,7 @@ export class ApiConfigError extends Error {
  * up to maxBatch x dim numbers is validated in one pass with positions in the messages,
  * and packed straight into the row-major Float64Array the model reads.
  */
-export function parseSamples(body: unknown, dim: number, maxBatch: number): Mat {
+export function parseSamples(body: unknown, dim: number, maxBatch: number, missing = false): Mat {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new ApiInputError(400, 'body must be a JSON object {"samples": [[...], ...]}')
   }
@@ -127,8 +131,12 @@ export function parseSamples(body: unknown, dim: number, maxBatch: number): Mat 
     }
     for (let j = 0; j < dim; j++) {
       const v: unknown = row[j]
+      if (v === null && missing) {
+        data[i * dim + j] = Number.NaN
+        continue
+      }
       if (typeof v !== 'number') {
-        throw new ApiInputError(400, `samples[${i}][${j}] is ${v === null ? 'null' : typeof v}; every value must be a finite number (JSON has no NaN or Infinity)`)
+        throw new ApiInputError(400, `samples[${i}][${j}] is ${v === null ? 'null' : typeof v}; every value must be a finite number (JSON has no NaN or Infinity)${v === null ? '; null marks a missing value only for a model trained with missing: true' : ''}`)
       }
       if (!Number.isFinite(v)) throw new ApiInputError(400, `samples[${i}][${j}] is not finite`)
       data[i * dim + j] = v
@@ -324,7 +332,7 @@ function scoringRoutes(api: FastifyInstance, ctx: RouteContext): void {
       if (scorer === null) {
         return reply.code(503).header('retry-after', '5').send({ error: 'the node has no trained model yet; retry when /v1/status says trained' })
       }
-      const samples = parseSamples(req.body, scorer.dim, maxBatch)
+      const samples = parseSamples(req.body, scorer.dim, maxBatch, scorer.missing === true)
       const scores = finiteScores(scorer.score(samples))
       const out: Record<string, unknown> = { scores, threshold: scorer.threshold, anomalous: scores.map((s) => s > scorer.threshold) }
       if (scorer.probabilities !== undefined) Object.assign(out, classOutputs(scorer.probabilities(samples)))
@@ -351,7 +359,7 @@ function scoringRoutes(api: FastifyInstance, ctx: RouteContext): void {
       if (scorer === null) {
         return reply.code(404).send({ error: 'no released model yet: public scoring uses only the DP release, published when training finishes (see /v1/status)' })
       }
-      return { scores: finiteScores(scorer.score(parseSamples(req.body, scorer.dim, maxBatch))) }
+      return { scores: finiteScores(scorer.score(parseSamples(req.body, scorer.dim, maxBatch, scorer.missing === true))) }
     },
   )
 }

@@ -22,11 +22,13 @@ const scorer: Scorer = {
 
 // The released model as the public route sees it: sum of absolute values, so a test can
 // tell which model answered (the private one gives the squared distance).
+// It takes missing values (null -> NaN), counted here as 100 each so the test sees where they landed.
 const publicScorer: PublicScorer = {
   dim: 3,
+  missing: true,
   score(x: Mat): Float64Array {
     const out = new Float64Array(x.rows)
-    for (let i = 0; i < x.rows; i++) for (let j = 0; j < x.cols; j++) out[i] += Math.abs(x.data[i * x.cols + j])
+    for (let i = 0; i < x.rows; i++) for (let j = 0; j < x.cols; j++) out[i] += Number.isNaN(x.data[i * x.cols + j]) ? 100 : Math.abs(x.data[i * x.cols + j])
     return out
   },
 }
@@ -203,6 +205,12 @@ describe('privacy of the HTTP side', () => {
     const bad = await app.inject({ method: 'POST', url: '/v1/public/score', payload: { samples: [[1, 2]] } })
     expect(bad.statusCode).toBe(400)
     expect(bad.json().error).toMatch(/samples\[0\] has 2 values/)
+    // null is a missing value for a scorer that takes them (the release), an error for one that does not
+    const withMissing = await app.inject({ method: 'POST', url: '/v1/public/score', payload: { samples: [[1, null, 3]] } })
+    expect(withMissing.json()).toEqual({ scores: [104] })
+    const refused = await score(JSON.stringify({ samples: [[1, null, 3]] }))
+    expect(refused.status).toBe(400)
+    expect(refused.body.error).toMatch(/null marks a missing value only for a model trained with missing: true/)
   })
 
   it('rate-limits the scoring routes per client with 429 and a message, other clients unaffected', async () => {

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs'
 import { InvalidArgumentError, type Command } from 'commander'
 import { evaluateFile, formatDetection } from '../sim/experiments/detection.js'
-import { parseMissingFlag } from '../src/data/missing.js'
+import { MISSING_FLAG_HELP, missingFromFlag } from '../src/data/missing.js'
 
 export class EvaluateCliError extends Error {
   override name = 'EvaluateCliError'
@@ -46,7 +46,7 @@ export function registerEvaluateCommand(program: Command): void {
     .option('--seed <n>', 'seed of the split and the shared seed', numberIn('--seed', 0, 2 ** 31, true), 2024)
     .option('--test-fraction <f>', 'share of each node\'s normal rows held out', numberIn('--test-fraction', 0.05, 0.9, false), 0.3)
     .option('--epsilon <e>', 'network-level epsilon of the DP release (delta 1e-5)', numberIn('--epsilon', 0.01, 100, false), 4)
-    .option('--missing [spec]', 'missing values: empty / NA cells, plus per-column sentinels "col=v[;v],col=v" (e.g. insulin=0,triceps=0); the models fit on the observed entries')
+    .option('--missing [spec]', MISSING_FLAG_HELP)
     .option('--no-vae', 'skip the VAE (faster)')
     .option('--json', 'print the result as JSON')
     .action(async (f: Flags) => {
@@ -57,7 +57,7 @@ export function registerEvaluateCommand(program: Command): void {
         testFraction: f.testFraction,
         epsilon: f.epsilon,
         vae: f.vae ? undefined : false,
-        ...(f.missing === undefined ? {} : { missing: parseMissingFlag(f.missing === true ? '' : f.missing) }),
+        missing: missingFromFlag(f.missing),
         log: (line) => process.stderr.write(`${line}\n`),
       })
       process.stdout.write(f.json ? `${JSON.stringify(r, null, 2)}\n` : `${formatDetection(r)}\n`)

@@ -8,7 +8,7 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { readFileSync } from 'node:fs'
 import { jsonObjectFlag } from '../cli/errors.js'
-import { loadCsv } from '../src/data/index.js'
+import { loadCsv, MISSING_FLAG_HELP, missingFromFlag, type MissingPolicy } from '../src/data/index.js'
 import { loadModel } from '../src/models/index.js'
 import { toRows } from '../src/numeric/matrix.js'
 import { loadNodeConfig } from './config.js'
@@ -49,7 +49,7 @@ export class ScoreClientError extends Error {
 }
 
 /** Scores of every row of a CSV with a saved model (the file `collab node` writes as model.json). */
-export function scoreOffline(modelPath: string, dataPath: string, labelCol?: string): number[] {
+export function scoreOffline(modelPath: string, dataPath: string, labelCol?: string, missing?: MissingPolicy): number[] {
   let saved: unknown
   try {
     saved = JSON.parse(readFileSync(modelPath, 'utf8'))
@@ -57,7 +57,7 @@ export function scoreOffline(modelPath: string, dataPath: string, labelCol?: str
     throw new ScoreClientError(`${modelPath}: cannot read a model JSON (${(err as Error).message})`)
   }
   const model = loadModel(saved)
-  const csv = loadCsv(dataPath, { labelCol, allowFewRows: true, allowConstant: true })
+  const csv = loadCsv(dataPath, { labelCol, allowFewRows: true, allowConstant: true, missing })
   if (csv.features.cols !== model.dim) {
     throw new ScoreClientError(`${dataPath} has ${csv.features.cols} feature columns; the model expects ${model.dim} (pass --label-col to drop a label column)`)
   }
@@ -68,9 +68,10 @@ export function scoreOffline(modelPath: string, dataPath: string, labelCol?: str
 export async function scoreRemote(
   url: string,
   dataPath: string,
-  opts: { token?: string; labelCol?: string; batch?: number } = {},
+  opts: { token?: string; labelCol?: string; batch?: number; missing?: MissingPolicy } = {},
 ): Promise<{ scores: number[]; threshold: number; anomalous: boolean[] }> {
-  const csv = loadCsv(dataPath, { labelCol: opts.labelCol, allowFewRows: true, allowConstant: true })
+  // a missing value (NaN) goes out as JSON null
+  const csv = loadCsv(dataPath, { labelCol: opts.labelCol, allowFewRows: true, allowConstant: true, missing: opts.missing })
   const rows = toRows(csv.features)
   const batch = opts.batch ?? 500
   const out = { scores: [] as number[], threshold: Number.NaN, anomalous: [] as boolean[] }
@@ -194,14 +195,16 @@ export function registerNodeCommands(program: Command): void {
     .option('--url <url>', 'node API base URL, e.g. http://127.0.0.1:8080')
     .option('--token <token>', 'bearer token of the node API')
     .option('--label-col <name>', 'label column to drop from the features')
+    .option('--missing [spec]', MISSING_FLAG_HELP)
     .option('--json', 'print one JSON document instead of one score per line')
-    .action(async (o: { data: string; model?: string; url?: string; token?: string; labelCol?: string; json?: boolean }) => {
+    .action(async (o: { data: string; model?: string; url?: string; token?: string; labelCol?: string; json?: boolean; missing?: string | true }) => {
       if ((o.model === undefined) === (o.url === undefined)) throw new InvalidArgumentError('pass exactly one of --model or --url')
+      const missing = missingFromFlag(o.missing)
       if (o.model !== undefined) {
-        const scores = scoreOffline(o.model, o.data, o.labelCol)
+        const scores = scoreOffline(o.model, o.data, o.labelCol, missing)
         console.log(o.json ? JSON.stringify({ scores }) : scores.join('\n'))
       } else {
-        const r = await scoreRemote(o.url as string, o.data, { token: o.token, labelCol: o.labelCol })
+        const r = await scoreRemote(o.url as string, o.data, { token: o.token, labelCol: o.labelCol, missing })
         console.log(o.json ? JSON.stringify(r) : r.scores.map((s, i) => `${s}\t${r.anomalous[i] ? 'anomalous' : 'normal'}`).join('\n'))
       }
     })

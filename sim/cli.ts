@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import cliProgress from 'cli-progress'
 import { SCHEMES } from '../src/consensus/weights.js'
-import { loadCsv } from '../src/data/index.js'
+import { loadCsv, MISSING_FLAG_HELP, missingFromFlag } from '../src/data/index.js'
 import { parseTrainingConfig } from '../src/learning/config.js'
 import { withLabels } from '../src/models/classifier/index.js'
 import { jsonObjectFlag } from '../cli/errors.js'
@@ -313,9 +313,11 @@ export function registerSimCommands(program: Command): void {
     .addOption(new Option('--scheme <scheme>', 'consensus weights').choices([...SCHEMES]))
     .option('--tol <tol>', 'consensus relative tolerance', num('--tol'))
     .option('--exact', 'exact sums instead of consensus (reference)')
+    .option('--missing [spec]', MISSING_FLAG_HELP)
     .requiredOption('--out <model.json>', 'where to write node 0\'s model')
-    .action(async (o: { data: string; labelCol?: string; nodes: number; topology: string; degree?: number; model: 'ggm' | 'vae' | 'classifier'; k?: number; rho?: number; hyper?: Record<string, unknown>; seed: number; scheme?: string; tol?: number; exact?: boolean; out: string }) => {
-      const csv = loadCsv(o.data, { labelCol: o.labelCol })
+    .action(async (o: { data: string; labelCol?: string; nodes: number; topology: string; degree?: number; model: 'ggm' | 'vae' | 'classifier'; k?: number; rho?: number; hyper?: Record<string, unknown>; seed: number; scheme?: string; tol?: number; exact?: boolean; out: string; missing?: string | true }) => {
+      const missing = missingFromFlag(o.missing)
+      const csv = loadCsv(o.data, { labelCol: o.labelCol, missing })
       const classifier = o.model === 'classifier'
       if (classifier && csv.labels === undefined) throw new InvalidArgumentError('--model classifier needs --label-col: the column of 0/1 classes it learns')
       // a classifier trains on every row, its label as the last column; the others on the normal rows
@@ -324,6 +326,7 @@ export function registerSimCommands(program: Command): void {
       const hyper: Record<string, unknown> = { ...(o.hyper ?? {}) }
       if (o.k !== undefined) hyper.K = o.k
       if (o.rho !== undefined) hyper.rho = o.rho
+      if (missing !== undefined) hyper.missing = true
       const config = parseTrainingConfig(
         {
           model: { kind: o.model, hyper },

@@ -191,7 +191,7 @@ function checkMissing(features: Mat, columns: readonly string[], source: string)
 
 function numericCell(raw: string, where: string): number {
   if (MISSING.has(raw.toLowerCase())) {
-    throw new DataError(`${where}: missing value "${raw}"; impute or drop the row first`)
+    throw new DataError(`${where}: missing value "${raw}"; declare missing values (data.missing in the config, --missing on the command line) or impute or drop the row first`)
   }
   if (!NUMBER.test(raw)) {
     const lower = raw.toLowerCase()

@@ -5,7 +5,7 @@
  */
 export { DataError, loadCsv, parseCsv, assertNoConstantColumns } from './csv.js'
 export type { LoadCsvOptions, LoadedCsv, MissingPolicy } from './csv.js'
-export { MissingPolicySchema, parseMissingFlag } from './missing.js'
+export { MissingPolicySchema, parseMissingFlag, missingFromFlag, MISSING_FLAG_HELP } from './missing.js'
 export {
   anomalySplit,
   dirichlet,

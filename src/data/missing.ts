@@ -33,3 +33,12 @@ export function parseMissingFlag(spec: string): MissingPolicy {
   }
   return { sentinels }
 }
+
+/** commander's value of an optional-value `--missing [spec]` flag: absent, bare (missing cells only) or a spec. */
+export function missingFromFlag(flag: string | boolean | undefined): MissingPolicy | undefined {
+  if (flag === undefined || flag === false) return undefined
+  return parseMissingFlag(flag === true ? '' : flag)
+}
+
+/** Help text of the `--missing [spec]` flag. */
+export const MISSING_FLAG_HELP = 'missing values: empty / NA cells, plus per-column codes "col=v[;v],col=v" (e.g. insulin=0,triceps=0); models fit and score on the observed entries'

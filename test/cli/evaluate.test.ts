@@ -3,6 +3,7 @@
  * computed here independently on the same split: the pooled GGM row is the centralised fit
  * on the pooled training rows, the CollabDict row S exact-sum nodes, local-only each node alone.
  */
+import { readFileSync } from 'node:fs'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { runCommand } from '../../cli/errors.js'
 import { createProgram } from '../../cli/program.js'
@@ -53,5 +54,21 @@ describe('collab evaluate', () => {
     expect((await collab(['evaluate', '--data', 'data/none.csv', '--label-col', 'anomaly'])).code).toBe(1)
     expect((await collab(['evaluate', '--data', 'data/ad_newthyroid.csv', '--label-col', 'nope', '--no-vae'])).code).toBe(1)
     expect((await collab(['evaluate', '--data', 'data/ad_newthyroid.csv'])).code).toBe(2)
+  })
+
+  it('--missing: Pima with its data dictionary beats the mean local-only model and the pooled scikit-learn GMM (issue 16)', async () => {
+    const spec = 'glucose=0,pressure=0,triceps=0,insulin=0,mass=0'
+    const { out, code } = await collab(['evaluate', '--data', 'data/ad_pima.csv', '--label-col', 'anomaly', '--no-vae', '--json', '--missing', spec])
+    expect(code).toBe(0)
+    const r = JSON.parse(out) as DetectionResult
+    const roc = (m: string): number => r.table.find((t) => t.method.startsWith(m))!.roc
+    // the same fit computed here: exact sums over the same split with the zeros as missing values
+    const ds = prepareAnomalyFile('data/ad_pima.csv', 'anomaly', { nodes: 10, missing: { sentinels: { glucose: [0], pressure: [0], triceps: [0], insulin: [0], mass: [0] } } })
+    expect(ds.missing).toBe(true)
+    const nodes = await fitExact(ds.parts, { seed: 2024, missing: true })
+    expect(roc('CollabDict GGM')).toBeCloseTo(evaluatePerNode(ds, (s, X) => nodes[s].score(X)).roc, 12)
+    const golden = JSON.parse(readFileSync('test/golden/detection_sklearn.json', 'utf8')) as { sets: { pima: { gmm: { roc: number } } } }
+    expect(roc('CollabDict GGM')).toBeGreaterThan(roc('local-only'))
+    expect(roc('CollabDict GGM')).toBeGreaterThanOrEqual(golden.sets.pima.gmm.roc - 0.01)
   })
 })

@@ -83,7 +83,7 @@ export interface DetectionResult {
 
 async function dpRelease(ds: AnomalyDataset, epsilon: number, seed: number): Promise<MethodResult> {
   const config = parseTrainingConfig({
-    model: { kind: 'ggm', hyper: {} },
+    model: { kind: 'ggm', hyper: ds.missing ? { missing: true } : {} },
     seed,
     privacy: { monitor: false, budget: 1e6, release: { enabled: true, epsilon, bounds: tableBounds(ds) } },
   })

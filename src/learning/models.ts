@@ -80,5 +80,6 @@ export function consensusPayloadLimit(config: TrainingConfig, M: number, S: numb
 /** Longest vector of the network's release steps (src/privacy/ggm-release.ts). */
 function releasePayloadLength(config: TrainingConfig, M: number): number {
   const K = typeof config.model.hyper.K === 'number' ? config.model.hyper.K : 2
-  return Math.max(1 + 2 * M, M + packedSymLength(M), K * (1 + M + packedSymLength(M)))
+  // moments: n, sum u, sum u^2 (and the observed counts with missing values)
+  return Math.max(1 + 3 * M, M + packedSymLength(M), K * (1 + M + packedSymLength(M)))
 }

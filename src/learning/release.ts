@@ -38,7 +38,7 @@ export function releaseSettings(config: TrainingConfig, M: number): GgmReleaseSe
   if (b === undefined) throw new RangeError('privacy.release.bounds is required for a release (the config parser enforces it)')
   const expand = (v: number | number[]): Float64Array => (Array.isArray(v) ? Float64Array.from(v) : new Float64Array(M).fill(v))
   const bounds: ReleaseBounds = { lower: expand(b.lower), upper: expand(b.upper) }
-  const hyper = config.model.hyper as { K?: number; rho?: number }
+  const hyper = config.model.hyper as { K?: number; rho?: number; missing?: boolean }
   return {
     epsilon: r.epsilon,
     delta: config.privacy.ledgerDelta,
@@ -50,6 +50,7 @@ export function releaseSettings(config: TrainingConfig, M: number): GgmReleaseSe
     rho: typeof hyper.rho === 'number' ? hyper.rho : 5,
     thresholdQuantile: config.thresholdQuantile,
     seed: config.seed,
+    ...(hyper.missing === true ? { missing: true } : {}),
   }
 }
 

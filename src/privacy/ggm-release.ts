@@ -12,7 +12,11 @@
  *     u = (x - mid) / half in [-1, 1]^M; sums [n, sum u, sum u^2] + noise. n is the same for
  *     neighbouring datasets (replace-one) and is released as is; sum u has L2 sensitivity
  *     2 sqrt(M), sum u^2 sqrt(M). -> released standardisation: shift = mid + half mean_u,
- *     scale = half sd_u (floored).
+ *     scale = half sd_u (floored). With missing values (settings.missing, the model's
+ *     `missing: true`) a missing entry adds nothing to sum u and sum u^2, and a third block
+ *     counts the observed entries per feature (each in {0, 1}: sensitivity sqrt(M)), so the
+ *     means and variances are over observed values; in the later steps a missing entry sits
+ *     at the released mean (y = 0), a function of released values only, inside the ball.
  *  2. global: released rows y = (x - shift) / scale clipped to the ball of radius a = R/2
  *     around 0; sums [sum y, sum y y^T] + noise (sensitivities 2a and 2a^2) -> global mean
  *     and covariance -> the start of EM (means spread along the top principal axes).
@@ -88,6 +92,8 @@ export interface GgmReleaseSettings {
   thresholdQuantile: number
   /** The network's shared (public) seed: threshold samples. */
   seed: number | string
+  /** Rows may hold missing values (NaN): the moments step adds the observed counts (module comment). */
+  missing?: boolean
 }
 
 export interface BlockSpec {
@@ -149,7 +155,16 @@ export function planGgmRelease(s: GgmReleaseSettings, M: number, orders: readonl
   const a = R / 2
   const P = packedSymLength(M)
   const steps: StepSpec[] = [
-    { label: 'release:moments', kind: 'moments', exact: 1, blocks: [{ name: 'sum u', length: M, sensitivity: 2 * Math.sqrt(M) }, { name: 'sum u^2', length: M, sensitivity: Math.sqrt(M) }] },
+    {
+      label: 'release:moments',
+      kind: 'moments',
+      exact: 1,
+      blocks: [
+        { name: 'sum u', length: M, sensitivity: 2 * Math.sqrt(M) },
+        { name: 'sum u^2', length: M, sensitivity: Math.sqrt(M) },
+        ...(s.missing === true ? [{ name: 'observed', length: M, sensitivity: Math.sqrt(M) }] : []),
+      ],
+    },
     { label: 'release:global', kind: 'global', exact: 0, blocks: [{ name: 'sum y', length: M, sensitivity: 2 * a }, { name: 'sum y y^T', length: P, sensitivity: 2 * a * a }] },
   ]
   for (let t = 0; t < s.iterations; t++) {
@@ -176,23 +191,19 @@ export function planGgmRelease(s: GgmReleaseSettings, M: number, orders: readonl
 
 // ----------------------------------------------------------------------------- node side
 
-/**
- * Raw rows clipped to the public box. A missing value (NaN, the data's missing-value policy)
- * is put at the middle of its public range: a public constant, so each row's contribution
- * stays inside the box the sensitivities assume.
- */
+/** Raw rows clipped to the public box (a missing value, NaN, stays NaN). */
 function clipToBox(X: Mat, b: ReleaseBounds): Mat {
   const out = new Float64Array(X.data)
   for (let i = 0; i < X.rows; i++) {
     for (let j = 0; j < X.cols; j++) {
       const k = i * X.cols + j
-      out[k] = Number.isNaN(out[k]) ? (b.lower[j] + b.upper[j]) / 2 : Math.min(b.upper[j], Math.max(b.lower[j], out[k]))
+      out[k] = Math.min(b.upper[j], Math.max(b.lower[j], out[k]))
     }
   }
   return mat(X.rows, X.cols, out)
 }
 
-/** Released rows: (clip_box(x) - shift) / scale, then clipped to the ball of radius a around 0. */
+/** Released rows: (clip_box(x) - shift) / scale, then clipped to the ball of radius a around 0; a missing entry at 0 (the released mean). */
 export function releasedRows(X: Mat, bounds: ReleaseBounds, transform: ReleasedTransform, radius: number): Mat {
   const box = clipToBox(X, bounds)
   const M = X.cols
@@ -201,7 +212,8 @@ export function releasedRows(X: Mat, bounds: ReleaseBounds, transform: ReleasedT
   for (let i = 0; i < X.rows; i++) {
     let n2 = 0
     for (let j = 0; j < M; j++) {
-      const v = (out[i * M + j] - transform.shift[j]) / transform.scale[j]
+      const x = out[i * M + j]
+      const v = Number.isNaN(x) ? 0 : (x - transform.shift[j]) / transform.scale[j]
       out[i * M + j] = v
       n2 += v * v
     }
@@ -243,13 +255,20 @@ export function stepContribution(plan: GgmReleasePlan, step: StepSpec, X: Mat, b
   const v = new Float64Array(len)
   if (step.kind === 'moments') {
     const box = clipToBox(X, bounds)
+    const counted = step.blocks.length === 3
     v[0] = X.rows
     for (let i = 0; i < X.rows; i++) {
       for (let j = 0; j < M; j++) {
+        const x = box.data[i * M + j]
+        if (Number.isNaN(x)) {
+          if (!counted) throw new PrivacySettingsError('the rows hold missing values but the release was planned without them: set the model hyper missing: true (every node)')
+          continue
+        }
         const half = (bounds.upper[j] - bounds.lower[j]) / 2
-        const u = (box.data[i * M + j] - (bounds.lower[j] + half)) / half
+        const u = (x - (bounds.lower[j] + half)) / half
         v[1 + j] += u
         v[1 + M + j] += u * u
+        if (counted) v[1 + 2 * M + j] += 1
       }
     }
     return v
@@ -354,16 +373,19 @@ export function applyStep(plan: GgmReleasePlan, step: StepSpec, sums: Float64Arr
     const shift = new Float64Array(M)
     const scale = new Float64Array(M)
     const [sumBlock, squareBlock] = step.blocks
+    const counted = step.blocks.length === 3
     for (let j = 0; j < M; j++) {
       const half = (settings.bounds.upper[j] - settings.bounds.lower[j]) / 2
       const mid = settings.bounds.lower[j] + half
-      const mu = Math.min(1, Math.max(-1, sums[1 + j] / n))
-      const second = Math.min(1, Math.max(0, sums[1 + M + j] / n))
+      // observed entries of feature j (noisy when counted; at least one)
+      const nj = counted ? Math.min(n, Math.max(1, sums[1 + 2 * M + j])) : n
+      const mu = Math.min(1, Math.max(-1, sums[1 + j] / nj))
+      const second = Math.min(1, Math.max(0, sums[1 + M + j] / nj))
       // Noise floor of the variance estimate (second - mu^2): its std is about
       // (sigma_2 + 2 |mu| sigma_1) / n. A variance below twice that is noise, and a scale that
       // small would blow the feature up and clip it away; too large a scale only compresses
       // the feature, which the covariances then absorb.
-      const noiseVar = (plan.z * (squareBlock.sensitivity + 2 * Math.abs(mu) * sumBlock.sensitivity)) / n
+      const noiseVar = (plan.z * (squareBlock.sensitivity + 2 * Math.abs(mu) * sumBlock.sensitivity)) / nj
       const sd = Math.sqrt(Math.max(second - mu * mu, 2 * noiseVar, MIN_SCALE_FRACTION ** 2))
       shift[j] = mid + half * mu
       scale[j] = half * sd

@@ -120,6 +120,73 @@ describe('whole-model release: sensitivities (replace one row by a worst case)',
   })
 })
 
+describe('whole-model release with missing values (settings.missing)', () => {
+  // a third of the entries of the first 60 normal rows missing, never a whole row
+  const rng = new Rng('missing-release')
+  const base = selectRows(X, Array.from({ length: 60 }, (_, i) => i))
+  for (let i = 0; i < base.rows; i++) for (let j = 1; j < M; j++) if (rng.uniform() < 0.33) base.data[i * M + j] = NaN
+
+  it('adds one observed-count block (sensitivity sqrt(M)) and still converts to the target epsilon', () => {
+    const plan = planGgmRelease(settings({ missing: true }), M, DEFAULT_ORDERS)
+    expect(plan.steps[0].blocks.map((b) => b.name)).toEqual(['sum u', 'sum u^2', 'observed'])
+    expect(plan.steps[0].blocks[2].sensitivity).toBeCloseTo(Math.sqrt(M), 12)
+    const B = plan.steps.reduce((n, st) => n + st.blocks.length, 0)
+    expect(B).toBe(3 + 2 + 3 * 3)
+    const g = rdpToDp(DEFAULT_ORDERS, plan.rdp, 1e-5)
+    expect(g.epsilon).toBeLessThanOrEqual(4)
+    expect(g.epsilon).toBeGreaterThan(0.995 * 4)
+  })
+
+  it('no replacement (rows with and without missing entries, all missing) moves a block by more than its sensitivity', () => {
+    const s = settings({ missing: true })
+    const plan = planGgmRelease(s, M, DEFAULT_ORDERS)
+    const candidates: number[][] = [
+      Array.from({ length: M }, () => NaN),
+      Array.from({ length: M }, (_, j) => (j % 2 === 0 ? NaN : 10)),
+      Array.from({ length: M }, (_, j) => (j % 2 === 0 ? 1 : NaN)),
+      Array.from({ length: M }, () => 10),
+      Array.from({ length: M }, () => 1),
+      Array.from({ length: M }, () => -1e6),
+    ]
+    let worstRatio = 0
+    plan.steps.forEach((step, k) => {
+      const state = stateBefore(base, s, k)
+      const ref = stepContribution(plan, step, base, s.bounds, state)
+      for (let row = 0; row < 8; row++) {
+        for (const cand of candidates) {
+          const D2 = mat(base.rows, M, Float64Array.from(base.data))
+          D2.data.set(cand, row * M)
+          const v = stepContribution(plan, step, D2, s.bounds, state)
+          let at = step.exact
+          for (const b of step.blocks) {
+            const d = norm(v.subarray(at, at + b.length).map((x, i) => x - ref[at + i]))
+            worstRatio = Math.max(worstRatio, d / b.sensitivity)
+            expect(d).toBeLessThanOrEqual(b.sensitivity * (1 + 1e-9))
+            at += b.length
+          }
+        }
+      }
+    })
+    expect(worstRatio).toBeGreaterThan(0.5)
+  })
+
+  it('the released standardisation (noise aside) is the mean and spread of the observed values', () => {
+    // a huge epsilon: the noise floor of the variance estimate (z / n) is negligible
+    const s = settings({ missing: true, epsilon: 1e5 })
+    const state = stateBefore(base, s, 1)
+    for (let j = 0; j < M; j++) {
+      const seen: number[] = []
+      for (let i = 0; i < base.rows; i++) if (!Number.isNaN(base.data[i * M + j])) seen.push(Math.min(10, Math.max(1, base.data[i * M + j])))
+      const mean = seen.reduce((a, v) => a + v, 0) / seen.length
+      expect(state.transform!.shift[j]).toBeCloseTo(mean, 10)
+      const sd = Math.sqrt(seen.reduce((a, v) => a + (v - mean) ** 2, 0) / seen.length)
+      if (sd > 0.05) expect(state.transform!.scale[j]).toBeCloseTo(sd, 6)
+    }
+    // planned without missing values, the same rows are refused with a message saying what to set
+    expect(() => stateBefore(base, settings(), 1)).toThrow(/missing: true/)
+  })
+})
+
 describe('whole-model release: distributed noise and agreement', () => {
   it("S members' shares add up to S/(S-1) times the calibrated variance (so any S-1 carry all of it)", () => {
     const plan = planGgmRelease(settings(), M, DEFAULT_ORDERS)

@@ -76,6 +76,8 @@ function check(shape: VaeShape, encoder: Float64Array, decoder: Float64Array, x:
   if (!(floors.latentFloor > 0) || !(floors.scaleFloor > 0)) throw new ShapeError('latentFloor and scaleFloor must be > 0')
   for (const [name, a] of [['encoder', encoder], ['decoder', decoder], ['x', x.data], ['draws', draws]] as const) {
     for (let i = 0; i < a.length; i++) {
+      // NaN in x is a missing value: the kernels feed the encoder 0 there and skip (training) or take the expectation of (score) its reconstruction term
+      if (name === 'x' && Number.isNaN(a[i])) continue
       if (!Number.isFinite(a[i])) throw new ShapeError(`${name}[${i}] is ${a[i]}: VAE inputs must be finite (check the data and the learning rate)`)
     }
   }

@@ -173,6 +173,12 @@ pub struct ElboSums {
     pub recon: f64,
 }
 
+/// The encoder's input: a missing entry (NaN) enters at 0, the network mean in model
+/// coordinates; the reconstruction terms skip it (training) or take its expectation (score).
+fn encoder_input(x: &[f64]) -> Vec<f64> {
+    x.iter().map(|&v| if v.is_nan() { 0.0 } else { v }).collect()
+}
+
 /// ELBO of the batch (eq. 28/30, KL sign corrected) and its gradients (eq. 33-34):
 /// gphi (encoder length) and gtheta (decoder length) are overwritten with dL/dphi and
 /// dL/dtheta; kl_dim (d) receives sum_n KL_n,i per latent dimension.
@@ -190,7 +196,8 @@ pub fn elbo_grad(
 ) -> ElboSums {
     let VaeDims { m, d, b, j, .. } = dims;
     let (el, dl) = (dims.encoder(), dims.decoder());
-    let enc = forward(phi, el, x, b, h_floor);
+    let xin = encoder_input(x);
+    let enc = forward(phi, el, &xin, b, h_floor);
     gphi.iter_mut().for_each(|g| *g = 0.0);
     gtheta.iter_mut().for_each(|g| *g = 0.0);
     kl_dim.iter_mut().for_each(|g| *g = 0.0);
@@ -212,6 +219,12 @@ pub fn elbo_grad(
         let dec = forward(theta, dl, &z, b, s_floor);
         // ln N(x | mu, diag sigma^2) and its derivatives w.r.t. mu and the softplus input
         for i in 0..b * m {
+            if x[i].is_nan() {
+                // a missing entry: no reconstruction term, no gradient
+                dmu[i] = 0.0;
+                dpre[i] = 0.0;
+                continue;
+            }
             let s = dec.scale[i];
             let inv = 1.0 / s;
             let t = (x[i] - dec.loc[i]) * inv;
@@ -241,7 +254,7 @@ pub fn elbo_grad(
         }
     }
     let mut back_enc = Back::new(phi, el, b);
-    back_enc.run(&enc, el, x, &dm, &dh, b, gphi, None);
+    back_enc.run(&enc, el, &xin, &dm, &dh, b, gphi, None);
     ElboSums { elbo: recon - kl, kl, recon }
 }
 
@@ -297,7 +310,7 @@ pub fn elbo_grad_per_sample(
 /// KL(q(z | x) || N(0, I)) (0: eq. 39 exactly; 1: the negative ELBO of the row).
 pub fn score(dims: VaeDims, phi: &[f64], theta: &[f64], x: &[f64], v: &[f64], h_floor: f64, s_floor: f64, kl_weight: f64, out: &mut [f64]) {
     let VaeDims { m, d, b, j, .. } = dims;
-    let enc = forward(phi, dims.encoder(), x, b, h_floor);
+    let enc = forward(phi, dims.encoder(), &encoder_input(x), b, h_floor);
     for n in 0..b {
         let mut kl = 0.0;
         for k in n * d..(n + 1) * d {
@@ -318,8 +331,14 @@ pub fn score(dims: VaeDims, phi: &[f64], theta: &[f64], x: &[f64], v: &[f64], h_
             let mut ll = 0.0;
             for k in n * m..(n + 1) * m {
                 let s = dec.scale[k];
-                let t = (x[k] - dec.loc[k]) / s;
-                ll += -HALF_LN_2PI - s.ln() - 0.5 * t * t;
+                // a missing entry: its expected log-density under the decoder, E[t^2] = 1
+                let t2 = if x[k].is_nan() {
+                    1.0
+                } else {
+                    let t = (x[k] - dec.loc[k]) / s;
+                    t * t
+                };
+                ll += -HALF_LN_2PI - s.ln() - 0.5 * t2;
             }
             out[n] -= wj * ll;
         }

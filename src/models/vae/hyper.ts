@@ -112,9 +112,10 @@ export const VaeHyperSchema = z
     standardise: z.boolean().default(true),
     /**
      * Rows may hold missing values (NaN, the data's `missing` policy): network moments over
-     * the observed values, and a missing entry enters the encoder and decoder at the network
-     * mean (0 in model coordinates). Mean imputation, not marginalisation (the GGM does EM on
-     * the observed entries). Every node must agree; false refuses NaN.
+     * the observed values; a missing entry enters the encoder at the network mean (0 in model
+     * coordinates), adds no reconstruction term to the ELBO (training: the decoder learns from
+     * observed entries only), and scores with its expected log-density under the decoder
+     * (wasm/src/vae.rs). Every node must agree; false refuses NaN.
      */
     missing: z.boolean().default(false),
     /**

@@ -20,7 +20,6 @@ import {
   preprocessingToJson,
   preprocessTraining,
   hasMissing,
-  imputeWith,
   standardise,
   type Preprocessing,
   type PreprocessingJson,
@@ -259,7 +258,6 @@ export class VaeModelImpl {
     if (this.cache !== undefined && this.cache.raw === data) return this.cache.data
     if (data.rows < 1) throw new VaeStateError('localUpdate needs at least one row on this node')
     const t = preprocessTraining(data, pre)
-    if (this.hyper.missing) t.data = imputeWith(t.data, pre.m0)
     // early stopping: hold out a private share of the rows (the same ones every call)
     const nVal = Math.min(Math.floor(this.hyper.validation * t.data.rows), t.data.rows - 1)
     let train = t.data
@@ -540,10 +538,10 @@ export class VaeModelImpl {
     return out
   }
 
-  /** Standardised rows; with `missing`, a missing entry at the network mean (m0). */
+  /** Standardised rows (a missing value stays NaN: the kernels handle it, src/numeric/vae.ts); NaN without `missing` is refused. */
   private modelRows(samples: Mat, pre: Preprocessing): Mat {
-    const x = standardise(samples, pre)
-    return this.hyper.missing ? imputeWith(x, pre.m0) : x
+    if (!this.hyper.missing && hasMissing(samples)) throw new VaeStateError('the rows hold missing values (NaN) but the model was trained without missing: true')
+    return standardise(samples, pre)
   }
 
   /** Mean ELBO, KL and reconstruction per sample of `data` at the current parameters (fixed draws, scoreDraws of them). */

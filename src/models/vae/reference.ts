@@ -97,6 +97,11 @@ function backward(net: Net, g: Net, p: Pass, input: ArrayLike<number>, dloc: Flo
   return dIn
 }
 
+/** What the encoder reads: a missing entry (NaN) at 0, the network mean in model coordinates. */
+function encoderInput(xn: Float64Array): Float64Array {
+  return Float64Array.from(xn, (v) => (Number.isNaN(v) ? 0 : v))
+}
+
 function check(shape: VaeShape, x: Mat, draws: Float64Array): number {
   return draws.length / (x.rows * shape.latent)
 }
@@ -117,7 +122,8 @@ export function referenceElboGrad(shape: VaeShape, encoder: Float64Array, decode
   let recon = 0
   for (let n = 0; n < B; n++) {
     const xn = x.data.subarray(n * M, (n + 1) * M)
-    const e = forward(enc, xn, floors.latentFloor)
+    const xin = encoderInput(xn)
+    const e = forward(enc, xin, floors.latentFloor)
     const dm = new Float64Array(d)
     const dh = new Float64Array(d)
     for (let j = 0; j < J; j++) {
@@ -128,6 +134,7 @@ export function referenceElboGrad(shape: VaeShape, encoder: Float64Array, decode
       const dmu = new Float64Array(M)
       const dpre = new Float64Array(M)
       for (let k = 0; k < M; k++) {
+        if (Number.isNaN(xn[k])) continue // missing: no term, no gradient
         const s = p.scale[k]
         const r = xn[k] - p.loc[k]
         // ln N(x_k | mu_k, s^2) = -1/2 ln 2pi - ln s - r^2 / (2 s^2)
@@ -152,7 +159,7 @@ export function referenceElboGrad(shape: VaeShape, encoder: Float64Array, decode
       dm[i] -= m
       dpreH[i] = (dh[i] + 1 / h - h) * sigmoid(e.pre[i])
     }
-    backward(enc, gEnc, e, xn, dm, dpreH)
+    backward(enc, gEnc, e, xin, dm, dpreH)
   }
   return { elbo: recon - kl, kl, recon, gradEncoder, gradDecoder, klPerDim }
 }
@@ -167,7 +174,7 @@ export function referenceScore(shape: VaeShape, encoder: Float64Array, decoder: 
   const out = new Float64Array(B)
   for (let n = 0; n < B; n++) {
     const xn = x.data.subarray(n * M, (n + 1) * M)
-    const e = forward(enc, xn, floors.latentFloor)
+    const e = forward(enc, encoderInput(xn), floors.latentFloor)
     for (let i = 0; i < d; i++) out[n] -= klWeight * 0.5 * (Math.log(e.scale[i] ** 2) + 1 - e.scale[i] ** 2 - e.loc[i] ** 2)
     for (let j = 0; j < J; j++) {
       const v = draws.subarray((j * B + n) * d, (j * B + n + 1) * d)
@@ -177,8 +184,9 @@ export function referenceScore(shape: VaeShape, encoder: Float64Array, decoder: 
       let ll = 0
       for (let k = 0; k < M; k++) {
         const s = p.scale[k]
-        const r = xn[k] - p.loc[k]
-        ll += -HALF_LN_2PI - Math.log(s) - (r * r) / (2 * s * s)
+        // a missing entry: E[(x - mu)^2 / s^2] = 1 under the decoder
+        const q = Number.isNaN(xn[k]) ? 1 : ((xn[k] - p.loc[k]) / s) ** 2
+        ll += -HALF_LN_2PI - Math.log(s) - q / 2
       }
       out[n] -= ll / J
     }

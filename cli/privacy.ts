@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { InvalidArgumentError, type Command } from 'commander'
 import { z } from 'zod'
-import { loadCsv } from '../src/data/index.js'
+import { loadCsv, MISSING_FLAG_HELP, missingFromFlag } from '../src/data/index.js'
 import { selectRows } from '../src/numeric/matrix.js'
 import { SecretRng } from '../src/numeric/secret-rng.js'
 import { prAuc, rocAuc } from '../src/eval/metrics.js'
@@ -108,15 +108,16 @@ export function registerPrivacyCommands(program: Command): void {
     .requiredOption('--data <file>', 'CSV of rows with the model\'s feature columns (header row)')
     .option('--label-col <name>', '0/1 label column to exclude (and report ROC-AUC / PR-AUC against)')
     .option('--out <file>', 'write the scores as a JSON array')
+    .option('--missing [spec]', MISSING_FLAG_HELP)
     .option('--json', 'print JSON')
-    .action(function (this: Command, opts: { model: string; data: string; labelCol?: string; out?: string; json?: boolean }) {
+    .action(function (this: Command, opts: { model: string; data: string; labelCol?: string; out?: string; json?: boolean; missing?: string | true }) {
       let model
       try {
         model = loadReleasedGgm(JSON.parse(readFileSync(opts.model, 'utf8')))
       } catch (e) {
         throw new PrivacyCliError(`cannot load ${opts.model}: ${(e as Error).name}: ${(e as Error).message}`)
       }
-      const csv = loadCsv(opts.data, opts.labelCol ? { labelCol: opts.labelCol } : {})
+      const csv = loadCsv(opts.data, { ...(opts.labelCol ? { labelCol: opts.labelCol } : {}), missing: missingFromFlag(opts.missing) })
       const scores = scoreReleasedGgm(model, csv.features)
       const summary: Record<string, unknown> = { rows: scores.length, K: model.K, epsilon: model.privacy.epsilon, delta: model.privacy.delta, threshold: model.threshold.value }
       if (csv.labels) {

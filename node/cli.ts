@@ -24,6 +24,7 @@ interface NetworkInitFlags {
   nodes: number
   labelCol?: string
   trainOn: string
+  missing?: string | true
   topology: string
   degree?: number
   model: string
@@ -146,6 +147,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--nodes <S>', 'number of organisations', (v) => intArg('--nodes', v), 5)
     .option('--label-col <name>', '0/1 anomaly label column (kept out of the features)')
     .option('--train-on <rows>', 'train on all rows or only rows labelled 0 (needs --label-col)', 'all')
+    .option('--missing [spec]', MISSING_FLAG_HELP)
     .option('--topology <kind>', `overlay: ${TOPOLOGY_KINDS.join(', ')}`, 'cwic')
     .option('--degree <d>', 'degree of a random regular topology', (v) => intArg('--degree', v))
     .option('--model <kind>', 'ggm, vae or classifier (a classifier needs --label-col and trains on all rows)', 'ggm')
@@ -174,6 +176,7 @@ export function registerNodeCommands(program: Command): void {
         data: o.data,
         labelCol: o.labelCol,
         trainOn: o.trainOn,
+        missing: missingFromFlag(o.missing),
         kind: o.topology as TopologyKind,
         degree: o.degree,
         host: o.host,

@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 import { stringify as toYaml } from 'yaml'
 import { splitIid } from '../src/data/split.js'
+import type { MissingPolicy } from '../src/data/csv.js'
 import { parseTrainingConfig, type TrainingConfigInput } from '../src/learning/config.js'
 import { Rng } from '../src/numeric/rng.js'
 import { generateTopology, TOPOLOGY_KINDS, type TopologyKind } from '../topologies/index.js'
@@ -33,6 +34,8 @@ export interface NetworkInitOptions {
   labelCol?: string
   /** Train on rows labelled 0 only (needs labelCol). */
   trainOn?: 'all' | 'normal'
+  /** Missing-value policy written into every org.yaml (data.missing); the model then trains with hyper missing: true. */
+  missing?: MissingPolicy
   kind?: TopologyKind
   degree?: number
   /** Seed of the row split (the training seed is training.seed). */
@@ -88,7 +91,8 @@ export async function scaffoldNetwork(o: NetworkInitOptions): Promise<Scaffolded
   if (!Number.isInteger(S) || S < 2) throw new NetworkInitError(`--nodes must be a whole number >= 2, got ${S}`)
   const kind = o.kind ?? 'cwic'
   if (!TOPOLOGY_KINDS.includes(kind)) throw new NetworkInitError(`unknown topology kind '${kind}'; use one of ${TOPOLOGY_KINDS.join(', ')}`)
-  const training = parseTrainingConfig(o.training, 'network init', ['training'])
+  const input = o.missing === undefined ? o.training : { ...o.training, model: { ...o.training.model, hyper: { ...(o.training.model?.hyper ?? {}), missing: true } } }
+  const training = parseTrainingConfig(input, 'network init', ['training'])
   const root = resolve(o.dir)
   const topologyPath = join(root, 'topology.json')
   if (existsSync(topologyPath)) throw new NetworkInitError(`${topologyPath} already exists; choose a new --dir (identities are never overwritten)`)
@@ -114,7 +118,7 @@ export async function scaffoldNetwork(o: NetworkInitOptions): Promise<Scaffolded
     const config = {
       identity: './identity',
       listen: [addr],
-      data: { path: './data.csv', ...(o.labelCol !== undefined ? { labelCol: o.labelCol } : {}), trainOn: o.trainOn ?? 'all' },
+      data: { path: './data.csv', ...(o.labelCol !== undefined ? { labelCol: o.labelCol } : {}), trainOn: o.trainOn ?? 'all', ...(o.missing !== undefined ? { missing: o.missing } : {}) },
       topology: relative(dir, topologyPath),
       storage: './state',
       api: { host, port: apiPort(s), ...(o.token !== undefined ? { token: o.token } : {}) },

@@ -142,4 +142,13 @@ describe('collab network init', () => {
     await expect(scaffoldNetwork({ dir: join(tmp(), 'x'), nodes: 5, data: 'data/nope.csv', training: { model: { kind: 'ggm' }, seed: 1 } })).rejects.toThrow(/cannot read the data file/)
     await expect(scaffoldNetwork({ dir: join(tmp(), 'y'), nodes: 5, data: 'data/ad_breastw.csv', training: { model: { kind: 'ggm' }, seed: -1 } })).rejects.toThrow(/training\.seed/)
   })
+
+  it('with a missing-value policy every org.yaml declares it and the shared model trains with missing: true', async () => {
+    const net = await scaffoldNetwork({ dir: join(tmp(), 'missing'), nodes: 3, data: 'data/ad_pima.csv', labelCol: 'anomaly', missing: { sentinels: { insulin: [0] } }, training: { model: { kind: 'ggm', hyper: { K: 2 } }, seed: 1 } })
+    for (const n of net.nodes) {
+      const cfg = loadNodeConfig(n.config)
+      expect(cfg.data.missing).toEqual({ sentinels: { insulin: [0] } })
+      expect(cfg.training.model).toEqual({ kind: 'ggm', hyper: { K: 2, missing: true } })
+    }
+  })
 })

@@ -194,6 +194,10 @@ export function summaryText(r: SimReport, wallMs: number, reportPath: string): s
   if (r.data.pinned.length > 0) {
     lines.push(`  data       ${r.data.pinned.length} feature(s) constant on every node's training rows, pinned (scored as deviations from their value): ${r.data.pinned.join(', ')}`)
   }
+  if (r.data.missing !== undefined) {
+    const m = Object.entries(r.data.missing)
+    lines.push(`  data       missing values (fitted on the observed entries): ${m.length === 0 ? 'none in the file' : m.map(([c, n]) => `${c} ${n}`).join(', ')} of ${r.data.rows} rows`)
+  }
   if (r.consensus.reruns.length > 0) {
     lines.push(`  faults     ${r.consensus.reruns.length} sessions rerun: ${r.consensus.reruns.slice(0, 5).map((x) => `${x.label} without ${x.excluded.join(',')}`).join('; ')}${r.consensus.reruns.length > 5 ? '; ...' : ''}`)
   }

@@ -28,6 +28,8 @@ export interface SimData {
   trainAll: Mat
   /** Rows in the file, normal rows, anomalous rows. */
   counts: { rows: number; normal: number; anomalies: number }
+  /** With a missing-value policy: missing values per feature column in the file. */
+  missing?: number[]
 }
 
 /** Hold out `fraction` of each part (at least one row, keeping at least one for training). */
@@ -90,6 +92,7 @@ export function loadSimData(sc: Scenario, rng: Rng): SimData {
     anomalies: selectRows(csv.features, anomalous),
     trainAll,
     counts: { rows: y.length, normal: normal.length, anomalies: anomalous.length },
+    ...(csv.missing !== undefined ? { missing: csv.missing } : {}),
   }
 }
 

@@ -87,8 +87,8 @@ export interface SimReport {
   format: typeof REPORT_FORMAT
   version: typeof REPORT_VERSION
   scenario: Scenario
-  /** `pinned`: features constant on the training rows across the network (data policy, src/models/preprocess.ts), by name. */
-  data: { source: string; columns: number; rows: number; normal: number; anomalies: number; trainRows: number[]; pinned: string[] }
+  /** `pinned`: features constant on the training rows across the network (data policy, src/models/preprocess.ts), by name; `missing`: with a missing-value policy, missing values per feature in the file (features with any). */
+  data: { source: string; columns: number; rows: number; normal: number; anomalies: number; trainRows: number[]; pinned: string[]; missing?: Record<string, number> }
   topology: {
     nodes: number
     edges: number

@@ -200,17 +200,23 @@ export function kmeans(X: Mat, k: number, rng: Rng, maxIter = 50): Int32Array {
   return assign
 }
 
+/** z-scores per column over the observed values; a missing value (NaN) at 0, the column mean. */
 function zscore(X: Mat): Float64Array {
   const { rows: n, cols: m, data } = X
   const z = new Float64Array(data)
   for (let j = 0; j < m; j++) {
     let mean = 0
-    for (let i = 0; i < n; i++) mean += data[i * m + j]
-    mean /= n
+    let seen = 0
+    for (let i = 0; i < n; i++) {
+      if (Number.isNaN(data[i * m + j])) continue
+      mean += data[i * m + j]
+      seen++
+    }
+    mean /= Math.max(seen, 1)
     let v = 0
-    for (let i = 0; i < n; i++) v += (data[i * m + j] - mean) ** 2
-    const sd = Math.sqrt(v / n) || 1
-    for (let i = 0; i < n; i++) z[i * m + j] = (data[i * m + j] - mean) / sd
+    for (let i = 0; i < n; i++) if (!Number.isNaN(data[i * m + j])) v += (data[i * m + j] - mean) ** 2
+    const sd = Math.sqrt(v / Math.max(seen, 1)) || 1
+    for (let i = 0; i < n; i++) z[i * m + j] = Number.isNaN(data[i * m + j]) ? 0 : (data[i * m + j] - mean) / sd
   }
   return z
 }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { DataError, loadCsv, parseCsv } from '../../src/data/csv.js'
 import { parseMissingFlag, MissingPolicySchema } from '../../src/data/missing.js'
+import { splitNonIid } from '../../src/data/split.js'
+import { Rng } from '../../src/numeric/rng.js'
 
 const TEXT = 'a,b,c,y\n1,0,3,0\nNA,5,,1\n2,0,?,0\n4,7,8,1\n'
 
@@ -28,6 +30,17 @@ describe('missing-value policy', () => {
     const r = loadCsv('data/ad_pima.csv', { labelCol: 'anomaly', missing: { sentinels } })
     // counts as documented for the UCI file (768 rows)
     expect(r.missing).toEqual([0, 5, 35, 227, 374, 11, 0, 0])
+  })
+
+  it('the non-iid split places rows with missing values by their observed values (a partition, patterns spread)', () => {
+    const r = loadCsv('data/ad_pima.csv', { labelCol: 'anomaly', missing: { sentinels: { triceps: [0], insulin: [0] } } })
+    const { parts, pattern } = splitNonIid(r.features, 8, new Rng(3), { minRows: 20 })
+    const all = parts.flatMap((p) => Array.from(p)).sort((a, b) => a - b)
+    expect(all).toEqual(Array.from({ length: r.features.rows }, (_, i) => i))
+    // the rows missing insulin fall into several patterns, as the complete rows do (NaN compared as a value would put them all in one)
+    const M = r.features.cols
+    const missingRows = Array.from({ length: r.features.rows }, (_, i) => i).filter((i) => Number.isNaN(r.features.data[i * M + 4]))
+    expect(new Set(missingRows.map((i) => pattern[i])).size).toBeGreaterThan(2)
   })
 
   it('the --missing flag and the config schema', () => {

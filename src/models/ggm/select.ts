@@ -83,7 +83,7 @@ export function selectionPayloadLength(h: GgmHyper, M: number): number {
   let stage1 = 0
   for (let K = 1; K <= kMax; K++) stage1 += (K === 1 ? 1 : restarts) * (2 + K * block)
   const stage2 = rhos.length * (2 + kMax * block)
-  let lloyd = 0
+  let lloyd = 1 // the count of changed assignments
   for (let K = 1; K <= kMax; K++) lloyd += (K === 1 ? 1 : restarts) * K * (M + 2)
   const votes = stage1
   return Math.max(stage1, stage2, lloyd, restarts * SEED_CANDIDATES, votes)
@@ -96,9 +96,9 @@ interface Env {
   sessions: number
 }
 
-async function sum(env: Env, vec: Float64Array, label: string): Promise<Float64Array> {
+async function sum(env: Env, vec: Float64Array, label: string, noiseGroups?: Int32Array): Promise<Float64Array> {
   env.sessions++
-  return env.aggregate(vec, `ggm/select:${label}`)
+  return env.aggregate(vec, `ggm/select:${label}`, noiseGroups === undefined ? undefined : { noiseGroups })
 }
 
 function sqDist(z: Mat, n: number, c: ArrayLike<number>, at: number): number {
@@ -163,7 +163,16 @@ interface Seeded {
   spread: Float64Array
 }
 
-/** Step 2: Lloyd steps for every (K, restart) at once (K in `Ks`; K = 1 needs one restart); returns the EM starts. */
+/**
+ * Step 2: Lloyd steps for every (K, restart) at once (K in `Ks`; K = 1 needs one restart);
+ * returns the EM starts. Each pass's vector ends with this node's count of rows whose
+ * nearest centre changed since the previous pass (in any clustering). When the network's
+ * count is 0 no assignment moved, so the next centres would equal the current ones (the
+ * same rows summed) and every later pass would repeat this one: the steps stop there, with
+ * the counts and spreads this pass measured, exactly where LLOYD_STEPS passes would end.
+ * The count is an integer summed in its own chunk-noise group (consensus error << 1/2), so
+ * every node stops at the same pass.
+ */
 async function lloyd(env: Env, centers: Mat[], Ks: number[], restarts: number): Promise<Seeded[]> {
   const { z } = env
   const M = z.cols
@@ -173,12 +182,14 @@ async function lloyd(env: Env, centers: Mat[], Ks: number[], restarts: number): 
       seeds.push({ K, restart: r, means: mat(K, M, centers[r].data.slice(0, K * M)), counts: new Float64Array(K), spread: new Float64Array(K) })
     }
   }
+  const assigned = seeds.map(() => new Int32Array(z.rows).fill(-1))
   for (let t = 0; t <= LLOYD_STEPS; t++) {
-    let len = 0
+    let len = 1
     for (const s of seeds) len += s.K * (M + 2)
     const local = new Float64Array(len)
     let at = 0
-    for (const s of seeds) {
+    let changed = 0
+    for (const [si, s] of seeds.entries()) {
       for (let n = 0; n < z.rows; n++) {
         let best = 0
         let bd = Infinity
@@ -189,6 +200,8 @@ async function lloyd(env: Env, centers: Mat[], Ks: number[], restarts: number): 
             best = k
           }
         }
+        if (assigned[si][n] !== best) changed++
+        assigned[si][n] = best
         const o = at + best * (M + 2)
         local[o] += 1
         local[o + 1] += bd
@@ -196,7 +209,11 @@ async function lloyd(env: Env, centers: Mat[], Ks: number[], restarts: number): 
       }
       at += s.K * (M + 2)
     }
-    const sums = await sum(env, local, `lloyd:${t}`)
+    local[len - 1] = changed
+    const groups = new Int32Array(len)
+    groups[len - 1] = 1
+    const sums = await sum(env, local, `lloyd:${t}`, groups)
+    const settled = t > 0 && Math.round(sums[len - 1]) === 0
     at = 0
     for (const s of seeds) {
       for (let k = 0; k < s.K; k++) {
@@ -205,10 +222,11 @@ async function lloyd(env: Env, centers: Mat[], Ks: number[], restarts: number): 
         s.counts[k] = cnt
         s.spread[k] = cnt > 0 ? sums[o + 1] / cnt : 0
         // the last pass only measures (counts and spreads of the final centres)
-        if (t < LLOYD_STEPS && cnt > 0) for (let a = 0; a < M; a++) s.means.data[k * M + a] = sums[o + 2 + a] / cnt
+        if (t < LLOYD_STEPS && !settled && cnt > 0) for (let a = 0; a < M; a++) s.means.data[k * M + a] = sums[o + 2 + a] / cnt
       }
       at += s.K * (M + 2)
     }
+    if (settled) break
   }
   return seeds
 }

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { createGgm, exactNetwork, fitCentralised, fitExact, parseGgmHyper, type GgmModel, type SelectionRow } from '../../../src/models/ggm/index.js'
-import { selectRows } from '../../../src/numeric/matrix.js'
+import { mat, selectRows } from '../../../src/numeric/matrix.js'
+import { kmeansStart, LLOYD_STEPS } from '../../../src/models/ggm/select.js'
 import { Rng } from '../../../src/numeric/index.js'
 import { cut, maxAbsDiff, thyroid } from './helpers.js'
 
@@ -105,5 +106,45 @@ describe("model selection (K 'auto')", () => {
     expect(back.selection?.K).toBe(m.selection?.K)
     expect(Array.from(back.score(x))).toEqual(Array.from(m.score(x)))
     expect(createGgm({ K: 2 }).selection).toBeNull()
+  })
+})
+
+describe('k-means start: Lloyd steps stop at a fixed point', () => {
+  it('stops before LLOYD_STEPS once no assignment moves, at centres that are the means of their own clusters', async () => {
+    // three separated blobs in 2-d: Lloyd settles in a few passes
+    const rng = new Rng(12)
+    const n = 300
+    const z = mat(n, 2)
+    const centres = [[-4, 0], [4, 1], [0, 5]]
+    for (let i = 0; i < n; i++) for (let a = 0; a < 2; a++) z.data[i * 2 + a] = centres[i % 3][a] + 0.5 * rng.normal()
+    const mean = new Float64Array(2)
+    for (let i = 0; i < n; i++) for (let a = 0; a < 2; a++) mean[a] += z.data[i * 2 + a] / n
+    const G = mat(2, 2, Float64Array.of(12, 0, 0, 8))
+    const L = mat(2, 2, Float64Array.of(Math.sqrt(12), 0, 0, Math.sqrt(8)))
+    let passes = 0
+    const aggregate = async (v: Float64Array, label: string): Promise<Float64Array> => {
+      if (label.includes('lloyd')) passes++
+      return v
+    }
+    const start = await kmeansStart({ z, aggregate, mean, G, L, K: 3, seed: 4 })
+    expect(passes).toBeLessThan(LLOYD_STEPS + 1)
+    // fixed point, checked here independently: assign every row to its nearest centre, average
+    const m = start.means.data
+    const sums = new Float64Array(6)
+    const counts = new Float64Array(3)
+    for (let i = 0; i < n; i++) {
+      let best = 0
+      for (let k = 1; k < 3; k++) {
+        const d = (i: number, k: number): number => (z.data[i * 2] - m[k * 2]) ** 2 + (z.data[i * 2 + 1] - m[k * 2 + 1]) ** 2
+        if (d(i, k) < d(i, best)) best = k
+      }
+      counts[best]++
+      sums[best * 2] += z.data[i * 2]
+      sums[best * 2 + 1] += z.data[i * 2 + 1]
+    }
+    for (let k = 0; k < 3; k++) {
+      expect(counts[k]).toBe(100)
+      for (let a = 0; a < 2; a++) expect(m[k * 2 + a]).toBeCloseTo(sums[k * 2 + a] / counts[k], 12)
+    }
   })
 })

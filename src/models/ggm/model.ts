@@ -163,7 +163,7 @@ export interface GgmModel extends CollabModel {
   setStart(start: GgmStart): void
   /** Global part for the privacy release. */
   release(): GgmRelease
-  /** Log-likelihood per sample ln sum_k pi^s_k N(x | mu_k, Lambda_k^-1), in model coordinates. */
+  /** Log-likelihood per sample ln sum_k pi^s_k N(x | mu_k, Lambda_k^-1), in model coordinates (a row with missing values: its observed entries' log-density plus the expected one of the missing entries, missing.ts). */
   logLikelihood(samples: Mat): Float64Array
   /** Samples in model coordinates (standardised, not clipped). */
   toModelSpace(samples: Mat): Mat

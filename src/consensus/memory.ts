@@ -9,6 +9,7 @@
  */
 import { Rng } from '../numeric/rng.js'
 import type { Topology } from '../../topologies/index.js'
+import { FrameQueue } from './frame-queue.js'
 import { systemClock, type Clock, type ConsensusFrame, type FrameHandler, type Transport } from './transport.js'
 
 export interface MemoryNetworkOptions {
@@ -61,10 +62,10 @@ export function createMemoryNetwork(topology: Topology, opts: MemoryNetworkOptio
   const timers = new Set<unknown>()
   let closed = false
 
-  // FIFO of pending zero-latency deliveries: parallel arrays, drained in one microtask.
-  let qTo: number[] = []
-  let qFrom: number[] = []
-  let qFrame: ConsensusFrame[] = []
+  // Pending zero-latency deliveries, drained in one microtask; grouped by recipient when no
+  // loss draw, latency or crash makes anything depend on the send order (frame-queue.ts).
+  const byRecipient = loss === 0 && latency === undefined && (opts.crashes ?? []).length === 0
+  const queue = new FrameQueue(S, byRecipient)
   let scheduled = false
 
   const deliver = (to: number, from: number, frame: ConsensusFrame): void => {
@@ -85,20 +86,7 @@ export function createMemoryNetwork(topology: Topology, opts: MemoryNetworkOptio
   const drain = (): void => {
     scheduled = false
     // Handlers enqueue more while we drain; keep going until quiet.
-    let i = 0
-    while (i < qTo.length) {
-      deliver(qTo[i], qFrom[i], qFrame[i])
-      i++
-      if (i > 65536 && i * 2 > qTo.length) {
-        qTo = qTo.slice(i)
-        qFrom = qFrom.slice(i)
-        qFrame = qFrame.slice(i)
-        i = 0
-      }
-    }
-    qTo = []
-    qFrom = []
-    qFrame = []
+    queue.drain(deliver)
   }
 
   const transports: Transport[] = []
@@ -127,9 +115,7 @@ export function createMemoryNetwork(topology: Topology, opts: MemoryNetworkOptio
           timers.add(h)
           return
         }
-        qTo.push(to)
-        qFrom.push(self)
-        qFrame.push(frame)
+        queue.push(to, self, frame)
         if (!scheduled) {
           scheduled = true
           queueMicrotask(drain)

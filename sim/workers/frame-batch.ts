@@ -76,9 +76,14 @@ export function readFrameBatch(batch: Float64Array, fn: (to: number, from: numbe
     const len = batch[i + 7]
     const start = i + HEADER
     if (start + len > batch.length) throw new FrameBatchError(`frame payload of ${len} values overruns the batch (${batch.length}); batches must come from FrameBatchWriter`)
-    const frame: ConsensusFrame = { session: batch[i + 4], chunk: batch[i + 5], round: batch[i + 6], payload: batch.subarray(start, start + len) }
+    // Data frames get the shape the consensus engine sends (src/consensus/round.ts), so the
+    // frame path's property loads stay monomorphic on frames from either side.
+    const frame: ConsensusFrame =
+      k < 0 && a >= 0
+        ? { session: batch[i + 4], chunk: batch[i + 5], round: batch[i + 6], attempt: a, payload: batch.subarray(start, start + len) }
+        : { session: batch[i + 4], chunk: batch[i + 5], round: batch[i + 6], payload: batch.subarray(start, start + len) }
     if (k >= 0) frame.kind = KINDS[k]
-    if (a >= 0) frame.attempt = a
+    if (a >= 0 && frame.attempt === undefined) frame.attempt = a
     fn(to, from, frame)
     i = start + len
     n++

@@ -143,9 +143,12 @@ export class ChunkRun {
     } else this.slotOf = null
     this.recv = new Array<Float64Array | null>(init.peers.length).fill(null)
     this.recvNext = new Array<Float64Array | null>(init.peers.length).fill(null)
-    this.sigPrev = new Float64Array(3 * init.peers.length)
-    this.sigCur = new Float64Array(3 * init.peers.length)
-    this.sigNext = new Float64Array(3 * init.peers.length)
+    // one buffer for the three rounds' signatures (one allocation per run, not three)
+    const d3 = 3 * init.peers.length
+    const sigs = new Float64Array(3 * d3)
+    this.sigPrev = sigs.subarray(0, d3)
+    this.sigCur = sigs.subarray(d3, 2 * d3)
+    this.sigNext = sigs.subarray(2 * d3)
     this.cheb =
       init.plan.kind === 'chebyshev' ? { a: init.plan.a, b: init.plan.b, z0: (2 - init.plan.a - init.plan.b) / (init.plan.b - init.plan.a) } : null
     this.roots = init.plan.kind === 'finite' ? init.plan.roots : null

@@ -2,9 +2,10 @@
  * In-memory transport for tests and the simulator: S endpoints in one process, optional
  * per-frame latency, loss and crash injection, all from one seeded Rng.
  *
- * Zero latency (the default) takes no timer per frame: send() appends to one FIFO and the
+ * Zero latency (the default) takes no timer per frame: send() appends to one queue and the
  * whole network drains it in a single microtask, so a session of many rounds over many
- * nodes runs in one loop without re-entering the sender. Payloads are passed by
+ * nodes runs in one loop without re-entering the sender (grouped by recipient when nothing
+ * depends on the send order, see frame-queue.ts). Payloads are passed by
  * reference (the engine never mutates a payload it sent before all recipients used it).
  */
 import { Rng } from '../numeric/rng.js'
@@ -21,6 +22,13 @@ export interface MemoryNetworkOptions {
   /** Scheduled crashes (clock time from creation); a crashed node neither sends nor receives. */
   crashes?: Array<{ node: number; atMs: number; restartAtMs?: number }>
   seed?: number | string
+  /**
+   * Order of zero-latency deliveries (src/consensus/frame-queue.ts): 'fifo' as sent, or
+   * 'by-recipient' (a round's frames grouped by recipient: the same results, faster at
+   * large S). Default: 'by-recipient' unless loss draws or crashes make the run depend on
+   * the send order, then 'fifo'.
+   */
+  delivery?: 'fifo' | 'by-recipient'
 }
 
 export interface MemoryNetworkStats {
@@ -64,7 +72,7 @@ export function createMemoryNetwork(topology: Topology, opts: MemoryNetworkOptio
 
   // Pending zero-latency deliveries, drained in one microtask; grouped by recipient when no
   // loss draw, latency or crash makes anything depend on the send order (frame-queue.ts).
-  const byRecipient = loss === 0 && latency === undefined && (opts.crashes ?? []).length === 0
+  const byRecipient = opts.delivery === undefined ? loss === 0 && latency === undefined && (opts.crashes ?? []).length === 0 : opts.delivery === 'by-recipient'
   const queue = new FrameQueue(S, byRecipient)
   let scheduled = false
 

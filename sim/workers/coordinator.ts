@@ -7,7 +7,7 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
 import { ClockStalledError, formatWaits, type SessionWait } from '../../src/consensus/index.js'
 import { DEFAULT_VIRTUAL_LIMIT_MS } from '../report-types.js'
-import type { FromWorker, OutReport, ToWorker } from './protocol.js'
+import type { FromWorker, NodeInput, OutReport, ToWorker } from './protocol.js'
 
 /** A worker thread failed outside the simulated nodes (a bug or an exhausted resource). */
 export class WorkerThreadError extends Error {
@@ -27,7 +27,7 @@ function spawnWorker(): Worker {
 }
 
 export interface PoolHandlers {
-  onInput?(m: Extract<FromWorker, { type: 'input' }>): void
+  onInput?(m: NodeInput): void
   onProgress?(m: Extract<FromWorker, { type: 'progress' }>): void
   onFailed?(m: Extract<FromWorker, { type: 'failed' }>): void
 }
@@ -166,8 +166,8 @@ export class WorkerPool {
         this.reports[w] = m
         this.check()
         return
-      case 'input':
-        this.handlers.onInput?.(m)
+      case 'inputs':
+        for (const i of m.inputs) this.handlers.onInput?.(i)
         return
       case 'progress':
         this.handlers.onProgress?.(m)

@@ -4,7 +4,11 @@
  * as a transferable ArrayBuffer (in-process, so the platform's byte order is fine).
  *
  * Layout per frame: to, from, kind code (-1 absent, 0 data, 1 exclude, 2 share, 3 reveal),
- * attempt (-1 absent), session, chunk, round, payload length, then the payload.
+ * attempt (-1 absent), session, chunk, round, payload length, then the payload. A length
+ * of -1 (no payload follows) repeats the previous frame of the batch for another
+ * recipient: a node sends one frame object to all its peers, so its copy is written once
+ * per destination worker, not once per peer there, and the reader hands the recipients
+ * one decoded frame, as the one-thread network does.
  */
 import type { ConsensusFrame, FrameKind } from '../../src/consensus/transport.js'
 
@@ -20,6 +24,9 @@ export class FrameBatchWriter {
   private buf = new Float64Array(1024)
   private used = 0
   frames = 0
+  /** The frame (and its sender) written last, to write a repeat of it as a header only. */
+  private last: ConsensusFrame | null = null
+  private lastFrom = -1
 
   get empty(): boolean {
     return this.frames === 0
@@ -27,6 +34,22 @@ export class FrameBatchWriter {
 
   /** Copy `frame` (header and payload) into the batch: the sender may reuse its payload after this returns. */
   push(to: number, from: number, frame: ConsensusFrame): void {
+    if (frame === this.last && from === this.lastFrom) {
+      // The same frame object right after itself: its payload cannot have changed (a node
+      // changes a payload only in its next round, whose frame goes to every peer first).
+      this.reserve(HEADER)
+      const b = this.buf
+      const i = this.used
+      b.fill(0, i, i + HEADER)
+      b[i] = to
+      b[i + 1] = from
+      b[i + 7] = -1
+      this.used = i + HEADER
+      this.frames++
+      return
+    }
+    this.last = frame
+    this.lastFrom = from
     const len = frame.payload.length
     this.reserve(HEADER + len)
     const b = this.buf
@@ -49,6 +72,8 @@ export class FrameBatchWriter {
     const out = this.buf.slice(0, this.used)
     this.used = 0
     this.frames = 0
+    this.last = null
+    this.lastFrom = -1
     if (this.buf.length > 1 << 20) this.buf = new Float64Array(1024)
     return out
   }
@@ -67,6 +92,8 @@ export class FrameBatchWriter {
 export function readFrameBatch(batch: Float64Array, fn: (to: number, from: number, frame: ConsensusFrame) => void): number {
   let i = 0
   let n = 0
+  let prev: ConsensusFrame | null = null
+  let prevFrom = -1
   while (i < batch.length) {
     if (i + HEADER > batch.length) throw new FrameBatchError(`truncated frame header at ${i} of ${batch.length}; batches must come from FrameBatchWriter`)
     const to = batch[i]
@@ -74,11 +101,25 @@ export function readFrameBatch(batch: Float64Array, fn: (to: number, from: numbe
     const k = batch[i + 2]
     const a = batch[i + 3]
     const len = batch[i + 7]
+    if (len === -1) {
+      if (prev === null || from !== prevFrom) throw new FrameBatchError(`frame ${n} repeats a previous frame of node ${from} that the batch does not have; batches must come from FrameBatchWriter`)
+      fn(to, from, prev)
+      i += HEADER
+      n++
+      continue
+    }
     const start = i + HEADER
     if (start + len > batch.length) throw new FrameBatchError(`frame payload of ${len} values overruns the batch (${batch.length}); batches must come from FrameBatchWriter`)
-    const frame: ConsensusFrame = { session: batch[i + 4], chunk: batch[i + 5], round: batch[i + 6], payload: batch.subarray(start, start + len) }
+    // Data frames get the shape the consensus engine sends (src/consensus/round.ts), so the
+    // frame path's property loads stay monomorphic on frames from either side.
+    const frame: ConsensusFrame =
+      k < 0 && a >= 0
+        ? { session: batch[i + 4], chunk: batch[i + 5], round: batch[i + 6], attempt: a, payload: batch.subarray(start, start + len) }
+        : { session: batch[i + 4], chunk: batch[i + 5], round: batch[i + 6], payload: batch.subarray(start, start + len) }
     if (k >= 0) frame.kind = KINDS[k]
-    if (a >= 0) frame.attempt = a
+    if (a >= 0 && frame.attempt === undefined) frame.attempt = a
+    prev = frame
+    prevFrom = from
     fn(to, from, frame)
     i = start + len
     n++

@@ -1,12 +1,13 @@
 /**
  * The in-memory network as one worker thread sees it: transports for the nodes it owns.
- * A frame to a node of the same worker goes through one FIFO drained in a microtask, as in
+ * A frame to a node of the same worker goes through one queue drained in a microtask, as in
  * src/consensus/memory.ts (payload by reference); a frame to another worker's node is copied
  * into that worker's batch (sim/workers/frame-batch.ts), which the worker posts once its
  * nodes have nothing left to do. Zero latency, no loss, no crashes: faults are refused
  * with more than one worker (sim/workers/limits.ts).
  */
 import type { MemoryNetworkStats } from '../../src/consensus/memory.js'
+import { FrameQueue } from '../../src/consensus/frame-queue.js'
 import type { ConsensusFrame, FrameHandler, Transport } from '../../src/consensus/transport.js'
 import { FrameBatchWriter, readFrameBatch } from './frame-batch.js'
 import type { Partition } from './partition.js'
@@ -22,10 +23,10 @@ export class PartitionNetwork {
   private readonly handlers: Array<FrameHandler | null>
   private readonly out: FrameBatchWriter[]
   private closed = false
-  private qTo: number[] = []
-  private qFrom: number[] = []
-  private qFrame: ConsensusFrame[] = []
+  /** Local deliveries, grouped by recipient (no faults here, so nothing depends on the send order). */
+  private readonly queue: FrameQueue
   private scheduled = false
+  private readonly deliverFn = (to: number, from: number, frame: ConsensusFrame): void => this.deliver(to, from, frame)
 
   constructor(
     private readonly part: Partition,
@@ -34,6 +35,7 @@ export class PartitionNetwork {
     private readonly onOutbound: () => void = () => undefined,
   ) {
     const { lo, hi, S } = part
+    this.queue = new FrameQueue(hi - lo, true, lo)
     this.handlers = new Array<FrameHandler | null>(hi - lo).fill(null)
     this.out = Array.from({ length: part.workers }, () => new FrameBatchWriter())
     for (let self = lo; self < hi; self++) {
@@ -65,9 +67,7 @@ export class PartitionNetwork {
   receive(batch: Float64Array): void {
     readFrameBatch(batch, (to, from, frame) => {
       if (to < this.part.lo || to >= this.part.hi) throw new PartitionNetworkError(`worker ${this.worker} got a frame for node ${to}, which it does not own`)
-      this.qTo.push(to)
-      this.qFrom.push(from)
-      this.qFrame.push(frame)
+      this.queue.push(to, from, frame)
     })
     this.drain()
   }
@@ -88,9 +88,7 @@ export class PartitionNetwork {
   }
 
   private enqueue(to: number, from: number, frame: ConsensusFrame): void {
-    this.qTo.push(to)
-    this.qFrom.push(from)
-    this.qFrame.push(frame)
+    this.queue.push(to, from, frame)
     if (!this.scheduled) {
       this.scheduled = true
       queueMicrotask(() => this.drain())
@@ -110,19 +108,6 @@ export class PartitionNetwork {
 
   private drain(): void {
     this.scheduled = false
-    let i = 0
-    while (i < this.qTo.length) {
-      this.deliver(this.qTo[i], this.qFrom[i], this.qFrame[i])
-      i++
-      if (i > 65536 && i * 2 > this.qTo.length) {
-        this.qTo = this.qTo.slice(i)
-        this.qFrom = this.qFrom.slice(i)
-        this.qFrame = this.qFrame.slice(i)
-        i = 0
-      }
-    }
-    this.qTo = []
-    this.qFrom = []
-    this.qFrame = []
+    this.queue.drain(this.deliverFn)
   }
 }

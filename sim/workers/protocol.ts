@@ -74,11 +74,18 @@ export interface OutReport {
   running: number
 }
 
+/** A node's input to a statistics session (for the exact sum). */
+export interface NodeInput {
+  label: string
+  node: number
+  vec: Float64Array
+}
+
 export type FromWorker =
   | { type: 'ready' }
   | OutReport
-  /** A node's input to a statistics session (for the exact sum). */
-  | { type: 'input'; label: string; node: number; vec: Float64Array }
+  /** Nodes' inputs to statistics sessions (for the exact sums), posted together once per event-loop turn. */
+  | { type: 'inputs'; inputs: NodeInput[] }
   | { type: 'progress'; iteration: number; objective: number }
   | { type: 'failed'; node: number; name: string; message: string }
   | { type: 'waits'; waits: SessionWait[] }

@@ -12,6 +12,9 @@ import type { FromWorker, OutReport, PeerBatch, ToWorker } from './protocol.js'
 import type { StepClock } from './step-clock.js'
 
 /** What a worker runs on its nodes (training, or one consensus sum). */
+/** Wall-clock quiet (ms) after which a worker posts its idle report (see queueFlush). */
+const REPORT_QUIET_MS = 5
+
 export interface WorkerJob {
   start(): void
   /** Nodes still working. */
@@ -19,6 +22,8 @@ export interface WorkerJob {
   abort(): void
   waits(): SessionWait[]
   onSum?(label: string, sum: Float64Array): void
+  /** Post whatever the job holds back (before an idle report). */
+  flush?(): void
   /** After training: close, evaluate, and hand back what the report needs. */
   finish(): Promise<{ result: unknown; transfer: Transferable[] }>
 }
@@ -28,6 +33,7 @@ export class WorkerRuntime {
   private readonly recvFrom: number[]
   private epoch = 0
   private flushQueued = false
+  private reportTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(
     private readonly port: MessagePort,
@@ -96,23 +102,37 @@ export class WorkerRuntime {
     }
   }
 
-  /** Post the batches and an idle report once every microtask and pending immediate has run. */
+  /**
+   * Post the batches once every microtask and pending immediate has run, and an idle report
+   * once the thread has stayed idle for REPORT_QUIET_MS: while batches go back and forth
+   * every few milliseconds, a report per turn (one postMessage each, ~8 % of a worker's
+   * time on shuttle-1000) tells the coordinator nothing, as the network is not quiet; its
+   * quiet check (sent = received, every report of the current epoch) is the same on later
+   * reports.
+   */
   queueFlush(): void {
     if (this.flushQueued) return
     this.flushQueued = true
     setImmediate(() => {
       this.flushQueued = false
       this.postBatches()
-      const report: OutReport = {
-        type: 'out',
-        sentTo: [...this.sentTo],
-        recvFrom: [...this.recvFrom],
-        epoch: this.epoch,
-        nextAt: this.clock.nextAt(),
-        pendingTimers: this.clock.pending(),
-        running: this.job.running(),
-      }
-      this.post(report)
+      if (this.reportTimer !== null) clearTimeout(this.reportTimer)
+      this.reportTimer = setTimeout(() => this.report(), REPORT_QUIET_MS)
     })
+  }
+
+  private report(): void {
+    this.reportTimer = null
+    this.job.flush?.()
+    const report: OutReport = {
+      type: 'out',
+      sentTo: [...this.sentTo],
+      recvFrom: [...this.recvFrom],
+      epoch: this.epoch,
+      nextAt: this.clock.nextAt(),
+      pendingTimers: this.clock.pending(),
+      running: this.job.running(),
+    }
+    this.post(report)
   }
 }

@@ -2,13 +2,15 @@
  * In-memory transport for tests and the simulator: S endpoints in one process, optional
  * per-frame latency, loss and crash injection, all from one seeded Rng.
  *
- * Zero latency (the default) takes no timer per frame: send() appends to one FIFO and the
+ * Zero latency (the default) takes no timer per frame: send() appends to one queue and the
  * whole network drains it in a single microtask, so a session of many rounds over many
- * nodes runs in one loop without re-entering the sender. Payloads are passed by
+ * nodes runs in one loop without re-entering the sender (grouped by recipient when nothing
+ * depends on the send order, see frame-queue.ts). Payloads are passed by
  * reference (the engine never mutates a payload it sent before all recipients used it).
  */
 import { Rng } from '../numeric/rng.js'
 import type { Topology } from '../../topologies/index.js'
+import { FrameQueue } from './frame-queue.js'
 import { systemClock, type Clock, type ConsensusFrame, type FrameHandler, type Transport } from './transport.js'
 
 export interface MemoryNetworkOptions {
@@ -20,6 +22,13 @@ export interface MemoryNetworkOptions {
   /** Scheduled crashes (clock time from creation); a crashed node neither sends nor receives. */
   crashes?: Array<{ node: number; atMs: number; restartAtMs?: number }>
   seed?: number | string
+  /**
+   * Order of zero-latency deliveries (src/consensus/frame-queue.ts): 'fifo' as sent, or
+   * 'by-recipient' (a round's frames grouped by recipient: the same results, faster at
+   * large S). Default: 'by-recipient' unless loss draws or crashes make the run depend on
+   * the send order, then 'fifo'.
+   */
+  delivery?: 'fifo' | 'by-recipient'
 }
 
 export interface MemoryNetworkStats {
@@ -61,10 +70,10 @@ export function createMemoryNetwork(topology: Topology, opts: MemoryNetworkOptio
   const timers = new Set<unknown>()
   let closed = false
 
-  // FIFO of pending zero-latency deliveries: parallel arrays, drained in one microtask.
-  let qTo: number[] = []
-  let qFrom: number[] = []
-  let qFrame: ConsensusFrame[] = []
+  // Pending zero-latency deliveries, drained in one microtask; grouped by recipient when no
+  // loss draw, latency or crash makes anything depend on the send order (frame-queue.ts).
+  const byRecipient = opts.delivery === undefined ? loss === 0 && latency === undefined && (opts.crashes ?? []).length === 0 : opts.delivery === 'by-recipient'
+  const queue = new FrameQueue(S, byRecipient)
   let scheduled = false
 
   const deliver = (to: number, from: number, frame: ConsensusFrame): void => {
@@ -85,20 +94,7 @@ export function createMemoryNetwork(topology: Topology, opts: MemoryNetworkOptio
   const drain = (): void => {
     scheduled = false
     // Handlers enqueue more while we drain; keep going until quiet.
-    let i = 0
-    while (i < qTo.length) {
-      deliver(qTo[i], qFrom[i], qFrame[i])
-      i++
-      if (i > 65536 && i * 2 > qTo.length) {
-        qTo = qTo.slice(i)
-        qFrom = qFrom.slice(i)
-        qFrame = qFrame.slice(i)
-        i = 0
-      }
-    }
-    qTo = []
-    qFrom = []
-    qFrame = []
+    queue.drain(deliver)
   }
 
   const transports: Transport[] = []
@@ -127,9 +123,7 @@ export function createMemoryNetwork(topology: Topology, opts: MemoryNetworkOptio
           timers.add(h)
           return
         }
-        qTo.push(to)
-        qFrom.push(self)
-        qFrame.push(frame)
+        queue.push(to, self, frame)
         if (!scheduled) {
           scheduled = true
           queueMicrotask(drain)

@@ -302,6 +302,8 @@ class ConsensusNodeImpl implements ConsensusNode {
   private readonly onRound: ConsensusOptions['onRound']
   private session: number
   private readonly runs = new Map<number, SessionRun>()
+  /** The open session the last data frame was for (most frames are; saves the map lookup). */
+  private hot: SessionRun | null = null
   private readonly finished = new Map<number, SessionRun>()
   private readonly early = new Map<number, Array<[number, ConsensusFrame]>>()
   private readonly earlyExcluded = new Map<number, Set<number>>()
@@ -514,7 +516,7 @@ class ConsensusNodeImpl implements ConsensusNode {
       for (let i = 0; i < avg.length; i++) avg[i] += v[i]
     }
     if (run.mode === 'sum') for (let i = 0; i < avg.length; i++) avg[i] *= run.members
-    this.runs.delete(run.session)
+    this.forget(run)
     this.finished.set(run.session, run)
     if (this.finished.size > LINGER_SESSIONS) this.finished.delete(this.finished.keys().next().value as number)
     run.x0 = []
@@ -534,6 +536,12 @@ class ConsensusNodeImpl implements ConsensusNode {
     run.resolve(avg)
   }
 
+  /** `run` is no longer open. */
+  private forget(run: SessionRun): void {
+    this.runs.delete(run.session)
+    if (this.hot === run) this.hot = null
+  }
+
   private record(r: SessionRecord): void {
     this.stats.history.push(r)
     if (this.stats.history.length > HISTORY_LIMIT) this.stats.history.shift()
@@ -541,7 +549,7 @@ class ConsensusNodeImpl implements ConsensusNode {
 
   private fail(run: SessionRun, e: Error): void {
     if (this.runs.get(run.session) !== run) return
-    this.runs.delete(run.session)
+    this.forget(run)
     run.chunkRuns = []
     run.pending.clear()
     this.stats.failed++
@@ -594,7 +602,9 @@ class ConsensusNodeImpl implements ConsensusNode {
   }
 
   private onData(from: number, f: ConsensusFrame): void {
-    const run = this.runs.get(f.session)
+    const hot = this.hot
+    const run = hot !== null && hot.session === f.session ? hot : this.runs.get(f.session)
+    if (run !== undefined) this.hot = run
     if (run === undefined) {
       const fin = this.finished.get(f.session)
       if (fin !== undefined) {

@@ -56,6 +56,9 @@ function sameSign(sig: Float64Array, slot: number, f: ConsensusFrame): boolean {
   return sig[3 * slot] === g[0] && sig[3 * slot + 1] === g[1] && sig[3 * slot + 2] === g[2]
 }
 
+/** Degrees up to this find a peer's slot by scanning the peer list instead of a Map. */
+const SCAN_DEGREE = 16
+
 export interface RoundEvent {
   session: number
   chunk: number
@@ -99,7 +102,8 @@ export class ChunkRun {
   roundStartedAt = 0
   private cur: Float64Array
   private prev: Float64Array | null = null
-  private readonly slotOf: Map<number, number>
+  /** Peer -> slot for large degrees; small ones scan `peers` (no hash, no extra load). */
+  private readonly slotOf: Map<number, number> | null
   private recv: Array<Float64Array | null>
   private recvNext: Array<Float64Array | null>
   /** Payload signatures per peer for rounds t-1, t, t+1. */
@@ -133,13 +137,18 @@ export class ChunkRun {
     this.emit = init.emit
     this.onDone = init.onDone
     this.onRound = init.onRound
-    this.slotOf = new Map()
-    for (let k = 0; k < init.peers.length; k++) this.slotOf.set(init.peers[k], k)
+    if (init.peers.length > SCAN_DEGREE) {
+      this.slotOf = new Map()
+      for (let k = 0; k < init.peers.length; k++) this.slotOf.set(init.peers[k], k)
+    } else this.slotOf = null
     this.recv = new Array<Float64Array | null>(init.peers.length).fill(null)
     this.recvNext = new Array<Float64Array | null>(init.peers.length).fill(null)
-    this.sigPrev = new Float64Array(3 * init.peers.length)
-    this.sigCur = new Float64Array(3 * init.peers.length)
-    this.sigNext = new Float64Array(3 * init.peers.length)
+    // one buffer for the three rounds' signatures (one allocation per run, not three)
+    const d3 = 3 * init.peers.length
+    const sigs = new Float64Array(3 * d3)
+    this.sigPrev = sigs.subarray(0, d3)
+    this.sigCur = sigs.subarray(d3, 2 * d3)
+    this.sigNext = sigs.subarray(2 * d3)
     this.cheb =
       init.plan.kind === 'chebyshev' ? { a: init.plan.a, b: init.plan.b, z0: (2 - init.plan.a - init.plan.b) / (init.plan.b - init.plan.a) } : null
     this.roots = init.plan.kind === 'finite' ? init.plan.roots : null
@@ -166,7 +175,15 @@ export class ChunkRun {
   }
 
   isPeer(node: number): boolean {
-    return this.slotOf.has(node)
+    return this.slot(node) >= 0
+  }
+
+  /** Slot of peer `node`, -1 if it is not a peer. */
+  private slot(node: number): number {
+    if (this.slotOf !== null) return this.slotOf.get(node) ?? -1
+    const p = this.peers
+    for (let k = 0; k < p.length; k++) if (p[k] === node) return k
+    return -1
   }
 
   /** Peers whose frame for the current round is still missing. */
@@ -192,8 +209,8 @@ export class ChunkRun {
   receive(from: number, frame: ConsensusFrame): Receive {
     const round = frame.round
     const payload = frame.payload
-    const slot = this.slotOf.get(from)
-    if (slot === undefined) return 'not-neighbour'
+    const slot = this.slot(from)
+    if (slot < 0) return 'not-neighbour'
     if (payload.length !== this.len) return 'bad-length'
     if (round >= this.rounds) return 'round-ahead'
     if (this.done) {

@@ -85,6 +85,30 @@ describe('worker-thread plumbing', () => {
     expect(got).toEqual(frames.map((frame, i) => ({ to: 10 + i, from: i, frame })))
   })
 
+  it('a frame sent to several peers of one worker is copied once and read back for each of them', () => {
+    const f: ConsensusFrame = { session: 3, chunk: 1, round: 7, attempt: 0, payload: new Float64Array(50).map((_, i) => i * 0.25) }
+    const g: ConsensusFrame = { session: 3, chunk: 1, round: 7, attempt: 0, payload: Float64Array.of(9) }
+    const w = new FrameBatchWriter()
+    const sends: Array<[number, number, ConsensusFrame]> = [
+      [4, 1, f],
+      [6, 1, f],
+      [9, 1, f],
+      [4, 2, g],
+      [5, 1, f], // not right after itself: copied again
+    ]
+    for (const [to, from, fr] of sends) w.push(to, from, fr)
+    expect(w.frames).toBe(5)
+    const batch = w.take()
+    // three full copies (header + payload) and two header-only repeats
+    expect(batch.length).toBe(5 * 8 + 2 * 50 + 1)
+    const got: Array<[number, number, ConsensusFrame]> = []
+    expect(readFrameBatch(batch, (to, from, frame) => got.push([to, from, frame]))).toBe(5)
+    expect(got.map(([to, from, fr]) => [to, from, { ...fr, payload: Array.from(fr.payload) }])).toEqual(sends.map(([to, from, fr]) => [to, from, { ...fr, payload: Array.from(fr.payload) }]))
+    expect(got[1][2]).toBe(got[0][2])
+    expect(got[2][2]).toBe(got[0][2])
+    expect(() => readFrameBatch(batch.subarray(8 + 50), () => undefined)).toThrow(/repeats a previous frame/)
+  })
+
   it('partitions nodes into contiguous blocks that cover every node once, and owner() agrees with them', () => {
     for (const [S, W] of [
       [31, 2],

@@ -73,8 +73,14 @@ describe('two runs of the same network', () => {
         if (atBound(a.files[0]) && atBound(b.files[0])) clamped.add(offset + j).add(offset + M + j)
       }
       const same = x.map((v, i) => (v === y[i] && v !== 0 && !clamped.has(i) ? i : -1)).filter((i) => i >= 0)
-      if (same.length > 0) console.log("same", same.map((i) => [i, x[i], y[i]]), a.files[0].transform, b.files[0].transform)
-      expect(same).toEqual([])
+      // The noisy sums are rounded to a grid of 1/64 of their noise std before use (agreement),
+      // so two independent runs land on the same grid point of one feature's mean with
+      // probability ~1/(64 * 2 sqrt(pi)) = 0.4 % (~4 % for some feature of 9), and that
+      // feature's shift, and its scale when the noise floor sets it, then coincide. Allow that
+      // for one feature (two features: ~0.1 %); every other number must differ.
+      const coinciding = new Set(same.map((i) => (i >= offset && i < offset + 2 * M ? (i - offset) % M : -1 - i)))
+      expect(coinciding.size).toBeLessThanOrEqual(1)
+      expect([...coinciding].every((j) => j >= 0)).toBe(true)
       expect(x.filter((v, i) => v !== 0 && v !== y[i]).length).toBeGreaterThan(x.length / 2)
     }
     // the nodes' own models: the same up to consensus error

@@ -114,6 +114,8 @@ export function prepareAnomalyFile(
   const S = o.nodes ?? nodesFor(features.rows)
   const normals = y.length - y.reduce((a, v) => a + v, 0)
   const minRows = Math.min(Math.max(10, 2 * features.cols), Math.floor(normals / (2 * S)))
+  // The split only decides which simulated organisation holds which rows (a replayable
+  // experiment, from its public seed); it adds no privacy noise.
   const split = anomalySplit(raw.features, y, S, new Rng(seed).fork(`anomaly:${name}`), { testFraction: o.testFraction ?? TEST_FRACTION, minRows })
   const parts = split.nodes.map((n) => selectRows(features, n.train))
   const tests = split.nodes.map((n) => {

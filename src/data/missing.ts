@@ -24,12 +24,13 @@ export function parseMissingFlag(spec: string): MissingPolicy {
   const sentinels: Record<string, number[]> = {}
   for (const part of spec.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
     const eq = part.indexOf('=')
-    const col = eq > 0 ? part.slice(0, eq).trim() : ''
-    const values = eq > 0 ? part.slice(eq + 1).split(';').map((v) => Number(v.trim())) : []
-    if (col === '' || values.length === 0 || values.some((v) => !Number.isFinite(v) || part.slice(eq + 1).trim() === '')) {
+    const col = part.slice(0, Math.max(eq, 0)).trim()
+    const tokens = eq > 0 ? part.slice(eq + 1).split(';').map((v) => v.trim()) : []
+    // Number('') is 0: an empty token must not become the sentinel 0
+    if (col === '' || tokens.length === 0 || tokens.some((t) => t === '' || !Number.isFinite(Number(t)))) {
       throw new DataError(`--missing: "${part}" is not column=value[;value...] (e.g. insulin=0,triceps=0)`)
     }
-    sentinels[col] = [...(sentinels[col] ?? []), ...values]
+    sentinels[col] = [...(sentinels[col] ?? []), ...tokens.map(Number)]
   }
   return { sentinels }
 }

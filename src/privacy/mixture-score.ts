@@ -119,9 +119,12 @@ function incomplete(c: Compiled, X: Mat): { rows: Int32Array; result: ReturnType
   if (rows.length === 0) return null
   const { M, K } = c
   c.covs ??= c.precs.map((P) => spdInverse(mat(M, M, P)).inverse)
-  const z = mat(X.rows, M, Float64Array.from(X.data))
-  if (c.shift !== null) for (let n = 0; n < X.rows; n++) for (let a = 0; a < M; a++) z.data[n * M + a] = (z.data[n * M + a] - c.shift[a]) / c.scale![a]
-  return { rows, result: scoreIncomplete(z, rows, c.logW, mat(K, M, c.mus), c.covs) }
+  // only the incomplete rows, transformed
+  const z = mat(rows.length, M)
+  rows.forEach((i, n) => {
+    for (let a = 0; a < M; a++) z.data[n * M + a] = c.shift ? (X.data[i * M + a] - c.shift[a]) / c.scale![a] : X.data[i * M + a]
+  })
+  return { rows, result: scoreIncomplete(z, Int32Array.from(rows.keys()), c.logW, mat(K, M, c.mus), c.covs) }
 }
 
 /** ln sum_k exp(lp[n K + k]) of row n of an n x K table, shifted by its maximum. */

@@ -6,6 +6,7 @@ import { networkPreprocessing } from '../../../src/models/preprocess.js'
 import { exactNetwork } from '../../../src/models/ggm/exact.js'
 import { eStep, Rng, spdInverse } from '../../../src/numeric/index.js'
 import { mat, selectRows, type Mat } from '../../../src/numeric/matrix.js'
+import { scoreMixture } from '../../../src/privacy/mixture-score.js'
 
 const M = 4
 // a covariance with strong correlations, so a missing coordinate is well predicted by the others
@@ -169,6 +170,28 @@ describe('GGM with missing values (EM on the observed entries)', () => {
     expect(pres[0].scale[0]).toBeCloseTo(Math.sqrt(8 / 3), 12)
     await expect(fitCentralised(X, { K: 1 })).rejects.toThrow(GgmError)
     await expect(fitCentralised(X, { K: 1 })).rejects.toThrow(/missing: true/)
+  })
+
+  it('plain mixture parameters (a released file) score rows with missing entries as the trained model does', async () => {
+    const rng = new Rng(21)
+    const X = knockOut(sample(500, rng), 0.2, rng)
+    const model = await fitCentralised(X, { K: 2, rho: 0.5, missing: true, weights: 'shared', seed: 2 })
+    const r = model.release()
+    const M2 = r.dim
+    const params = {
+      dim: M2,
+      K: r.K,
+      means: Array.from({ length: r.K }, (_, k) => r.means.data.subarray(k * M2, (k + 1) * M2)),
+      precisions: r.precisions,
+      weights: model.weights,
+      transform: { shift: model.preprocessing!.shift, scale: model.preprocessing!.scale },
+    }
+    const probe = knockOut(sample(40, new Rng(22)), 0.4, new Rng(23))
+    expect(incompleteRows(probe).length).toBeGreaterThan(10)
+    const a = scoreMixture(params, probe)
+    const b = model.score(probe)
+    // the model marginalises with the graphical lasso's W, the file with Lambda^-1: equal to the glasso's tolerance
+    for (let i = 0; i < a.length; i++) expect(a[i]).toBeCloseTo(b[i], 6)
   })
 
   it('scoreIncomplete and the model agree on which rows are incomplete', () => {

@@ -14,7 +14,7 @@ import { loadCsv } from '../../src/data/index.js'
 import { isClassifier } from '../../src/models/classifier/index.js'
 import { loadModel } from '../../src/models/index.js'
 import { toRows } from '../../src/numeric/matrix.js'
-import { BACKSTOP_MS, exitOf, freePort, getJson, logProgress, startNodeProcess, until, type ClusterNode } from './cluster.js'
+import { BACKSTOP_MS, clusterLogs, exitOf, freePort, GiveUpError, getJson, logProgress, startNodeProcess, until, type ClusterNode } from './cluster.js'
 
 const CSV = join(import.meta.dirname, '../../data/ad_breastw.csv')
 const root = mkdtempSync(join(tmpdir(), 'collab-classifier-net-'))
@@ -77,11 +77,11 @@ describe('3 classifier peer processes on loopback', () => {
         until(
           async () => {
             const s = await getJson(`${n.apiUrl}/v1/status`)
-            if (s.state === 'failed') throw new Error(`node ${n.index} failed:\n${n.log.slice(-3000)}`)
+            if (s.state === 'failed') throw new GiveUpError(`node ${n.index} failed:\n${clusterLogs(nodes, n)}`)
             return s.state === 'trained' ? s : null
           },
           120_000,
-          () => `node ${n.index} trained\n${n.log.slice(-3000)}`,
+          () => `node ${n.index} trained\n${clusterLogs(nodes, n)}`,
           250,
           logProgress(nodes),
         ),

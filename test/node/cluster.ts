@@ -13,16 +13,35 @@ import { scaffoldNetwork, type ScaffoldedNode } from '../../node/network.js'
 export const REPO = resolve(import.meta.dirname, '../..')
 export const CLI = join(REPO, 'cli/collab.ts')
 
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
+/**
+ * Loopback ports for the test's nodes, outside the kernel's ephemeral range (32768-60999
+ * on Linux). A port taken by `listen(0)` and released is free only until the node binds
+ * it seconds later; meanwhile any outgoing connection of a concurrent test can be given
+ * that very port (a CI run failed so: a node's API port was taken, it exited, and its
+ * peers waited at the start barrier). Ports below the range are never handed out to
+ * outgoing connections; each vitest worker takes its own block (VITEST_POOL_ID), so test
+ * files running side by side cannot pick the same port, and one worker moves through its
+ * block from a random offset.
+ */
+const PORT_BASE = 20_000
+const PORT_BLOCK = 1_500
+const poolId = Math.max(0, Number(process.env.VITEST_POOL_ID ?? '1') - 1) % 8
+let nextPort = Math.floor(Math.random() * PORT_BLOCK)
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((res) => {
     const srv = createServer()
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
-      srv.close(() => res(port))
-    })
-    srv.on('error', rej)
+    srv.once('error', () => res(false))
+    srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)))
   })
+}
+
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < PORT_BLOCK; tries++) {
+    const port = PORT_BASE + poolId * PORT_BLOCK + (nextPort++ % PORT_BLOCK)
+    if (await bindable(port)) return port
+  }
+  throw new Error(`no free loopback port in ${PORT_BASE + poolId * PORT_BLOCK}..${PORT_BASE + (poolId + 1) * PORT_BLOCK - 1}`)
 }
 
 export interface ClusterNode extends ScaffoldedNode {
@@ -81,11 +100,27 @@ export function spawnCollab(args: string[], onOutput?: (chunk: string) => void):
 }
 
 export function startNodeProcess(n: ClusterNode): ChildProcess {
-  n.proc = spawnCollab(['node', 'start', '--config', n.config], (c) => {
+  const proc = spawnCollab(['node', 'start', '--config', n.config], (c) => {
     n.log += c
     appendFileSync(join(n.dir, 'node.log'), c)
   })
-  return n.proc
+  proc.once('exit', (code, signal) => {
+    if (n.proc === proc) n.log += `\n[node ${n.index} process exited: ${signal ?? `code ${String(code)}`}]\n`
+  })
+  n.proc = proc
+  return proc
+}
+
+/**
+ * What a failed wait should show: the log tail of `focus` and of every node whose process
+ * has exited (the cause is usually in the node that left, not the one that waited).
+ */
+export function clusterLogs(nodes: readonly ClusterNode[], focus?: ClusterNode): string {
+  const exited = nodes.filter((n) => n !== focus && n.proc !== null && (n.proc.exitCode !== null || n.proc.signalCode !== null))
+  return [focus, ...exited]
+    .filter((n): n is ClusterNode => n !== undefined)
+    .map((n) => `--- node ${n.index} ---\n${n.log.slice(-3000)}`)
+    .join('\n')
 }
 
 /**
@@ -94,17 +129,26 @@ export function startNodeProcess(n: ClusterNode): ChildProcess {
  */
 export const BACKSTOP_MS = 30 * 60_000
 
+/** Thrown by a polled function to end the wait at once (e.g. a node reports it failed). */
+export class GiveUpError extends Error {
+  override name = 'GiveUpError'
+}
+
 /**
  * Poll `fn` until it returns a non-null value. No fixed deadline: it fails only when
  * nothing progressed for `stallMs` (issue 14: fixed 120 s deadlines failed on a loaded
  * machine). Progress is any change of `progress()` (e.g. the nodes' log output or
- * iterations); without it, `stallMs` bounds the whole wait.
+ * iterations); without it, `stallMs` bounds the whole wait. Errors from `fn` count as "not
+ * yet" (a node not listening yet), except GiveUpError.
  */
 export async function until<T>(fn: () => Promise<T | null>, stallMs: number, what: string | (() => string), every = 250, progress?: () => string): Promise<T> {
   let since = Date.now()
   let last = progress?.()
   for (;;) {
-    const v = await fn().catch(() => null)
+    const v = await fn().catch((err: unknown) => {
+      if (err instanceof GiveUpError) throw err
+      return null
+    })
     if (v !== null) return v
     const now = progress?.()
     if (now !== last) {

@@ -22,7 +22,7 @@ import { fromRows, selectRows, toRows, type Mat } from '../../src/numeric/matrix
 import { loadReleasedGgm, scoreReleasedGgm } from '../../src/privacy/ggm-release.js'
 import { PrivacyLedger } from '../../src/privacy/ledger.js'
 import { scoreOffline, scoreRemote } from '../../node/cli.js'
-import { BACKSTOP_MS, exitOf, getJson, logProgress, makeCluster, spawnCollab, startNodeProcess, until, type Cluster } from './cluster.js'
+import { BACKSTOP_MS, clusterLogs, exitOf, getJson, GiveUpError, logProgress, makeCluster, spawnCollab, startNodeProcess, until, type Cluster } from './cluster.js'
 
 const CSV = join(import.meta.dirname, '../../data/ad_breastw.csv')
 const training: TrainingConfigInput = {
@@ -63,11 +63,11 @@ async function waitTrained(c: Cluster, ms: number, token?: string): Promise<Arra
       until(
         async () => {
           const s = await getJson(`${n.apiUrl}/v1/status`, token)
-          if (s.state === 'failed') throw new Error(`node ${n.index} failed:\n${n.log.slice(-3000)}`)
+          if (s.state === 'failed') throw new GiveUpError(`node ${n.index} failed:\n${clusterLogs(c.nodes, n)}`)
           return s.state === 'trained' ? s : null
         },
         ms,
-        () => `node ${n.index} trained\n${n.log.slice(-3000)}`,
+        () => `node ${n.index} trained\n${clusterLogs(c.nodes, n)}`,
         250,
         logProgress(c.nodes),
       ),

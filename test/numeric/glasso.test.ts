@@ -140,6 +140,42 @@ describe('graphical lasso: parity with an ADMM reference (ml-matrix) on random c
     expect(warm.iterations).toBeLessThanOrEqual(cold.iterations)
   })
 
+  it('a warm start from the previous EM step (features rescaled, rows changed) is adapted, never diverges, and reaches the cold optimum', () => {
+    // An EM M-step's covariance moves between iterations: its diagonal by factors, its
+    // correlations a little. The previous W is then outside the new problem's dual box;
+    // started from it unadapted, every one of these 38 solves diverged (GlassoError, the
+    // pre-fix core); adapted (rescaled, pulled into the box), none does.
+    const r = new Rng(11)
+    const d = 9
+    const corrCov = (n: number, scales: number[]): Mat => {
+      const f = [0, 1].map(() => Array.from({ length: d }, () => r.normal()))
+      const S = new Float64Array(d * d)
+      for (let t = 0; t < n; t++) {
+        const z = [r.normal(), r.normal()]
+        const x = scales.map((sc, i) => sc * (z[0] * f[0][i] + z[1] * f[1][i] + 0.05 * r.normal()))
+        for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) S[i * d + j] += (x[i] * x[j]) / n
+      }
+      return mat(d, d, S)
+    }
+    let solved = 0
+    for (let trial = 0; trial < 40; trial++) {
+      const scales = Array.from({ length: d }, () => Math.exp(1.2 * r.normal()))
+      const g = scales.map(() => Math.exp(0.7 * r.normal()))
+      const A = corrCov(40, scales)
+      const E = corrCov(40, scales)
+      const B = mat(d, d, A.data.map((v, k) => g[Math.floor(k / d)] * g[k % d] * (0.8 * v + 0.2 * E.data[k])))
+      const prev = graphicalLasso(A, 0.02, { tol: 1e-8 })
+      const cold = graphicalLasso(B, 0.02, { tol: 1e-8 })
+      if (!prev.converged || !cold.converged) continue
+      const warm = graphicalLasso(B, 0.02, { tol: 1e-8, warmStart: { precision: prev.precision, covariance: prev.covariance } })
+      expect(warm.converged).toBe(true)
+      expect(kkt(B, warm.precision, 0.02)).toBeLessThan(1e-7)
+      expect(Math.abs(warm.objective - cold.objective)).toBeLessThan(1e-7 * Math.abs(cold.objective))
+      solved++
+    }
+    expect(solved).toBeGreaterThanOrEqual(30)
+  })
+
   it('alpha = 0 gives the inverse covariance; precision is exactly symmetric', () => {
     const S = randomCovariance(rng, 50, 5)
     const r = graphicalLasso(S, 0)

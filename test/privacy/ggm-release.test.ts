@@ -226,6 +226,58 @@ describe('whole-model release: distributed noise and agreement', () => {
     expect(diff(a.weights, b.weights)).toBeLessThan(1e-2)
   })
 
+  it('members run in one process share the post-processing only when their sums are equal', async () => {
+    // runGgmRelease reuses the previous member's post-processing (src/learning/release.ts);
+    // a member whose sums differ must get its own, equal to applying the steps directly.
+    const s = settings()
+    const plan = planGgmRelease(s, M, DEFAULT_ORDERS)
+    const bump = (label: string, v: Float64Array): Float64Array => {
+      if (label !== 'release:em:1') return v
+      const out = Float64Array.from(v)
+      out[0] += 25 // a component's noisy count, many grid points away
+      return out
+    }
+    const direct = (bumped: boolean): string => {
+      let state: ReleaseState = { transform: null, rows: 0, mixture: null }
+      for (const step of plan.steps) {
+        const v = stepContribution(plan, step, X, s.bounds, state)
+        const n = noiseShare(plan, step, 1, SecretRng.forSimulation('memo', 0).fork(step.label))
+        for (let i = 0; i < v.length; i++) v[i] += n[i]
+        state = applyStep(plan, step, roundToGrid(plan, step, bumped ? bump(step.label, v) : v), state, s)
+      }
+      return JSON.stringify(releasedFile(plan, state, s, 1))
+    }
+    // the members meet at every step (as a network's sessions do), so their post-processing
+    // runs step by step in member order: 0, 1 (equal sums), 2 (bumped), 3 (equal again)
+    const waiting = new Map<string, Array<() => void>>()
+    const barrier = (label: string): Promise<void> =>
+      new Promise((res) => {
+        const w = waiting.get(label) ?? []
+        w.push(res)
+        waiting.set(label, w)
+        if (w.length === 4) for (const f of w) f()
+      })
+    const member = async (p: number, bumped: boolean): Promise<string> => {
+      const out = await runGgmRelease({
+        settings: s,
+        data: X,
+        aggregate: async (v, label) => {
+          await barrier(label)
+          return bumped ? bump(label, v) : v
+        },
+        noise: SecretRng.forSimulation('memo', 0),
+        members: 1,
+        ledger: PrivacyLedger.inMemory({ nodeId: `m${p}` }),
+        releaseId: 'r',
+      })
+      return JSON.stringify(out.released)
+    }
+    const same = direct(false)
+    const other = direct(true)
+    expect(other).not.toBe(same)
+    expect(await Promise.all([member(0, false), member(1, false), member(2, true), member(3, false)])).toEqual([same, same, other, same])
+  })
+
   it('sums that differ by consensus error (1e-9 relative) give the same released file', () => {
     const s = settings()
     const plan = planGgmRelease(s, M, DEFAULT_ORDERS)

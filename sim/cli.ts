@@ -20,30 +20,51 @@ import { runSweep } from './sweep.js'
 import { fitInProcess } from './fit.js'
 import { describeSummary } from './evaluate.js'
 
-/** Shows training progress: a bar on a terminal, plain lines otherwise (logs, CI). */
+/**
+ * Shows training progress: a bar on a terminal, plain lines otherwise (logs, CI). The start
+ * and the release show the network sum the nodes are in (at S = 10,000 the start alone takes
+ * minutes before iteration 1); as plain lines at most one per `stepEveryMs` of each phase.
+ */
 export class ProgressView {
   private bar: cliProgress.SingleBar | null = null
   private lastLine = -1
-  constructor(private readonly tty: boolean = Boolean(process.stderr.isTTY)) {}
+  private lastPhase: Progress['phase'] | null = null
+  private lastStepAt = Number.NEGATIVE_INFINITY
+  constructor(
+    private readonly tty: boolean = Boolean(process.stderr.isTTY),
+    private readonly write: (line: string) => void = (line) => process.stderr.write(line),
+    private readonly now: () => number = () => performance.now(),
+    private readonly stepEveryMs = 2000,
+  ) {}
   update(p: Progress): void {
     const obj = p.objective === null ? '-' : p.objective.toFixed(5)
+    const step = p.step === undefined ? '' : `network sum ${p.sessions ?? '?'} (${p.step.replace(/^(prepare|release):/, '')})`
     if (this.tty) {
+      const phase = step === '' ? p.phase : `${p.phase}: ${step}`
       if (this.bar === null) {
         this.bar = new cliProgress.SingleBar(
           { format: 'training [{bar}] {value}/{total} iterations | objective {objective} | {phase}', stream: process.stderr, hideCursor: true },
           cliProgress.Presets.shades_classic,
         )
-        this.bar.start(p.maxIterations, 0, { objective: obj, phase: p.phase })
+        this.bar.start(p.maxIterations, 0, { objective: obj, phase })
       }
-      this.bar.update(Math.min(p.iteration, p.maxIterations), { objective: obj, phase: p.phase })
+      this.bar.update(Math.min(p.iteration, p.maxIterations), { objective: obj, phase })
       if (p.phase === 'done') this.stop()
       return
     }
-    if (p.phase === 'train' && p.iteration !== this.lastLine) {
+    const samePhase = p.phase === this.lastPhase
+    this.lastPhase = p.phase
+    if (p.phase === 'prepare' || p.phase === 'release') {
+      const t = this.now()
+      if (samePhase && t - this.lastStepAt < this.stepEveryMs) return
+      this.lastStepAt = t
+      this.write(`${p.phase}: ${step}\n`)
+    } else if (p.phase === 'train') {
+      if (p.iteration === this.lastLine) return
       this.lastLine = p.iteration
-      process.stderr.write(`iteration ${p.iteration}/${p.maxIterations} objective ${obj}\n`)
-    } else if (p.phase !== 'train') {
-      process.stderr.write(`${p.phase === 'evaluate' ? 'evaluating local, collaborative and centralised models' : 'done'}\n`)
+      this.write(`iteration ${p.iteration}/${p.maxIterations} objective ${obj}\n`)
+    } else {
+      this.write(`${p.phase === 'evaluate' ? 'evaluating local, collaborative and centralised models' : 'done'}\n`)
     }
   }
   stop(): void {

@@ -28,7 +28,7 @@ import type { Topology } from '../topologies/index.js'
 import type { SimData } from './data.js'
 import { createLibp2pMesh, type Libp2pMesh } from './libp2p.js'
 import { SimulationError, type RunHooks, type SimReport } from './report-types.js'
-import { driveClock, latencyFn, relNorm, RoundProbe, simNodeContext, simulationSecret, TRACED_LABEL } from './run-common.js'
+import { driveClock, latencyFn, relNorm, RoundProbe, sessionProgress, simNodeContext, simulationSecret, TRACED_LABEL } from './run-common.js'
 import type { Scenario } from './scenario.js'
 import { engineOptions } from '../src/learning/config.js'
 
@@ -232,6 +232,7 @@ export class NetworkRun {
     const crash = this.crashOf.get(s)
     return async (vec, label, opts) => {
       const st = this.nodes[s]
+      if (s === 0) this.announce(label)
       if (crash && label === `iter:${crash.atIteration}:stats` && st.status === 'running' && !this.crashDone.has(s) && st.consensus) {
         this.crashDone.add(s)
         if (this.config.consensus.protection === 'shamir') {
@@ -261,6 +262,16 @@ export class NetworkRun {
       }
       return out
     }
+  }
+
+  /** Sums node 0 has opened outside the iterations (the start and release progress counts them). */
+  private opened = 0
+
+  private announce(label: string): void {
+    if (label.startsWith('iter:')) return
+    this.opened++
+    const p = sessionProgress(label, this.opened, this.shownIteration, this.config.maxIterations)
+    if (p !== null) this.o.hooks.onProgress?.(p)
   }
 
   private crashNow(s: number): void {

@@ -22,7 +22,15 @@ export interface Progress {
   iteration: number
   maxIterations: number
   objective: number | null
-  phase: 'train' | 'evaluate' | 'done'
+  /**
+   * prepare: the model's start (moments, seeding, k-means passes, model selection), before
+   * iteration 1; train: iterations; release: the network's DP release; then evaluate, done.
+   */
+  phase: 'prepare' | 'train' | 'release' | 'evaluate' | 'done'
+  /** prepare and release: the label of the network sum the first node has just opened. */
+  step?: string
+  /** prepare and release: network sums of the start and the release the first node has opened so far. */
+  sessions?: number
 }
 
 export interface RunHooks {

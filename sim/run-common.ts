@@ -16,8 +16,20 @@ import type { Rng } from '../src/numeric/rng.js'
 import { SecretRng } from '../src/numeric/secret-rng.js'
 import { generateTopology, loadTopology, type SpectralReport, type Topology } from '../topologies/index.js'
 import { summarise, type Summary } from './evaluate.js'
-import { DEFAULT_VIRTUAL_LIMIT_MS, SimulationError, type SimReport } from './report-types.js'
+import { DEFAULT_VIRTUAL_LIMIT_MS, SimulationError, type Progress, type SimReport } from './report-types.js'
 import type { Latency, Scenario } from './scenario.js'
+
+/**
+ * Progress for a network sum opened by the first node, in the phases the iteration count
+ * does not show: the start (sums labelled prepare:...) and the DP release (release:...).
+ * At S = 10,000 the start alone is ~30 sums and several minutes; the iterations' own sums
+ * return null (the iteration progress covers them).
+ */
+export function sessionProgress(label: string, sessions: number, shownIteration: number, maxIterations: number): Progress | null {
+  const phase = label.startsWith('release:') ? 'release' : label.startsWith('prepare:') ? 'prepare' : null
+  if (phase === null) return null
+  return { iteration: Math.max(0, shownIteration + 1), maxIterations, objective: null, phase, step: label, sessions }
+}
 
 export function latencyFn(l: Latency | undefined): ((rng: Rng) => number) | undefined {
   if (l === undefined) return undefined

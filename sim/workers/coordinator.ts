@@ -29,6 +29,7 @@ function spawnWorker(): Worker {
 export interface PoolHandlers {
   onInput?(m: NodeInput): void
   onProgress?(m: Extract<FromWorker, { type: 'progress' }>): void
+  onSession?(m: Extract<FromWorker, { type: 'session' }>): void
   onFailed?(m: Extract<FromWorker, { type: 'failed' }>): void
 }
 
@@ -171,6 +172,9 @@ export class WorkerPool {
         return
       case 'progress':
         this.handlers.onProgress?.(m)
+        return
+      case 'session':
+        this.handlers.onSession?.(m)
         return
       case 'failed':
         this.handlers.onFailed?.(m)

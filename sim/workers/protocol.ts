@@ -87,6 +87,8 @@ export type FromWorker =
   /** Nodes' inputs to statistics sessions (for the exact sums), posted together once per event-loop turn. */
   | { type: 'inputs'; inputs: NodeInput[] }
   | { type: 'progress'; iteration: number; objective: number }
+  /** Node 0 opened a network sum (the coordinator shows the start and release phases). */
+  | { type: 'session'; label: string }
   | { type: 'failed'; node: number; name: string; message: string }
   | { type: 'waits'; waits: SessionWait[] }
   | { type: 'result'; result: unknown }

@@ -188,6 +188,7 @@ export class TrainJob implements WorkerJob {
   private aggregateFor(s: number): Aggregate {
     const x = this.nodes[s - this.part.lo]
     return async (vec, label, opts) => {
+      if (s === 0 && !label.startsWith('iter:')) this.postNow({ type: 'session', label })
       const isStats = label.startsWith('iter:')
       if (isStats) {
         const copy = Float64Array.from(vec)

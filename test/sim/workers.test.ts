@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ConsensusFrame } from '../../src/consensus/transport.js'
+import type { Progress } from '../../sim/report-types.js'
 import { reportJson } from '../../sim/report.js'
 import { runScenario } from '../../sim/run.js'
 import { parseScenario, resolveScenario, type Scenario } from '../../sim/scenario.js'
@@ -20,13 +21,25 @@ function smallDemo(): Scenario {
 describe('collab sim on worker threads', () => {
   it('a training run on 2 and 3 workers writes the same report.json bytes (and models) as on one thread', async () => {
     const sc = smallDemo()
-    const one = await runScenario(sc)
+    const progress: Progress[] = []
+    const one = await runScenario(sc, { onProgress: (p) => progress.push(p) })
     expect(one.report.outcome.status).toBe('completed')
     expect(one.report.outcome.iterations).toBe(3)
     expect(one.report.privacy.ledgers.length).toBeGreaterThan(0)
     expect(one.report.auc.released?.nodes).toBe(11)
+    // the start and the release report each network sum node 0 opens, numbered, in order
+    const steps = (ps: Progress[]): string[] => ps.filter((p) => p.step !== undefined).map((p) => `${p.phase} ${String(p.sessions)} ${String(p.step)}`)
+    const phases = progress.map((p) => p.phase)
+    expect(steps(progress)[0]).toBe('prepare 1 prepare:ggm/moments')
+    expect(progress.filter((p) => p.step !== undefined).map((p) => p.sessions)).toEqual(steps(progress).map((_, i) => i + 1))
+    expect(phases.lastIndexOf('prepare')).toBeLessThan(phases.indexOf('train'))
+    expect(phases.indexOf('release')).toBeGreaterThan(phases.lastIndexOf('train'))
+    expect(phases.at(-1)).toBe('done')
+    expect(steps(progress).filter((x) => x.startsWith('release ')).map((x) => x.split(' ')[2])).toEqual(['release:moments', 'release:global', 'release:em:0', 'release:em:1', 'release:em:2'])
     for (const workers of [2, 3]) {
-      const par = await runScenario({ ...sc, workers })
+      const seen: Progress[] = []
+      const par = await runScenario({ ...sc, workers }, { onProgress: (p) => seen.push(p) })
+      expect(steps(seen)).toEqual(steps(progress))
       expect(reportJson(par.report)).toBe(reportJson(one.report))
       // the models come back from the workers as they are on one thread
       expect(par.models.map((m) => JSON.stringify(m?.save()))).toEqual(one.models.map((m) => JSON.stringify(m?.save())))

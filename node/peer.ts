@@ -37,7 +37,7 @@ import {
 } from '../src/p2p/index.js'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { createApi, type PublicScorer, type Scorer } from './api/server.js'
+import { assertApiAddressFree, createApi, type PublicScorer, type Scorer } from './api/server.js'
 import { loadReleasedGgm, scoreReleasedGgm } from '../src/privacy/ggm-release.js'
 import type { NodeConfig } from './config.js'
 import { loadIdentity, lockIdentity } from './identity.js'
@@ -157,6 +157,7 @@ async function startLockedNode(config: NodeConfig, opts: StartOptions, identity:
   const t = new NodeTraining({ config, self, peers, neighbours: nbrs, data, store, ledger, log, signal: abort.signal, runId, noise }, checkpoint)
   log.info({ index: self, peerId, rows: data.rows, features: data.cols, resumeFrom: checkpoint?.iteration ?? null }, 'node starting')
 
+  await assertApiAddressFree(config.api.host, config.api.port)
   const { host, transport } = await openNetwork(config, privateKey, topology, self, data.cols, log)
   const sync = new NetworkSync({
     host,

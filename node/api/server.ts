@@ -22,6 +22,7 @@
  * when metricsAuth is set. The scoring routes are rate-limited per client when a limit
  * is configured.
  */
+import { createServer as createNetServer } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema } from 'fastify'
 import fastifyRateLimit, { type RateLimitOptions } from '@fastify/rate-limit'
 import fastifySwagger from '@fastify/swagger'
@@ -102,6 +103,32 @@ export class ApiInputError extends Error {
 
 export class ApiConfigError extends Error {
   override name = 'ApiConfigError'
+}
+
+export class ApiPortInUseError extends Error {
+  override name = 'ApiPortInUseError'
+}
+
+/**
+ * Fail before the node joins the overlay when its API address cannot be bound (taken by
+ * another program, or a privileged port): otherwise the libp2p host starts first, the peers
+ * connect, and the node leaves again when the API fails to listen. Port 0 is always free.
+ */
+export async function assertApiAddressFree(host: string, port: number): Promise<void> {
+  if (port === 0) return
+  await new Promise<void>((resolve, reject) => {
+    const probe = createNetServer()
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE' || err.code === 'EACCES') {
+        reject(
+          new ApiPortInUseError(
+            `API address ${host}:${port} cannot be bound (${err.code}${err.code === 'EACCES' ? ': a privileged port' : ': another program holds it'}): stop what holds it or set api.port to a free port (0 picks one); the node did not join the network`,
+          ),
+        )
+      } else reject(err)
+    })
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()))
+  })
 }
 
 /**

@@ -6,14 +6,13 @@
 import { mkdtempSync } from 'node:fs'
 import { connect, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ApiPortInUseError } from '../../node/api/server.js'
 import { loadNodeConfig } from '../../node/config.js'
-import { scaffoldNetwork } from '../../node/network.js'
 import { startNode } from '../../node/peer.js'
-import { freePort } from './cluster.js'
+import { bindable, scaffoldBreastwRing } from './cluster.js'
 
 const held: Server[] = []
 afterAll(async () => {
@@ -43,36 +42,19 @@ function listening(port: number): Promise<boolean> {
   })
 }
 
-function bindable(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = createServer()
-    s.once('error', () => res(false))
-    s.listen(port, '127.0.0.1', () => s.close(() => res(true)))
-  })
-}
-
 describe('node start with its API port taken', () => {
   it('fails with ApiPortInUseError before its libp2p host listens', async () => {
-    const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()))
-    const net = await scaffoldNetwork({
-      dir: join(mkdtempSync(join(tmpdir(), 'collab-apiport-')), 'net'),
-      nodes: 3,
-      data: resolve(import.meta.dirname, '../../data/ad_breastw.csv'),
-      labelCol: 'anomaly',
-      trainOn: 'normal',
-      kind: 'ring',
-      p2pPort: (s) => ports[s],
-      apiPort: (s) => ports[3 + s],
+    const { net, p2pPorts, apiPorts } = await scaffoldBreastwRing(join(mkdtempSync(join(tmpdir(), 'collab-apiport-')), 'net'), {
       training: { model: { kind: 'ggm', hyper: { K: 2 } }, seed: 3, maxIterations: 2 },
     })
-    await hold(ports[3])
+    await hold(apiPorts[0])
     const config = loadNodeConfig(net.nodes[0].config)
     // the p2p port is probed while the start is under way: the host must never take it
     let p2pTaken = false
     const start = startNode(config, { logger: pino({ level: 'silent' }) })
     const watch = (async () => {
       for (let i = 0; i < 50 && !p2pTaken; i++) {
-        if (await listening(ports[0])) p2pTaken = true
+        if (await listening(p2pPorts[0])) p2pTaken = true
         await new Promise((r) => setTimeout(r, 20))
       }
     })()
@@ -85,9 +67,9 @@ describe('node start with its API port taken', () => {
     )
     await watch
     expect(err).toBeInstanceOf(ApiPortInUseError)
-    expect((err as Error).message).toContain(`127.0.0.1:${ports[3]}`)
+    expect((err as Error).message).toContain(`127.0.0.1:${apiPorts[0]}`)
     expect((err as Error).message).toMatch(/did not join the network/)
     expect(p2pTaken).toBe(false)
-    expect(await bindable(ports[0])).toBe(true)
+    expect(await bindable(p2pPorts[0])).toBe(true)
   })
 })

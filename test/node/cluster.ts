@@ -8,7 +8,7 @@ import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import type { TopologyKind } from '../../topologies/index.js'
 import type { TrainingConfigInput } from '../../src/learning/config.js'
-import { scaffoldNetwork, type ScaffoldedNode } from '../../node/network.js'
+import { scaffoldNetwork, type ScaffoldedNetwork, type ScaffoldedNode } from '../../node/network.js'
 
 export const REPO = resolve(import.meta.dirname, '../..')
 export const CLI = join(REPO, 'cli/collab.ts')
@@ -28,12 +28,37 @@ const PORT_BLOCK = 1_500
 const poolId = Math.max(0, Number(process.env.VITEST_POOL_ID ?? '1') - 1) % 8
 let nextPort = Math.floor(Math.random() * PORT_BLOCK)
 
-function bindable(port: number): Promise<boolean> {
+/** The port can be bound on 127.0.0.1 right now. */
+export function bindable(port: number): Promise<boolean> {
   return new Promise((res) => {
     const srv = createServer()
     srv.once('error', () => res(false))
     srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)))
   })
+}
+
+/**
+ * Three organisations on a ring holding the normal rows of data/ad_breastw.csv, on loopback
+ * ports from freePort (the small network of the single-purpose node tests).
+ */
+export async function scaffoldBreastwRing(
+  dir: string,
+  o: Pick<Parameters<typeof scaffoldNetwork>[0], 'training' | 'token' | 'barrierTimeoutMs' | 'logLevel'>,
+): Promise<{ net: ScaffoldedNetwork; p2pPorts: number[]; apiPorts: number[] }> {
+  const ports: number[] = []
+  for (let i = 0; i < 6; i++) ports.push(await freePort())
+  const net = await scaffoldNetwork({
+    dir,
+    nodes: 3,
+    data: join(REPO, 'data/ad_breastw.csv'),
+    labelCol: 'anomaly',
+    trainOn: 'normal',
+    kind: 'ring',
+    p2pPort: (s) => ports[s],
+    apiPort: (s) => ports[3 + s],
+    ...o,
+  })
+  return { net, p2pPorts: ports.slice(0, 3), apiPorts: ports.slice(3) }
 }
 
 export async function freePort(): Promise<number> {

@@ -5,24 +5,14 @@
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { EXIT_START_FAILED, EXIT_TRAINING_FAILED } from '../../node/exit-codes.js'
-import { scaffoldNetwork } from '../../node/network.js'
-import { BACKSTOP_MS, exitOf, freePort, spawnCollab, until } from './cluster.js'
+import { BACKSTOP_MS, exitOf, scaffoldBreastwRing, spawnCollab, until } from './cluster.js'
 
 describe('exit codes a supervisor can act on', () => {
   it('training that cannot start (its peers never come) exits 3 after stopping; a duplicate identity exits 1', { timeout: BACKSTOP_MS }, async () => {
-    const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()))
-    const net = await scaffoldNetwork({
-      dir: join(mkdtempSync(join(tmpdir(), 'collab-exit-')), 'net'),
-      nodes: 3,
-      data: resolve(import.meta.dirname, '../../data/ad_breastw.csv'),
-      labelCol: 'anomaly',
-      trainOn: 'normal',
-      kind: 'ring',
-      p2pPort: (s) => ports[s],
-      apiPort: (s) => ports[3 + s],
+    const { net } = await scaffoldBreastwRing(join(mkdtempSync(join(tmpdir(), 'collab-exit-')), 'net'), {
       barrierTimeoutMs: 6000,
       logLevel: 'info',
       training: { model: { kind: 'ggm', hyper: { K: 2 } }, seed: 3, maxIterations: 4 },

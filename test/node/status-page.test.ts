@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadNodeConfig } from '../../node/config.js'
-import { scaffoldNetwork } from '../../node/network.js'
 import { startNode, type RunningNode } from '../../node/peer.js'
 import { browserMissing, inkOf, launchBrowser, pngSize, type Browser } from '../helpers/browser.js'
-import { BACKSTOP_MS, freePort, getJson, until } from './cluster.js'
+import { BACKSTOP_MS, getJson, scaffoldBreastwRing, until } from './cluster.js'
 
 const SHOTS = resolve(import.meta.dirname, '../../reports/screenshots')
 const TOKEN = 'status-page-token'
@@ -27,17 +26,7 @@ describe.skipIf(missing !== null)('node status page in a headless browser', () =
   let status: Record<string, unknown>
 
   beforeAll(async () => {
-    const ports: number[] = []
-    for (let i = 0; i < 6; i++) ports.push(await freePort())
-    const net = await scaffoldNetwork({
-      dir: join(root, 'net'),
-      nodes: 3,
-      data: resolve(import.meta.dirname, '../../data/ad_breastw.csv'),
-      labelCol: 'anomaly',
-      trainOn: 'normal',
-      kind: 'ring',
-      p2pPort: (s) => ports[s],
-      apiPort: (s) => ports[3 + s],
+    const { net } = await scaffoldBreastwRing(join(root, 'net'), {
       token: TOKEN,
       barrierTimeoutMs: 60_000,
       logLevel: 'silent',

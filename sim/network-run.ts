@@ -28,7 +28,7 @@ import type { Topology } from '../topologies/index.js'
 import type { SimData } from './data.js'
 import { createLibp2pMesh, type Libp2pMesh } from './libp2p.js'
 import { SimulationError, type RunHooks, type SimReport } from './report-types.js'
-import { driveClock, latencyFn, relNorm, RoundProbe, sessionProgress, simNodeContext, simulationSecret, TRACED_LABEL } from './run-common.js'
+import { driveClock, latencyFn, relNorm, RoundProbe, SessionProgress, simNodeContext, simulationSecret, TRACED_LABEL } from './run-common.js'
 import type { Scenario } from './scenario.js'
 import { engineOptions } from '../src/learning/config.js'
 
@@ -101,6 +101,8 @@ export class NetworkRun {
   readonly net: MemoryNetwork | null = null
   private readonly config: TrainingConfig
   private readonly exact: ExactAggregator | null
+  /** Progress of the start and the release (node 0's sums). */
+  private readonly sessionProgress: SessionProgress
   private mesh: Libp2pMesh | null = null
   /** Nodes due to crash at a round of a session (set when they open it). */
   private readonly pendingCrash = new Map<number, { session: number; round: number }>()
@@ -113,6 +115,7 @@ export class NetworkRun {
   constructor(private readonly o: NetworkRunOptions) {
     const { sc, topology } = o
     this.config = sc.training
+    this.sessionProgress = new SessionProgress(sc.training.maxIterations, o.hooks.onProgress)
     const S = sc.nodes
     this.virtual = sc.transport === 'memory' ? createVirtualClock() : null
     this.exact = sc.transport === 'exact' ? createExactAggregator(S) : null
@@ -232,7 +235,7 @@ export class NetworkRun {
     const crash = this.crashOf.get(s)
     return async (vec, label, opts) => {
       const st = this.nodes[s]
-      if (s === 0) this.announce(label)
+      if (s === 0) this.sessionProgress.opening(label, this.shownIteration)
       if (crash && label === `iter:${crash.atIteration}:stats` && st.status === 'running' && !this.crashDone.has(s) && st.consensus) {
         this.crashDone.add(s)
         if (this.config.consensus.protection === 'shamir') {
@@ -262,16 +265,6 @@ export class NetworkRun {
       }
       return out
     }
-  }
-
-  /** Sums node 0 has opened outside the iterations (the start and release progress counts them). */
-  private opened = 0
-
-  private announce(label: string): void {
-    if (label.startsWith('iter:')) return
-    this.opened++
-    const p = sessionProgress(label, this.opened, this.shownIteration, this.config.maxIterations)
-    if (p !== null) this.o.hooks.onProgress?.(p)
   }
 
   private crashNow(s: number): void {

@@ -19,16 +19,30 @@ import { summarise, type Summary } from './evaluate.js'
 import { DEFAULT_VIRTUAL_LIMIT_MS, SimulationError, type Progress, type SimReport } from './report-types.js'
 import type { Latency, Scenario } from './scenario.js'
 
+/** The progress phase of a network sum's label: the start (prepare:...) or the DP release (release:...), else null. */
+export function sessionPhase(label: string): 'prepare' | 'release' | null {
+  return label.startsWith('release:') ? 'release' : label.startsWith('prepare:') ? 'prepare' : null
+}
+
 /**
- * Progress for a network sum opened by the first node, in the phases the iteration count
- * does not show: the start (sums labelled prepare:...) and the DP release (release:...).
- * At S = 10,000 the start alone is ~30 sums and several minutes; the iterations' own sums
- * return null (the iteration progress covers them).
+ * Progress for the network sums node 0 opens in the phases the iteration count does not
+ * show: the start and the DP release (at S = 10,000 the start alone is ~30 sums and several
+ * minutes). One per host: the one-thread network run, or the coordinator of the workers.
  */
-export function sessionProgress(label: string, sessions: number, shownIteration: number, maxIterations: number): Progress | null {
-  const phase = label.startsWith('release:') ? 'release' : label.startsWith('prepare:') ? 'prepare' : null
-  if (phase === null) return null
-  return { iteration: Math.max(0, shownIteration + 1), maxIterations, objective: null, phase, step: label, sessions }
+export class SessionProgress {
+  private opened = 0
+  constructor(
+    private readonly maxIterations: number,
+    private readonly onProgress: ((p: Progress) => void) | undefined,
+  ) {}
+
+  /** Node 0 opened the sum `label`; `shownIteration` is the last iteration shown (-1 before the first). */
+  opening(label: string, shownIteration: number): void {
+    const phase = sessionPhase(label)
+    if (phase === null) return
+    this.opened++
+    this.onProgress?.({ iteration: Math.max(0, shownIteration + 1), maxIterations: this.maxIterations, objective: null, phase, step: label, sessions: this.opened })
+  }
 }
 
 export function latencyFn(l: Latency | undefined): ((rng: Rng) => number) | undefined {

@@ -87,7 +87,7 @@ export type FromWorker =
   /** Nodes' inputs to statistics sessions (for the exact sums), posted together once per event-loop turn. */
   | { type: 'inputs'; inputs: NodeInput[] }
   | { type: 'progress'; iteration: number; objective: number }
-  /** Node 0 opened a network sum (the coordinator shows the start and release phases). */
+  /** Node 0 opened a network sum of the start or the release (the coordinator shows their progress). */
   | { type: 'session'; label: string }
   | { type: 'failed'; node: number; name: string; message: string }
   | { type: 'waits'; waits: SessionWait[] }

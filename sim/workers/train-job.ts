@@ -13,7 +13,7 @@ import { Rng } from '../../src/numeric/rng.js'
 import type { LedgerEntry, PrivacyLedger } from '../../src/privacy/ledger.js'
 import type { Topology } from '../../topologies/index.js'
 import type { SimData } from '../data.js'
-import { relNorm, RoundProbe, simNodeContext, simulationSecret, TRACED_LABEL } from '../run-common.js'
+import { relNorm, RoundProbe, sessionPhase, simNodeContext, simulationSecret, TRACED_LABEL } from '../run-common.js'
 import { anomalySampler, evaluatedFinished, evaluateTrainedNode, type NodeEvaluation } from '../run-evaluate.js'
 import type { Scenario } from '../scenario.js'
 import type { PartitionNetwork } from './partition-network.js'
@@ -188,7 +188,7 @@ export class TrainJob implements WorkerJob {
   private aggregateFor(s: number): Aggregate {
     const x = this.nodes[s - this.part.lo]
     return async (vec, label, opts) => {
-      if (s === 0 && !label.startsWith('iter:')) this.postNow({ type: 'session', label })
+      if (s === 0 && sessionPhase(label) !== null) this.postNow({ type: 'session', label })
       const isStats = label.startsWith('iter:')
       if (isStats) {
         const copy = Float64Array.from(vec)

@@ -10,7 +10,7 @@ import type { Rng } from '../../src/numeric/rng.js'
 import { topologySpectrum, type Topology } from '../../topologies/index.js'
 import type { SimData } from '../data.js'
 import type { RunHooks } from '../report-types.js'
-import { RoundProbe, sessionProgress } from '../run-common.js'
+import { RoundProbe, SessionProgress } from '../run-common.js'
 import { anomalySampler, combineEvaluation, referenceEvaluation, type NodeEvaluation, type RunEvaluation } from '../run-evaluate.js'
 import type { NodeView, RunView } from '../run-report.js'
 import type { Scenario } from '../scenario.js'
@@ -53,8 +53,7 @@ export async function trainOnWorkers(o: { sc: Scenario; data: SimData; topology:
   let failedNode = -1
   let aborting = false
   let shown = -1
-  /** Network sums node 0 opened outside the iterations (start and release progress). */
-  let opened = 0
+  const sessionProgress = new SessionProgress(config.maxIterations, hooks.onProgress)
   const sendSum = (label: string, e: InputSet): void => {
     e.summed = true
     const sum = sumInNodeOrder(e.vecs)
@@ -73,9 +72,7 @@ export async function trainOnWorkers(o: { sc: Scenario; data: SimData; topology:
       if (e.count >= S - failed) sendSum(m.label, e)
     },
     onSession(m) {
-      opened++
-      const p = sessionProgress(m.label, opened, shown, config.maxIterations)
-      if (p !== null) hooks.onProgress?.(p)
+      sessionProgress.opening(m.label, shown)
     },
     onProgress(m) {
       if (m.iteration <= shown) return

@@ -14,7 +14,7 @@ import { loadCsv } from '../../src/data/index.js'
 import { isClassifier } from '../../src/models/classifier/index.js'
 import { loadModel } from '../../src/models/index.js'
 import { toRows } from '../../src/numeric/matrix.js'
-import { BACKSTOP_MS, clusterLogs, exitOf, freePort, GiveUpError, getJson, logProgress, startNodeProcess, until, type ClusterNode } from './cluster.js'
+import { BACKSTOP_MS, exitOf, freePort, getJson, startNodeProcess, waitTrained, type ClusterNode } from './cluster.js'
 
 const CSV = join(import.meta.dirname, '../../data/ad_breastw.csv')
 const root = mkdtempSync(join(tmpdir(), 'collab-classifier-net-'))
@@ -72,21 +72,7 @@ describe('3 classifier peer processes on loopback', () => {
     })
     nodes.push(...net.nodes.map((n) => ({ ...n, proc: null, log: '' })))
     for (const n of nodes) startNodeProcess(n)
-    await Promise.all(
-      nodes.map((n) =>
-        until(
-          async () => {
-            const s = await getJson(`${n.apiUrl}/v1/status`)
-            if (s.state === 'failed') throw new GiveUpError(`node ${n.index} failed:\n${clusterLogs(nodes, n)}`)
-            return s.state === 'trained' ? s : null
-          },
-          120_000,
-          () => `node ${n.index} trained\n${clusterLogs(nodes, n)}`,
-          250,
-          logProgress(nodes),
-        ),
-      ),
-    )
+    await waitTrained(nodes, 120_000)
 
     // one model for the network (to the consensus tolerance)
     const models = nodes.map((n) => loadModel(JSON.parse(readFileSync(join(n.storage, 'model.json'), 'utf8'))))

@@ -17,8 +17,8 @@ export const CLI = join(REPO, 'cli/collab.ts')
  * Loopback ports for the test's nodes, outside the kernel's ephemeral range (32768-60999
  * on Linux). A port taken by `listen(0)` and released is free only until the node binds
  * it seconds later; meanwhile any outgoing connection of a concurrent test can be given
- * that very port (a CI run failed so: a node's API port was taken, it exited, and its
- * peers waited at the start barrier). Ports below the range are never handed out to
+ * that very port (the likely cause of a CI failure: a peer connected, then went, and the
+ * others waited at the start barrier). Ports below the range are never handed out to
  * outgoing connections; each vitest worker takes its own block (VITEST_POOL_ID), so test
  * files running side by side cannot pick the same port, and one worker moves through its
  * block from a random offset.
@@ -188,6 +188,29 @@ export async function until<T>(fn: () => Promise<T | null>, stallMs: number, wha
 /** Progress of node processes: how much they have logged (every iteration logs a line). */
 export function logProgress(nodes: ReadonlyArray<{ log: string }>): () => string {
   return () => String(nodes.reduce((a, n) => a + n.log.length, 0))
+}
+
+/**
+ * Wait until every node's /v1/status says trained (its statuses, in node order); a node
+ * reporting failed ends the wait at once with the logs that explain it. `stallMs` bounds
+ * only a stretch without log output (see `until`).
+ */
+export function waitTrained(nodes: readonly ClusterNode[], stallMs: number, token?: string): Promise<Array<Record<string, unknown>>> {
+  return Promise.all(
+    nodes.map((n) =>
+      until(
+        async () => {
+          const s = await getJson(`${n.apiUrl}/v1/status`, token)
+          if (s.state === 'failed') throw new GiveUpError(`node ${n.index} failed:\n${clusterLogs(nodes, n)}`)
+          return s.state === 'trained' ? s : null
+        },
+        stallMs,
+        () => `node ${n.index} trained\n${clusterLogs(nodes, n)}`,
+        250,
+        logProgress(nodes),
+      ),
+    ),
+  )
 }
 
 export async function getJson(url: string, token?: string): Promise<Record<string, unknown>> {

@@ -22,7 +22,7 @@ import { fromRows, selectRows, toRows, type Mat } from '../../src/numeric/matrix
 import { loadReleasedGgm, scoreReleasedGgm } from '../../src/privacy/ggm-release.js'
 import { PrivacyLedger } from '../../src/privacy/ledger.js'
 import { scoreOffline, scoreRemote } from '../../node/cli.js'
-import { BACKSTOP_MS, clusterLogs, exitOf, getJson, GiveUpError, logProgress, makeCluster, spawnCollab, startNodeProcess, until, type Cluster } from './cluster.js'
+import { BACKSTOP_MS, exitOf, getJson, logProgress, makeCluster, spawnCollab, startNodeProcess, until, waitTrained, type Cluster } from './cluster.js'
 
 const CSV = join(import.meta.dirname, '../../data/ad_breastw.csv')
 const training: TrainingConfigInput = {
@@ -55,24 +55,6 @@ function normalRows(path: string): Mat {
     if (l === 0) idx.push(i)
   })
   return selectRows(csv.features, idx)
-}
-
-async function waitTrained(c: Cluster, ms: number, token?: string): Promise<Array<Record<string, unknown>>> {
-  return Promise.all(
-    c.nodes.map((n) =>
-      until(
-        async () => {
-          const s = await getJson(`${n.apiUrl}/v1/status`, token)
-          if (s.state === 'failed') throw new GiveUpError(`node ${n.index} failed:\n${clusterLogs(c.nodes, n)}`)
-          return s.state === 'trained' ? s : null
-        },
-        ms,
-        () => `node ${n.index} trained\n${clusterLogs(c.nodes, n)}`,
-        250,
-        logProgress(c.nodes),
-      ),
-    ),
-  )
 }
 
 function globalOf(storage: string): { iteration: number; state: Float64Array } {
@@ -116,7 +98,7 @@ describe('5 peer processes on loopback', () => {
       aggregation: { kind: 'exact' },
     })
 
-    const statuses = await waitTrained(c, 120_000, 'test-token-1')
+    const statuses = await waitTrained(c.nodes, 120_000, 'test-token-1')
     const elapsed = (Date.now() - t0) / 1000
     console.log(`5-node training on loopback: ${elapsed.toFixed(1)} s, ${String(statuses[0].iteration)} iterations`)
 
@@ -222,7 +204,7 @@ describe('crash and rejoin', () => {
     const logBefore = victim.log.length
     startNodeProcess(victim)
 
-    const statuses = await waitTrained(c, 120_000)
+    const statuses = await waitTrained(c.nodes, 120_000)
     expect(victim.log.slice(logBefore)).toMatch(/resumed from checkpoint/)
     // every node finished with a converged model; the survivors agree exactly as before
     for (const s of statuses) expect(s.converged).toBe(true)

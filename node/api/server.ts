@@ -113,6 +113,7 @@ export class ApiPortInUseError extends Error {
  * Fail before the node joins the overlay when its API address cannot be bound (taken by
  * another program, or a privileged port): otherwise the libp2p host starts first, the peers
  * connect, and the node leaves again when the API fails to listen. Port 0 is always free.
+ * A port taken between this check and the API's listen (milliseconds) still fails there.
  */
 export async function assertApiAddressFree(host: string, port: number): Promise<void> {
   if (port === 0) return

@@ -872,7 +872,6 @@ export function inexactGlassoTol(glassoTol: number, objective: number, prev: num
 /** Largest ridge the optimize step falls back to (standardised units: 1% of a unit variance). */
 export const RIDGE_RETRY_CAP = 1e-2
 
-/** The configured ridge, then 1e-6, 1e-5, ... up to RIDGE_RETRY_CAP (the steps above it). */
 /**
  * One glasso solve of eq. 16, warm-started when a previous solution is given (the core
  * adapts it to the new S: rescaled to its diagonal and pulled into the dual box, see
@@ -898,6 +897,7 @@ function solveGlasso(
   return graphicalLasso(S, alpha, opts)
 }
 
+/** The configured ridge, then 1e-6, 1e-5, ... up to RIDGE_RETRY_CAP (the steps above it). */
 function ridgeLadder(ridge: number): number[] {
   const out = [ridge]
   for (let r = 1e-6; r <= RIDGE_RETRY_CAP * (1 + 1e-9); r *= 10) if (r > ridge * (1 + 1e-9)) out.push(r)

@@ -19,6 +19,10 @@ export class FrameBatchError extends Error {
   override name = 'FrameBatchError'
 }
 
+function isInt32(x: number): boolean {
+  return (x | 0) === x
+}
+
 /** A growable batch of frames for one destination worker. */
 export class FrameBatchWriter {
   private buf = new Float64Array(1024)
@@ -34,6 +38,7 @@ export class FrameBatchWriter {
 
   /** Copy `frame` (header and payload) into the batch: the sender may reuse its payload after this returns. */
   push(to: number, from: number, frame: ConsensusFrame): void {
+    if (!isInt32(to)) throw new FrameBatchError(`recipient ${to} is not a 32-bit integer; the reader takes header fields as int32`)
     if (frame === this.last && from === this.lastFrom) {
       // The same frame object right after itself: its payload cannot have changed (a node
       // changes a payload only in its next round, whose frame goes to every peer first).
@@ -47,6 +52,9 @@ export class FrameBatchWriter {
       this.used = i + HEADER
       this.frames++
       return
+    }
+    if (!(isInt32(from) && isInt32(frame.session) && isInt32(frame.chunk) && isInt32(frame.round))) {
+      throw new FrameBatchError(`frame ${from} -> ${to} (session ${frame.session}, chunk ${frame.chunk}, round ${frame.round}) has a header field that is not a 32-bit integer; the reader takes them as int32`)
     }
     this.last = frame
     this.lastFrom = from
@@ -96,11 +104,16 @@ export function readFrameBatch(batch: Float64Array, fn: (to: number, from: numbe
   let prevFrom = -1
   while (i < batch.length) {
     if (i + HEADER > batch.length) throw new FrameBatchError(`truncated frame header at ${i} of ${batch.length}; batches must come from FrameBatchWriter`)
-    const to = batch[i]
-    const from = batch[i + 1]
-    const k = batch[i + 2]
-    const a = batch[i + 3]
-    const len = batch[i + 7]
+    // Header fields are small integers: read them as int32 (`| 0`), so they stay Smis. A
+    // double read from a Float64Array that reaches a Map key or an object field is boxed
+    // (a heap number per use), and one double-valued frame field turns that field into a
+    // boxed double in every frame of the shape, the sent ones included.
+    const to = batch[i] | 0
+    const from = batch[i + 1] | 0
+    const k = batch[i + 2] | 0
+    const a0 = batch[i + 3]
+    const a = a0 === (a0 | 0) ? a0 | 0 : a0 // attempt ids are uint32 hashes (src/consensus/node.ts)
+    const len = batch[i + 7] | 0
     if (len === -1) {
       if (prev === null || from !== prevFrom) throw new FrameBatchError(`frame ${n} repeats a previous frame of node ${from} that the batch does not have; batches must come from FrameBatchWriter`)
       fn(to, from, prev)
@@ -114,8 +127,8 @@ export function readFrameBatch(batch: Float64Array, fn: (to: number, from: numbe
     // frame path's property loads stay monomorphic on frames from either side.
     const frame: ConsensusFrame =
       k < 0 && a >= 0
-        ? { session: batch[i + 4], chunk: batch[i + 5], round: batch[i + 6], attempt: a, payload: batch.subarray(start, start + len) }
-        : { session: batch[i + 4], chunk: batch[i + 5], round: batch[i + 6], payload: batch.subarray(start, start + len) }
+        ? { session: batch[i + 4] | 0, chunk: batch[i + 5] | 0, round: batch[i + 6] | 0, attempt: a, payload: batch.subarray(start, start + len) }
+        : { session: batch[i + 4] | 0, chunk: batch[i + 5] | 0, round: batch[i + 6] | 0, payload: batch.subarray(start, start + len) }
     if (k >= 0) frame.kind = KINDS[k]
     if (a >= 0 && frame.attempt === undefined) frame.attempt = a
     prev = frame

@@ -4,7 +4,7 @@ import type { Progress } from '../../sim/report-types.js'
 import { reportJson } from '../../sim/report.js'
 import { runScenario } from '../../sim/run.js'
 import { parseScenario, resolveScenario, type Scenario } from '../../sim/scenario.js'
-import { FrameBatchWriter, readFrameBatch } from '../../sim/workers/frame-batch.js'
+import { FrameBatchError, FrameBatchWriter, readFrameBatch } from '../../sim/workers/frame-batch.js'
 import { WorkersUnsupportedError } from '../../sim/workers/limits.js'
 import { partition } from '../../sim/workers/partition.js'
 
@@ -120,6 +120,20 @@ describe('worker-thread plumbing', () => {
     expect(got[1][2]).toBe(got[0][2])
     expect(got[2][2]).toBe(got[0][2])
     expect(() => readFrameBatch(batch.subarray(8 + 50), () => undefined)).toThrow(/repeats a previous frame/)
+  })
+
+  it('refuses a header field the reader could not take as a 32-bit integer, and reads the rest as integers', () => {
+    const w = new FrameBatchWriter()
+    expect(() => w.push(1, 0, { session: 2 ** 31, chunk: 0, round: 0, payload: Float64Array.of(1) })).toThrow(FrameBatchError)
+    expect(() => w.push(1, 0, { session: 1, chunk: 0, round: 0.5, payload: Float64Array.of(1) })).toThrow(/not a 32-bit integer/)
+    expect(() => w.push(-(2 ** 40), 0, { session: 1, chunk: 0, round: 0, payload: Float64Array.of(1) })).toThrow(FrameBatchError)
+    w.push(2 ** 31 - 1, 5, { session: 2 ** 31 - 1, chunk: 1, round: 3, attempt: 2 ** 32 - 1, payload: Float64Array.of(1) })
+    const got: Array<[number, number, ConsensusFrame]> = []
+    readFrameBatch(w.take(), (to, from, frame) => got.push([to, from, frame]))
+    expect(got).toHaveLength(1)
+    expect(got[0][0]).toBe(2 ** 31 - 1)
+    expect(got[0][2].session).toBe(2 ** 31 - 1)
+    expect(got[0][2].attempt).toBe(2 ** 32 - 1)
   })
 
   it('partitions nodes into contiguous blocks that cover every node once, and owner() agrees with them', () => {

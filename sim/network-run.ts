@@ -122,10 +122,7 @@ export class NetworkRun {
     const faulty = sc.faults.loss > 0 || sc.faults.latency !== undefined || sc.faults.crashes.length > 0
     if (this.exact && faulty) throw new SimulationError('exact sums have no network to fail; use transport: memory for faults')
     if (sc.transport === 'libp2p' && faulty) throw new SimulationError('faults are injected by the in-memory transport only; remove faults or use transport: memory')
-    this.probe = new RoundProbe(S, Number.POSITIVE_INFINITY, o.root.fork('probe'), (session) => {
-      const h = this.nodes[0]?.consensus?.stats.history.find((r) => r.session === session)
-      return h === undefined ? undefined : h.label === TRACED_LABEL
-    })
+    this.probe = new RoundProbe(S, Number.POSITIVE_INFINITY, o.root.fork('probe'), TRACED_LABEL)
     if (this.virtual) this.net = createMemoryNetwork(topology, { clock: this.virtual, latencyMs: latencyFn(sc.faults.latency), loss: sc.faults.loss, seed: `${sc.seed}/network` })
     this.rejoinable = this.exact === null && (faulty || sc.transport === 'libp2p')
     this.crashOf = new Map(sc.faults.crashes.map((c) => [c.node, c]))
@@ -258,6 +255,7 @@ export class NetworkRun {
         e.inputs++
         this.settleErrors(e)
       }
+      if (this.exact === null && st.consensus !== null) this.probe.labelSession(st.consensus.nextSession, label)
       const out = this.exact ? await this.exact.forNode(s)(vec, label) : await (st.consensus as ConsensusNode).sum(vec, label, opts)
       if (e !== undefined) {
         e.pending.push(Float64Array.from(out))

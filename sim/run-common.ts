@@ -102,17 +102,34 @@ export class RoundProbe {
   /** session -> chunk 0, attempt -> round -> values by node */
   private readonly data = new Map<number, Map<number, Float64Array[]>>()
   private readonly dirs = new Map<number, Float64Array>()
+  /** Labels of sessions, as the nodes opening them said (labelSession). */
+  private readonly labels = new Map<number, string>()
+  /** The last session found not to be traced (checked first: every node's every round asks). */
+  private skip = -1
   /**
-   * `keep(session)`: false once a session is known (finished somewhere) not to be the traced
-   * one; its rounds are then dropped, so a long prepare (the GGM's model selection) before
-   * the traced session costs no memory.
+   * `traced`: the label of the session to trace; sessions a node said carry another label
+   * (labelSession) are not recorded, so a long prepare (the GGM's model selection) before
+   * the traced session costs neither memory nor a projection per node and round.
    */
   constructor(
     private readonly S: number,
     private readonly maxSessions: number,
     private readonly rng: Rng,
-    private readonly keep: (session: number) => boolean | undefined = () => undefined,
+    private readonly traced?: string,
   ) {}
+
+  /** A node opens `session` for `label` (before its first round; nodes agree on session numbers). */
+  labelSession(session: number, label: string): void {
+    if (!this.labels.has(session)) this.labels.set(session, label)
+  }
+
+  /** True when `session` is known to carry another label than the traced one. */
+  private untraced(session: number): boolean {
+    if (this.traced === undefined) return false
+    const label = this.labels.get(session)
+    return label !== undefined && label !== this.traced
+  }
+
   private dir(len: number): Float64Array {
     let u = this.dirs.get(len)
     if (u === undefined) {
@@ -122,10 +139,14 @@ export class RoundProbe {
     return u
   }
   onRound(node: number, e: RoundEvent): void {
-    if (e.chunk !== 0 || e.session >= this.maxSessions) return
+    if (e.chunk !== 0 || e.session >= this.maxSessions || e.session === this.skip) return
+    if (this.untraced(e.session)) {
+      this.skip = e.session
+      return
+    }
     let byAttempt = this.data.get(e.session)
     if (byAttempt === undefined) {
-      for (const old of this.data.keys()) if (this.keep(old) === false) this.data.delete(old)
+      for (const old of this.data.keys()) if (this.untraced(old)) this.data.delete(old)
       byAttempt = new Map()
       this.data.set(e.session, byAttempt)
     }

@@ -82,10 +82,7 @@ export class TrainJob implements WorkerJob {
     const config = sc.training
     this.config = config
     const root = new Rng(sc.seed)
-    this.probe = new RoundProbe(sc.nodes, Number.POSITIVE_INFINITY, root.fork('probe'), (session) => {
-      const h = this.nodes[0]?.consensus.stats.history.find((r) => r.session === session)
-      return h === undefined ? undefined : h.label === TRACED_LABEL
-    })
+    this.probe = new RoundProbe(sc.nodes, Number.POSITIVE_INFINITY, root.fork('probe'), TRACED_LABEL)
     const vnow = (): Date => new Date(clock.now())
     this.nodes = []
     for (let s = part.lo; s < part.hi; s++) {
@@ -194,6 +191,7 @@ export class TrainJob implements WorkerJob {
         const copy = Float64Array.from(vec)
         this.queueInput({ label, node: s, vec: copy })
       }
+      this.probe.labelSession(x.consensus.nextSession, label)
       const out = await x.consensus.sum(vec, label, opts)
       if (isStats) {
         const e = this.track(label)

@@ -22,6 +22,7 @@ import { SecretRng } from '../numeric/secret-rng.js'
 import { adjacency } from '../../topologies/generators.js'
 import type { Topology } from '../../topologies/index.js'
 import { ConsensusClosedError, ConsensusInputError, ExcludedError, NeighbourTimeoutError, OutOfStepError, SessionMismatchError } from './errors.js'
+import { internLabel, internRounds } from './intern.js'
 import { LastHeard } from './last-heard.js'
 import { memberGraph, relabelling, splitChunks } from './membership.js'
 import { createShamirNode } from './secure-sum.js'
@@ -525,8 +526,8 @@ class ConsensusNodeImpl implements ConsensusNode {
     const plan = run.plan as SchemePlan
     this.record({
       session: run.session,
-      label: run.label,
-      rounds: run.chunkRuns.map((c) => c.rounds),
+      label: internLabel(run.label),
+      rounds: internRounds(run.chunkRuns.map((c) => c.rounds)),
       attempts: run.attempts,
       members: run.members,
       scheme: this.scheme,

@@ -34,6 +34,7 @@ import type { RandomSource } from '../numeric/rng.js'
 import { SecretRng } from '../numeric/secret-rng.js'
 import type { Topology } from '../../topologies/index.js'
 import { ConsensusClosedError, ConsensusInputError } from './errors.js'
+import { internLabel, internRounds } from './intern.js'
 import { emptyConsensusStats, type ConsensusNode, type ConsensusStats, type SessionRecord, type SessionWait, type SumOptions } from './node.js'
 import { DEFAULT_FRACTION_BITS, fieldSum, fromWords, reconstructField, shamirDecode, shamirEncode, toWords, SHAMIR_PRIME } from './shamir.js'
 import { systemClock, type Clock, type ConsensusFrame, type Transport } from './transport.js'
@@ -395,8 +396,8 @@ class ShamirNodeImpl implements ConsensusNode {
     this.stats.sessions++
     this.record({
       session: s.id,
-      label: s.label,
-      rounds: [2],
+      label: internLabel(s.label),
+      rounds: internRounds([2]),
       attempts: 1 + (s.absent.size > 0 ? 1 : 0),
       members: present,
       scheme: 'chebyshev',

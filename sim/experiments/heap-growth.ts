@@ -47,8 +47,8 @@ export function liveBytes(gc: () => void): number {
 }
 
 /** Measure the retained growth between progress iterations `from` and `to` of a scenario. */
-export async function measureHeapGrowth(opts: { scenario: string; nodes?: number; from: number; to: number; snapshot?: boolean }): Promise<HeapGrowth> {
-  const gc = gcFn()
+export async function measureHeapGrowth(opts: { scenario: string; nodes?: number; from: number; to: number; snapshot?: boolean; gc?: () => void }): Promise<HeapGrowth> {
+  const gc = opts.gc ?? gcFn()
   const base = JSON.parse(JSON.stringify(resolveScenario(opts.scenario))) as Record<string, unknown> & { training: Record<string, unknown> }
   if (opts.nodes !== undefined) base.nodes = opts.nodes
   base.training.maxIterations = opts.to

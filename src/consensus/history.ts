@@ -9,6 +9,7 @@
  * same key order; the oldest are dropped past `limit`, as the array was shifted before.
  */
 import type { SchemeName } from './weights.js'
+import { nextCapacity } from '../numeric/capacity.js'
 import { internLabel, internRounds, INTERN_LIMIT } from './intern.js'
 import type { SessionRecord } from './node.js'
 
@@ -89,7 +90,7 @@ export class SessionHistory {
       this.start = 0
       if (records * NUMS <= this.nums.length) return
     }
-    const next = new Float64Array(Math.max(8, (this.nums.length / NUMS) * 2, records) * NUMS)
+    const next = new Float64Array(nextCapacity(this.nums.length / NUMS, records) * NUMS)
     next.set(this.nums.subarray(0, this.kinds.length * NUMS))
     this.nums = next
   }

@@ -24,6 +24,7 @@
  * materialised entry is the shared frozen array: read it, copy it to change it.
  */
 import { Buffer } from 'node:buffer'
+import { nextCapacity } from '../numeric/capacity.js'
 import type { LedgerDetails, LedgerEntry } from './ledger.js'
 
 /** Doubles per entry in the row buffer. */
@@ -281,8 +282,7 @@ export class EntryStore {
 
   private reserve(entries: number): void {
     if (entries * ROW <= this.rows.length) return
-    const cap = Math.max(4, this.rows.length / ROW) * 2
-    const rows = new Float64Array(Math.max(cap, entries) * ROW)
+    const rows = new Float64Array(nextCapacity(this.rows.length / ROW, entries) * ROW)
     rows.set(this.rows)
     this.rows = rows
     this.bytes = new Uint8Array(rows.buffer)
@@ -290,7 +290,7 @@ export class EntryStore {
 
   private reserveNums(count: number): void {
     if (count <= this.nums.length) return
-    const nums = new Float64Array(Math.max(32, this.nums.length * 2, count))
+    const nums = new Float64Array(nextCapacity(this.nums.length, count))
     nums.set(this.nums.subarray(0, this.numsUsed))
     this.nums = nums
   }

@@ -4,7 +4,8 @@
  * trace entry, a consensus session record and, when its contribution was exposed, an
  * l-diversity ledger entry; as plain objects that was ~1,550 bytes per node per iteration
  * on this network (200 nodes of shuttle-1000, iterations 4 -> 14, measured with
- * sim/experiments/heap-growth.ts), with the compact ledger and session history ~620.
+ * sim/experiments/heap-growth.ts); with the compact ledger, session history and iteration
+ * records ~500.
  * Measured after forced full GCs: a byte count, not a timing, so a loaded machine does not
  * change it.
  */
@@ -21,7 +22,7 @@ describe('simulated training memory', () => {
     const r = await measureHeapGrowth({ scenario: 'shuttle-1000', nodes: 200, from: 4, to: 14, gc })
     if (process.env.MEM_TEST_VERBOSE) console.log(`${r.perNodeIteration.toFixed(0)} bytes per node per iteration`)
     expect(r.iterations).toBe(14)
-    // the growth is real (records are kept) and bounded: 1,550 before, ~620 now
+    // the growth is real (records are kept) and bounded: 1,550 before, ~500 now
     expect(r.perNodeIteration).toBeGreaterThan(100)
     expect(r.perNodeIteration).toBeLessThan(1000)
   }, 600_000) // ~10 s alone; generous for a loaded machine (the figure does not depend on time)

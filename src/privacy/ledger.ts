@@ -406,7 +406,8 @@ export class PrivacyLedger {
       this.list.pop()
       throw e
     }
-    return this.list.at(entry.seq)
+    // the entry as built (deep-equal to what the store reads back; the caller's own copy)
+    return entry
   }
 
   /** The JSON document persisted to disk (also served by the node's API). */

@@ -95,11 +95,33 @@ export function buildRunReport(sc: Scenario, data: SimData, topology: Topology, 
 function iterationRows(run: RunView, labelToSession: Map<string, SessionRecord>, exact: boolean): IterationRow[] {
   const nodes = run.nodes
   const rows: IterationRow[] = []
-  const nIter = Math.max(0, ...nodes.map((x) => x.result?.records.length ?? x.checkpoint?.iteration ?? 0))
+  // Each node's records read once (a result builds them on each read), node by node, into
+  // per-iteration columns in node order: each node's first record of each iteration.
+  const byIteration = new Map<number, { objs: number[]; participants: number; exposed: number; perturbed: number; aggregateMs: number[] }>()
+  let nIter = 0
+  for (const x of nodes) {
+    const records = x.result?.records
+    nIter = Math.max(nIter, records?.length ?? x.checkpoint?.iteration ?? 0)
+    if (records === undefined) continue
+    const seen = new Set<number>()
+    for (const r of records) {
+      if (seen.has(r.iteration)) continue
+      seen.add(r.iteration)
+      let col = byIteration.get(r.iteration)
+      if (col === undefined) {
+        col = { objs: [], participants: r.participants, exposed: 0, perturbed: 0, aggregateMs: [] }
+        byIteration.set(r.iteration, col)
+      }
+      col.objs.push(r.objective)
+      if (r.exposure?.exposed) col.exposed++
+      if (r.exposure?.perturbed) col.perturbed++
+      col.aggregateMs.push(r.aggregateMs)
+    }
+  }
   for (let i = 0; i < nIter; i++) {
-    const recs = nodes.map((x) => x.result?.records.find((r) => r.iteration === i)).filter((r): r is NonNullable<typeof r> => r !== undefined)
-    if (recs.length === 0) continue
-    const objs = recs.map((r) => r.objective)
+    const col = byIteration.get(i)
+    if (col === undefined) continue
+    const objs = col.objs
     const label = `iter:${i}:stats`
     const hist = labelToSession.get(label)
     // Against the exact sum of all inputs; a rerun leaves shares out on purpose, so no error is reported for it.
@@ -109,13 +131,13 @@ function iterationRows(run: RunView, labelToSession: Map<string, SessionRecord>,
       objective: mean(objs),
       objectiveMin: Math.min(...objs),
       objectiveMax: Math.max(...objs),
-      participants: recs[0].participants,
+      participants: col.participants,
       rounds: hist ? Math.max(...hist.rounds) : 0,
       attempts: hist ? hist.attempts : 1,
       consensusError: err,
-      exposedNodes: recs.filter((r) => r.exposure?.exposed).length,
-      perturbedNodes: recs.filter((r) => r.exposure?.perturbed).length,
-      aggregateMs: Math.max(...recs.map((r) => r.aggregateMs)),
+      exposedNodes: col.exposed,
+      perturbedNodes: col.perturbed,
+      aggregateMs: Math.max(...col.aggregateMs),
     })
   }
   return rows

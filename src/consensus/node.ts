@@ -22,6 +22,7 @@ import { SecretRng } from '../numeric/secret-rng.js'
 import { adjacency } from '../../topologies/generators.js'
 import type { Topology } from '../../topologies/index.js'
 import { ConsensusClosedError, ConsensusInputError, ExcludedError, NeighbourTimeoutError, OutOfStepError, SessionMismatchError } from './errors.js'
+import { SessionHistory } from './history.js'
 import { LastHeard } from './last-heard.js'
 import { memberGraph, relabelling, splitChunks } from './membership.js'
 import { createShamirNode } from './secure-sum.js'
@@ -66,7 +67,8 @@ export const MAX_SESSIONS_AHEAD = 8
 const LINGER_SESSIONS = 3
 /** Header bytes per frame on the wire (kind u8 + five u32), for byte counters. */
 export const FRAME_HEADER_BYTES = 21
-const HISTORY_LIMIT = 1000
+/** Session records kept per engine (the oldest are dropped). */
+export const HISTORY_LIMIT = 1000
 
 export interface ConsensusOptions {
   topology: Topology
@@ -183,6 +185,17 @@ export function emptyConsensusStats(): ConsensusStats {
   return { sessions: 0, failed: 0, history: [], framesSent: 0, bytesSent: 0, framesReceived: 0, bytesReceived: 0, retransmits: 0, rejected: {}, reruns: [], exposedSessions: 0 }
 }
 
+/**
+ * Counters whose `history` is read from `history` (kept compactly, ./history.ts): each read
+ * of `stats.history` builds a fresh array of the kept records; read it once per use.
+ */
+export function compactConsensusStats(history: SessionHistory): ConsensusStats {
+  const s = emptyConsensusStats()
+  // same key, same place in the object: spreads, JSON and structured clones see the records
+  Object.defineProperty(s, 'history', { get: () => history.records(), enumerable: true, configurable: true })
+  return s
+}
+
 export interface ConsensusNode {
   /** Network-wide sum of `vec` over the session's members (the `Aggregate` of src/models/model.ts). */
   sum(vec: Float64Array, label: string, opts?: SumOptions): Promise<Float64Array>
@@ -279,7 +292,8 @@ interface SessionRun {
 }
 
 class ConsensusNodeImpl implements ConsensusNode {
-  readonly stats: ConsensusStats = emptyConsensusStats()
+  private readonly history = new SessionHistory(HISTORY_LIMIT)
+  readonly stats: ConsensusStats = compactConsensusStats(this.history)
   private readonly S: number
   private readonly self: number
   private readonly topology: Topology
@@ -543,8 +557,7 @@ class ConsensusNodeImpl implements ConsensusNode {
   }
 
   private record(r: SessionRecord): void {
-    this.stats.history.push(r)
-    if (this.stats.history.length > HISTORY_LIMIT) this.stats.history.shift()
+    this.history.push(r)
   }
 
   private fail(run: SessionRun, e: Error): void {

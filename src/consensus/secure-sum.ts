@@ -34,7 +34,8 @@ import type { RandomSource } from '../numeric/rng.js'
 import { SecretRng } from '../numeric/secret-rng.js'
 import type { Topology } from '../../topologies/index.js'
 import { ConsensusClosedError, ConsensusInputError } from './errors.js'
-import { emptyConsensusStats, type ConsensusNode, type ConsensusStats, type SessionRecord, type SessionWait, type SumOptions } from './node.js'
+import { SessionHistory } from './history.js'
+import { compactConsensusStats, HISTORY_LIMIT, type ConsensusNode, type ConsensusStats, type SessionRecord, type SessionWait, type SumOptions } from './node.js'
 import { DEFAULT_FRACTION_BITS, fieldSum, fromWords, reconstructField, shamirDecode, shamirEncode, toWords, SHAMIR_PRIME } from './shamir.js'
 import { systemClock, type Clock, type ConsensusFrame, type Transport } from './transport.js'
 
@@ -94,7 +95,8 @@ interface Session {
 const keyOf = (absent: Iterable<number>): string => [...absent].sort((a, b) => a - b).join(',')
 
 class ShamirNodeImpl implements ConsensusNode {
-  readonly stats: ConsensusStats = emptyConsensusStats()
+  private readonly history = new SessionHistory(HISTORY_LIMIT)
+  readonly stats: ConsensusStats = compactConsensusStats(this.history)
   private readonly S: number
   private readonly self: number
   private readonly t: number
@@ -407,8 +409,7 @@ class ShamirNodeImpl implements ConsensusNode {
   }
 
   private record(r: SessionRecord): void {
-    this.stats.history.push(r)
-    if (this.stats.history.length > 1000) this.stats.history.shift()
+    this.history.push(r)
   }
 
   private fail(s: Session, e: Error): void {

@@ -27,6 +27,7 @@ import { SecretRng } from '../numeric/secret-rng.js'
 import type { Aggregate } from '../models/model.js'
 import { thresholdAt } from '../eval/metrics.js'
 import type { TrainingConfig } from './config.js'
+import { RecordStore } from './records.js'
 import type { RandomSource } from '../numeric/rng.js'
 import type {
   Checkpoint,
@@ -144,7 +145,8 @@ type Phase = 'train' | 'release' | 'done'
  * the network agrees it converged, then release. Holds what the checkpoint saves.
  */
 class NodeRun {
-  readonly records: IterationRecord[] = []
+  /** This run's iteration records, kept compactly (./records.ts). */
+  readonly records = new RecordStore()
   exposures = 0
   perturbations = 0
   minEntropy: number | null = null
@@ -205,7 +207,7 @@ class NodeRun {
       iteration: ctx.model.iteration,
       model: ctx.model.save(),
       ledger: ctx.ledger ? ctx.ledger.toJSON() : null,
-      records: this.records.slice(),
+      records: this.records.all(),
       exposures: this.exposures,
       perturbations: this.perturbations,
       finished: this.phase === 'done',
@@ -230,10 +232,10 @@ class NodeRun {
     }
     const cp = opts.resume
     verifyCheckpoint(cp, ctx, this.digest)
-    this.records.push(...cp.records)
+    for (const r of cp.records) this.records.push(r)
     this.exposures = cp.exposures
     this.perturbations = cp.perturbations
-    for (const r of this.records) if (r.exposure) this.minEntropy = this.minEntropy === null ? r.exposure.minEntropy : Math.min(this.minEntropy, r.exposure.minEntropy)
+    for (const r of cp.records) if (r.exposure) this.minEntropy = this.minEntropy === null ? r.exposure.minEntropy : Math.min(this.minEntropy, r.exposure.minEntropy)
     this.resumedFrom = cp.iteration
     this.phase = cp.phase ?? (cp.finished ? 'done' : 'train')
     this.runId = cp.runId ?? this.runId
@@ -374,13 +376,13 @@ class NodeRun {
       await this.saveCheckpoint()
     }
     this.emit({ type: 'finished', nodeIndex: ctx.nodeIndex, iterations: ctx.model.iteration, stopReason: this.stopReason })
-    return {
+    const result: TrainingResult = {
       nodeIndex: ctx.nodeIndex,
       model: ctx.model,
       iterations: ctx.model.iteration,
       converged: this.networkConverged,
       stopReason: this.stopReason,
-      records: this.records,
+      records: [],
       threshold,
       exposures: this.exposures,
       perturbations: this.perturbations,
@@ -390,6 +392,11 @@ class NodeRun {
       adoptedIteration: this.adoptedIteration,
       finalVote: this.lastVote,
     }
+    // records stay compact in the result too (a simulation holds 10,000 results): each read
+    // of `records` builds them; the key keeps its place, so spreads, JSON and clones see them
+    const store = this.records
+    Object.defineProperty(result, 'records', { get: () => store.all(), enumerable: true, configurable: true })
+    return result
   }
 }
 

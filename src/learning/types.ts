@@ -210,6 +210,10 @@ export interface TrainingResult {
   iterations: number
   converged: boolean
   stopReason: StopReason
+  /**
+   * One record per completed iteration. Kept compactly (src/learning/records.ts) and built
+   * afresh on each read of this property: read it once per use (a simulation holds 10,000).
+   */
   records: IterationRecord[]
   /** Anomaly threshold: config.thresholdQuantile of this node's training scores. */
   threshold: number

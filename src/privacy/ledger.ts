@@ -35,6 +35,7 @@ import { z } from 'zod'
 export { writeFileAtomic }
 import { DEFAULT_ORDERS, checkOrders, rdpToDp, type Conversion, type DpGuarantee } from './rdp.js'
 import { LedgerCorruptError, PrivacyBudgetExceededError, PrivacySettingsError } from './errors.js'
+import { EntryStore } from './ledger-store.js'
 
 export { PrivacyBudgetExceededError, PrivacySettingsError, LedgerCorruptError, LedgerMissingError } from './errors.js'
 
@@ -169,7 +170,8 @@ export class PrivacyLedger {
   readonly settings: LedgerSettings
   readonly path: string | null
   private readonly totals: { external: Float64Array; peers: Float64Array }
-  private readonly list: LedgerEntry[]
+  /** The entries, stored compactly and materialised on read (./ledger-store.ts). */
+  private readonly list: EntryStore
   private readonly now: () => Date
 
   private constructor(settings: LedgerSettings, path: string | null, file: LedgerFile | null, now: () => Date) {
@@ -181,7 +183,8 @@ export class PrivacyLedger {
       external: file ? Float64Array.from(file.totals.external) : new Float64Array(n),
       peers: file ? Float64Array.from(file.totals.peers) : new Float64Array(n),
     }
-    this.list = file ? file.entries : []
+    this.list = new EntryStore(genesisHash(settings))
+    if (file) for (const e of file.entries) this.list.push(e)
   }
 
   /** A ledger kept in memory only (tests, simulations that persist elsewhere). */
@@ -268,14 +271,30 @@ export class PrivacyLedger {
     return new PrivacyLedger(s, path, file, now)
   }
 
+  /**
+   * The entries, in order: a fresh array of plain objects built from the compact store on
+   * each read (each entry's `rdp` is a shared frozen array). Use `size` / `entryAt` to read
+   * a count or one entry without building them all.
+   */
   get entries(): readonly LedgerEntry[] {
-    return this.list
+    const out: LedgerEntry[] = new Array<LedgerEntry>(this.list.length)
+    for (let i = 0; i < out.length; i++) out[i] = this.list.at(i)
+    return out
+  }
+
+  /** Number of entries. */
+  get size(): number {
+    return this.list.length
+  }
+
+  /** Entry i (0-based, = its seq); throws RangeError outside the ledger. */
+  entryAt(i: number): LedgerEntry {
+    return this.list.at(i)
   }
 
   /** The chain's head: keep it elsewhere (a checkpoint) to detect a truncated or replaced file. */
   head(): LedgerHead {
-    const last = this.list.at(-1)
-    return { length: this.list.length, hash: last?.hash ?? genesisHash(this.settings) }
+    return { length: this.list.length, hash: this.list.hashAt(this.list.length - 1) }
   }
 
   /**
@@ -287,7 +306,7 @@ export class PrivacyLedger {
     const ok =
       head.length === 0
         ? head.hash === genesisHash(this.settings)
-        : this.list.length >= head.length && this.list[head.length - 1].hash === head.hash
+        : this.list.length >= head.length && this.list.hashAt(head.length - 1) === head.hash
     if (!ok) {
       throw new LedgerCorruptError(
         `ledger${this.path ? ` ${this.path}` : ''} has ${this.list.length} entries and does not contain the ${head.length} recorded in ${where}: ` +
@@ -298,7 +317,8 @@ export class PrivacyLedger {
 
   /** The recorded entry with idempotency key `id`, if any. */
   byId(id: string): LedgerEntry | undefined {
-    return this.list.find((e) => e.id === id)
+    const i = this.list.indexOfId(id)
+    return i < 0 ? undefined : this.list.at(i)
   }
 
   get orders(): readonly number[] {
@@ -386,6 +406,7 @@ export class PrivacyLedger {
       this.list.pop()
       throw e
     }
+    // the entry as built (deep-equal to what the store reads back; the caller's own copy)
     return entry
   }
 
@@ -396,7 +417,7 @@ export class PrivacyLedger {
       version: LEDGER_VERSION,
       settings: { ...this.settings, orders: [...this.settings.orders] },
       totals: { external: Array.from(this.totals.external), peers: Array.from(this.totals.peers) },
-      entries: this.list.map((e) => ({ ...e })),
+      entries: this.entries as LedgerEntry[],
     }
   }
 

@@ -185,17 +185,6 @@ export function emptyConsensusStats(): ConsensusStats {
   return { sessions: 0, failed: 0, history: [], framesSent: 0, bytesSent: 0, framesReceived: 0, bytesReceived: 0, retransmits: 0, rejected: {}, reruns: [], exposedSessions: 0 }
 }
 
-/**
- * Counters whose `history` is read from `history` (kept compactly, ./history.ts): each read
- * of `stats.history` builds a fresh array of the kept records; read it once per use.
- */
-export function compactConsensusStats(history: SessionHistory): ConsensusStats {
-  const s = emptyConsensusStats()
-  // same key, same place in the object: spreads, JSON and structured clones see the records
-  Object.defineProperty(s, 'history', { get: () => history.records(), enumerable: true, configurable: true })
-  return s
-}
-
 export interface ConsensusNode {
   /** Network-wide sum of `vec` over the session's members (the `Aggregate` of src/models/model.ts). */
   sum(vec: Float64Array, label: string, opts?: SumOptions): Promise<Float64Array>
@@ -203,6 +192,11 @@ export interface ConsensusNode {
   average(vec: Float64Array, label: string, opts?: SumOptions): Promise<Float64Array>
   /** Id the next sum() call will use. */
   readonly nextSession: number
+  /**
+   * Counters and the kept session records. Each read refreshes `history` from the compact
+   * store (./history.ts) into a new array, so read `stats` once per use, not per frame; the
+   * object itself stays the same and its counters live.
+   */
   readonly stats: ConsensusStats
   /** Stop timers, reject pending calls with ConsensusClosedError; idempotent. */
   close(): void
@@ -293,7 +287,13 @@ interface SessionRun {
 
 class ConsensusNodeImpl implements ConsensusNode {
   private readonly history = new SessionHistory(HISTORY_LIMIT)
-  readonly stats: ConsensusStats = compactConsensusStats(this.history)
+  /** The counters, a plain object (fast properties: updated on every frame); see `stats`. */
+  private readonly counters: ConsensusStats = emptyConsensusStats()
+
+  get stats(): ConsensusStats {
+    this.counters.history = this.history.records()
+    return this.counters
+  }
   private readonly S: number
   private readonly self: number
   private readonly topology: Topology
@@ -509,7 +509,7 @@ class ConsensusNodeImpl implements ConsensusNode {
       runs.push(cr)
     }
     run.chunkRuns = runs
-    if (this.chunks > 1 && run.attempts === 1 && everyChunk !== null && (everyChunk).size > 0) this.stats.exposedSessions++
+    if (this.chunks > 1 && run.attempts === 1 && everyChunk !== null && (everyChunk).size > 0) this.counters.exposedSessions++
     run.aheadFrom.clear()
     run.resendAt.fill(now)
     for (const cr of runs) {
@@ -535,7 +535,7 @@ class ConsensusNodeImpl implements ConsensusNode {
     if (this.finished.size > LINGER_SESSIONS) this.finished.delete(this.finished.keys().next().value as number)
     run.x0 = []
     run.pending.clear()
-    this.stats.sessions++
+    this.counters.sessions++
     const plan = run.plan as SchemePlan
     this.record({
       session: run.session,
@@ -565,18 +565,18 @@ class ConsensusNodeImpl implements ConsensusNode {
     this.forget(run)
     run.chunkRuns = []
     run.pending.clear()
-    this.stats.failed++
+    this.counters.failed++
     run.reject(e)
   }
 
   // ---------------------------------------------------------------- frames in
 
   private reject(from: number, reason: string, report: boolean): void {
-    this.stats.rejected[reason] = (this.stats.rejected[reason] ?? 0) + 1
+    this.counters.rejected[reason] = (this.counters.rejected[reason] ?? 0) + 1
     if (report) this.transport.reportPeer?.(from, reason)
     else {
       // not the peer's fault (stale, replayed, early): counted here, for the host's metrics
-      const q = (this.stats.silentRejects ??= {})
+      const q = (this.counters.silentRejects ??= {})
       q[reason] = (q[reason] ?? 0) + 1
     }
   }
@@ -596,8 +596,8 @@ class ConsensusNodeImpl implements ConsensusNode {
       this.reject(from, 'bad-frame', false)
       return
     }
-    this.stats.framesReceived++
-    this.stats.bytesReceived += FRAME_HEADER_BYTES + 8 * (f.payload?.length ?? 0)
+    this.counters.framesReceived++
+    this.counters.bytesReceived += FRAME_HEADER_BYTES + 8 * (f.payload?.length ?? 0)
     if (
       !(f.payload instanceof Float64Array) ||
       !Number.isInteger(f.session) ||
@@ -796,7 +796,7 @@ class ConsensusNodeImpl implements ConsensusNode {
       this.fail(run, new NeighbourTimeoutError(Math.min(...who), run.session, round, who, `${silent === null ? ' (reported by another node)' : why}, waited for by node ${this.self} in '${run.label}'`))
       return
     }
-    this.stats.reruns.push({ session: run.session, attempt: run.attempt, excluded: [...excluded] })
+    this.counters.reruns.push({ session: run.session, attempt: run.attempt, excluded: [...excluded] })
     this.startAttempt(run)
   }
 
@@ -807,8 +807,8 @@ class ConsensusNodeImpl implements ConsensusNode {
   // ---------------------------------------------------------------- frames out, timers
 
   private send(to: number, frame: ConsensusFrame): void {
-    this.stats.framesSent++
-    this.stats.bytesSent += FRAME_HEADER_BYTES + 8 * frame.payload.length
+    this.counters.framesSent++
+    this.counters.bytesSent += FRAME_HEADER_BYTES + 8 * frame.payload.length
     let r: void | Promise<void>
     try {
       r = this.transport.send(to, frame)
@@ -863,7 +863,7 @@ class ConsensusNodeImpl implements ConsensusNode {
         const frame = cr.currentFrame()
         if (frame !== null && now - Math.max(cr.roundStartedAt, run.resendAt[c]) >= stall) {
           run.resendAt[c] = now
-          this.stats.retransmits++
+          this.counters.retransmits++
           for (const p of cr.peers) this.send(p, frame)
         }
         if (Number.isFinite(this.timeoutMs)) {
@@ -888,7 +888,7 @@ class ConsensusNodeImpl implements ConsensusNode {
           // story (a loaded machine). Back off: wait another (doubled) timeout for them,
           // resending meanwhile; after MAX_BACKOFFS the wait ends with a named error.
           run.backoffs++
-          this.stats.backoffs = (this.stats.backoffs ?? 0) + 1
+          this.counters.backoffs = (this.counters.backoffs ?? 0) + 1
           const extra = this.timeoutMs * (2 ** run.backoffs - 1)
           for (const p of s) this.lastHeard.set(p, now + extra)
           continue

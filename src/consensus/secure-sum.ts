@@ -35,7 +35,7 @@ import { SecretRng } from '../numeric/secret-rng.js'
 import type { Topology } from '../../topologies/index.js'
 import { ConsensusClosedError, ConsensusInputError } from './errors.js'
 import { SessionHistory } from './history.js'
-import { compactConsensusStats, HISTORY_LIMIT, type ConsensusNode, type ConsensusStats, type SessionRecord, type SessionWait, type SumOptions } from './node.js'
+import { emptyConsensusStats, HISTORY_LIMIT, type ConsensusNode, type ConsensusStats, type SessionRecord, type SessionWait, type SumOptions } from './node.js'
 import { DEFAULT_FRACTION_BITS, fieldSum, fromWords, reconstructField, shamirDecode, shamirEncode, toWords, SHAMIR_PRIME } from './shamir.js'
 import { systemClock, type Clock, type ConsensusFrame, type Transport } from './transport.js'
 
@@ -96,7 +96,13 @@ const keyOf = (absent: Iterable<number>): string => [...absent].sort((a, b) => a
 
 class ShamirNodeImpl implements ConsensusNode {
   private readonly history = new SessionHistory(HISTORY_LIMIT)
-  readonly stats: ConsensusStats = compactConsensusStats(this.history)
+  /** The counters, a plain object (fast properties: updated on every frame); see `stats`. */
+  private readonly counters: ConsensusStats = emptyConsensusStats()
+
+  get stats(): ConsensusStats {
+    this.counters.history = this.history.records()
+    return this.counters
+  }
   private readonly S: number
   private readonly self: number
   private readonly t: number
@@ -238,7 +244,7 @@ class ShamirNodeImpl implements ConsensusNode {
   // ------------------------------------------------------------------ frames
 
   private reject(from: number, reason: string, report: boolean): void {
-    this.stats.rejected[reason] = (this.stats.rejected[reason] ?? 0) + 1
+    this.counters.rejected[reason] = (this.counters.rejected[reason] ?? 0) + 1
     if (report) this.o.transport.reportPeer?.(from, reason)
   }
 
@@ -258,8 +264,8 @@ class ShamirNodeImpl implements ConsensusNode {
       this.reject(from, 'bad-frame', false)
       return
     }
-    this.stats.framesReceived++
-    this.stats.bytesReceived += 21 + 8 * (f.payload?.length ?? 0)
+    this.counters.framesReceived++
+    this.counters.bytesReceived += 21 + 8 * (f.payload?.length ?? 0)
     if (f.kind !== 'share' && f.kind !== 'reveal') {
       this.reject(from, 'bad-kind', true)
       return
@@ -345,7 +351,7 @@ class ShamirNodeImpl implements ConsensusNode {
     const grew = theirs.filter((v) => !s.absent.has(v) && v !== this.self)
     if (grew.length > 0) {
       for (const v of grew) s.absent.add(v)
-      this.stats.reruns.push({ session: s.id, attempt: 0, excluded: [...s.absent].sort((a, b) => a - b) })
+      this.counters.reruns.push({ session: s.id, attempt: 0, excluded: [...s.absent].sort((a, b) => a - b) })
     }
     this.maybeReveal(s)
     this.tryFinish(s, false)
@@ -394,7 +400,7 @@ class ShamirNodeImpl implements ConsensusNode {
     this.open.delete(s.id)
     this.done.set(s.id, s)
     if (this.done.size > LINGER_SESSIONS) this.done.delete(this.done.keys().next().value as number)
-    this.stats.sessions++
+    this.counters.sessions++
     this.record({
       session: s.id,
       label: s.label,
@@ -415,15 +421,15 @@ class ShamirNodeImpl implements ConsensusNode {
   private fail(s: Session, e: Error): void {
     if (this.open.get(s.id) !== s) return
     this.open.delete(s.id)
-    this.stats.failed++
+    this.counters.failed++
     s.reject(e)
   }
 
   // ------------------------------------------------------------------ timers
 
   private send(to: number, frame: ConsensusFrame): void {
-    this.stats.framesSent++
-    this.stats.bytesSent += 21 + 8 * frame.payload.length
+    this.counters.framesSent++
+    this.counters.bytesSent += 21 + 8 * frame.payload.length
     try {
       const r = this.o.transport.send(to, frame)
       if (r !== undefined) r.then(undefined, () => undefined)
@@ -448,7 +454,7 @@ class ShamirNodeImpl implements ConsensusNode {
         for (let j = 0; j < this.S; j++) if (!s.held.has(j) && !s.absent.has(j)) silent.push(j)
         if (silent.length > 0) {
           for (const j of silent) s.absent.add(j)
-          this.stats.reruns.push({ session: s.id, attempt: 0, excluded: [...s.absent].sort((a, b) => a - b) })
+          this.counters.reruns.push({ session: s.id, attempt: 0, excluded: [...s.absent].sort((a, b) => a - b) })
           this.maybeReveal(s)
         }
       }
@@ -468,7 +474,7 @@ class ShamirNodeImpl implements ConsensusNode {
           const share = s.shareOut[j]
           if (share !== null) this.send(j, { kind: 'share', session: s.id, chunk: 0, round: 0, attempt: 0, payload: share })
           if (s.myReveal !== null) this.send(j, { kind: 'reveal', session: s.id, chunk: 0, round: 1, attempt: 0, payload: s.myReveal })
-          this.stats.retransmits++
+          this.counters.retransmits++
         }
       }
     }

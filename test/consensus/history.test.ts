@@ -81,6 +81,14 @@ describe('compact session history', () => {
     const copy = structuredClone({ ...nodes[0].stats })
     expect(copy.history).toStrictEqual(all[0].map((r) => ({ ...r, rounds: [...r.rounds] })))
     expect((JSON.parse(JSON.stringify(nodes[0].stats)) as { history: unknown }).history).toEqual(JSON.parse(JSON.stringify(all[0])))
+    // one counters object per engine, live between reads; each read brings history up to date
+    const st = nodes[1].stats
+    const framesBefore = st.framesReceived
+    const xs = randomVectors(nodes.length, 8, 'history/late')
+    await Promise.all(nodes.map((n, s) => n.sum(xs[s], 'late')))
+    expect(nodes[1].stats).toBe(st)
+    expect(st.framesReceived).toBeGreaterThan(framesBefore)
+    expect(nodes[1].stats.history.map((r) => r.label)).toEqual([...labels, 'late'])
     for (const n of nodes) n.close()
   })
 })

@@ -40,6 +40,8 @@ export class SessionHistory {
   private kinds: SessionKind[] = []
   /** Index of the oldest kept record in `nums` / `kinds` (records before it were dropped). */
   private start = 0
+  /** Records pushed so far (dropped ones included): a reader rebuilds its copy only when this moved. */
+  pushes = 0
 
   constructor(private readonly limit: number) {}
 
@@ -57,6 +59,7 @@ export class SessionHistory {
     this.nums[at + 3] = r.errorBound
     this.nums[at + 4] = r.durationMs
     this.kinds.push(kindOf(r.label, r.rounds, r.scheme))
+    this.pushes++
     if (this.length > this.limit) this.start++
   }
 

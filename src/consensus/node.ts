@@ -193,9 +193,9 @@ export interface ConsensusNode {
   /** Id the next sum() call will use. */
   readonly nextSession: number
   /**
-   * Counters and the kept session records. Each read refreshes `history` from the compact
-   * store (./history.ts) into a new array, so read `stats` once per use, not per frame; the
-   * object itself stays the same and its counters live.
+   * Counters and the kept session records. `history` is rebuilt from the compact store
+   * (./history.ts) on the first read after a session ended, so do not read `stats` per
+   * frame; the object itself stays the same and its counters live.
    */
   readonly stats: ConsensusStats
   /** Stop timers, reject pending calls with ConsensusClosedError; idempotent. */
@@ -290,8 +290,14 @@ class ConsensusNodeImpl implements ConsensusNode {
   /** The counters, a plain object (fast properties: updated on every frame); see `stats`. */
   private readonly counters: ConsensusStats = emptyConsensusStats()
 
+  /** `history.pushes` when `counters.history` was last rebuilt. */
+  private historyAt = -1
+
   get stats(): ConsensusStats {
-    this.counters.history = this.history.records()
+    if (this.historyAt !== this.history.pushes) {
+      this.counters.history = this.history.records()
+      this.historyAt = this.history.pushes
+    }
     return this.counters
   }
   private readonly S: number

@@ -99,8 +99,14 @@ class ShamirNodeImpl implements ConsensusNode {
   /** The counters, a plain object (fast properties: updated on every frame); see `stats`. */
   private readonly counters: ConsensusStats = emptyConsensusStats()
 
+  /** `history.pushes` when `counters.history` was last rebuilt. */
+  private historyAt = -1
+
   get stats(): ConsensusStats {
-    this.counters.history = this.history.records()
+    if (this.historyAt !== this.history.pushes) {
+      this.counters.history = this.history.records()
+      this.historyAt = this.history.pushes
+    }
     return this.counters
   }
   private readonly S: number

@@ -89,6 +89,8 @@ describe('compact session history', () => {
     expect(nodes[1].stats).toBe(st)
     expect(st.framesReceived).toBeGreaterThan(framesBefore)
     expect(nodes[1].stats.history.map((r) => r.label)).toEqual([...labels, 'late'])
+    // reading the counters again without a new session does not rebuild the records
+    expect(nodes[1].stats.history).toBe(nodes[1].stats.history)
     for (const n of nodes) n.close()
   })
 })

@@ -198,6 +198,8 @@ export class NetworkRun {
       noise: simulationSecret(this.o.sc, s).fork(`consensus/from-session-${firstSession}`),
       firstSession,
       onRound: (e) => this.onRound(s, e),
+      // the traced session's rounds, and the one a crash is due in
+      onRoundFor: (session, label) => this.probe.wants(session, label) || this.pendingCrash.get(s)?.session === session,
     })
   }
 
@@ -255,7 +257,6 @@ export class NetworkRun {
         e.inputs++
         this.settleErrors(e)
       }
-      if (this.exact === null && st.consensus !== null) this.probe.labelSession(st.consensus.nextSession, label)
       const out = this.exact ? await this.exact.forNode(s)(vec, label) : await (st.consensus as ConsensusNode).sum(vec, label, opts)
       if (e !== undefined) {
         e.pending.push(Float64Array.from(out))

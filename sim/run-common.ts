@@ -123,6 +123,12 @@ export class RoundProbe {
     if (!this.labels.has(session)) this.labels.set(session, label)
   }
 
+  /** Whether a node opening `session` for `label` should report its rounds (ConsensusOptions.onRoundFor). */
+  wants(session: number, label: string): boolean {
+    this.labelSession(session, label)
+    return session < this.maxSessions && !this.untraced(session)
+  }
+
   /** True when `session` is known to carry another label than the traced one. */
   private untraced(session: number): boolean {
     if (this.traced === undefined) return false

@@ -26,7 +26,7 @@ export class PartitionNetwork {
   /** Local deliveries, grouped by recipient (no faults here, so nothing depends on the send order). */
   private readonly queue: FrameQueue
   private scheduled = false
-  private readonly deliverFn = (to: number, from: number, frame: ConsensusFrame): void => this.deliver(to, from, frame)
+  private readonly deliverFn = (to: number, from: number, frame: ConsensusFrame, lent: boolean): void => this.deliver(to, from, frame, lent)
 
   constructor(
     private readonly part: Partition,
@@ -35,7 +35,7 @@ export class PartitionNetwork {
     private readonly onOutbound: () => void = () => undefined,
   ) {
     const { lo, hi, S } = part
-    this.queue = new FrameQueue(hi - lo, true, lo)
+    this.queue = new FrameQueue(hi - lo, true, lo, true)
     this.handlers = new Array<FrameHandler | null>(hi - lo).fill(null)
     this.out = Array.from({ length: part.workers }, () => new FrameBatchWriter())
     for (let self = lo; self < hi; self++) {
@@ -63,13 +63,24 @@ export class PartitionNetwork {
     }
   }
 
-  /** Frames from another worker: delivered now, in batch order (and what they cause locally, in the same drain). */
+  /**
+   * Frames from another worker: delivered now, in batch order (and what they cause locally,
+   * in the same drain). The frames are delivered lent (FrameHandler): when this returns no
+   * node holds a view into `batch`, so its buffer can go back to the sender (`recycle` there).
+   */
   receive(batch: Float64Array): void {
     readFrameBatch(batch, (to, from, frame) => {
       if (to < this.part.lo || to >= this.part.hi) throw new PartitionNetworkError(`worker ${this.worker} got a frame for node ${to}, which it does not own`)
-      this.queue.push(to, from, frame)
+      this.queue.push(to, from, frame, true)
     })
     this.drain()
+  }
+
+  /** Buffers of batches this worker sent to `worker`, handed back by it after delivery. */
+  recycle(worker: number, buffers: readonly ArrayBuffer[]): void {
+    const w = this.out[worker]
+    if (w === undefined) throw new PartitionNetworkError(`worker ${this.worker} got buffers back from worker ${worker}, which is not in the pool`)
+    for (const b of buffers) w.recycle(b)
   }
 
   /** Batches waiting to be posted, by destination worker (each taken once). */
@@ -95,7 +106,7 @@ export class PartitionNetwork {
     }
   }
 
-  private deliver(to: number, from: number, frame: ConsensusFrame): void {
+  private deliver(to: number, from: number, frame: ConsensusFrame, lent: boolean): void {
     if (this.closed) return
     const h = this.handlers[to - this.part.lo]
     if (h === null) {
@@ -103,7 +114,7 @@ export class PartitionNetwork {
       return
     }
     this.stats.delivered++
-    h(from, frame)
+    h(from, frame, lent)
   }
 
   private drain(): void {

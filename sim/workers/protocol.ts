@@ -58,6 +58,8 @@ export type ToWorker =
 /** What a worker posts to a peer: every frame its nodes sent to the peer's nodes since the last one. */
 export interface PeerBatch {
   batch: Float64Array
+  /** Buffers of the recipient's earlier batches to this worker, delivered and handed back for reuse. */
+  back: ArrayBuffer[]
 }
 
 export interface OutReport {

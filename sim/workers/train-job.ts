@@ -98,6 +98,7 @@ export class TrainJob implements WorkerJob {
           noise: simulationSecret(sc, s).fork('consensus/from-session-0'),
           firstSession: 0,
           onRound: (e) => this.probe.onRound(s, e),
+          onRoundFor: (session, label) => this.probe.wants(session, label),
         }),
         controller: new AbortController(),
         result: null,
@@ -191,7 +192,6 @@ export class TrainJob implements WorkerJob {
         const copy = Float64Array.from(vec)
         this.queueInput({ label, node: s, vec: copy })
       }
-      this.probe.labelSession(x.consensus.nextSession, label)
       const out = await x.consensus.sum(vec, label, opts)
       if (isStats) {
         const e = this.track(label)

@@ -31,6 +31,8 @@ export interface WorkerJob {
 export class WorkerRuntime {
   private readonly sentTo: number[]
   private readonly recvFrom: number[]
+  /** Delivered batches' buffers to hand back to each worker with the next batch to it. */
+  private readonly returns: ArrayBuffer[][]
   private epoch = 0
   private flushQueued = false
   private reportTimer: ReturnType<typeof setTimeout> | null = null
@@ -44,12 +46,15 @@ export class WorkerRuntime {
   ) {
     this.sentTo = new Array<number>(peers.length).fill(0)
     this.recvFrom = new Array<number>(peers.length).fill(0)
+    this.returns = Array.from({ length: peers.length }, () => [])
     for (const [w, p] of peers.entries()) p?.on('message', (m: PeerBatch) => this.onBatch(w, m))
   }
 
   private onBatch(from: number, m: PeerBatch): void {
     this.recvFrom[from]++
+    this.net.recycle(from, m.back)
     this.net.receive(m.batch)
+    this.returns[from].push(m.batch.buffer as ArrayBuffer)
     // Post what the delivery produced (the next round's frames) before the nodes' promise
     // continuations run: those may be long (a node's optimize, local update or release) and
     // the peer's nodes must not wait for them to get this round.
@@ -62,8 +67,10 @@ export class WorkerRuntime {
       const peer = this.peers[b.worker]
       if (peer === null) continue
       this.sentTo[b.worker]++
-      const m: PeerBatch = { batch: b.batch }
-      peer.postMessage(m, [b.batch.buffer as ArrayBuffer])
+      const back = this.returns[b.worker]
+      this.returns[b.worker] = []
+      const m: PeerBatch = { batch: b.batch, back }
+      peer.postMessage(m, [b.batch.buffer as ArrayBuffer, ...back])
     }
   }
 

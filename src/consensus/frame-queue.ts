@@ -17,7 +17,8 @@
  */
 import type { ConsensusFrame } from './transport.js'
 
-export type Deliver = (to: number, from: number, frame: ConsensusFrame) => void
+/** `lent`: as pushed (the payload is valid only during the delivery, see FrameHandler). */
+export type Deliver = (to: number, from: number, frame: ConsensusFrame, lent: boolean) => void
 
 /** Below this many frames a generation is sorted by comparison, above by counting (S / this). */
 const COUNTING_SORT_DIVISOR = 8
@@ -26,6 +27,8 @@ export class FrameQueue {
   private qTo: number[] = []
   private qFrom: number[] = []
   private qFrame: ConsensusFrame[] = []
+  /** Per frame: lent (only kept by queues that take lent frames). */
+  private qLent: boolean[] = []
   /** Counting-sort buckets (recipient order), allocated on the first large generation. */
   private counts: Int32Array | null = null
 
@@ -33,21 +36,24 @@ export class FrameQueue {
    * @param S       recipients are 0..S-1 (or an offset range of that size, see `lo`)
    * @param byRecipient deliver generations grouped by recipient (see the module note)
    * @param lo      smallest recipient index (a worker's partition)
+   * @param lending some frames are pushed lent (the worker partitions' batch frames)
    */
   constructor(
     private readonly S: number,
     private readonly byRecipient: boolean,
     private readonly lo = 0,
+    private readonly lending = false,
   ) {}
 
   get length(): number {
     return this.qTo.length
   }
 
-  push(to: number, from: number, frame: ConsensusFrame): void {
+  push(to: number, from: number, frame: ConsensusFrame, lent = false): void {
     this.qTo.push(to)
     this.qFrom.push(from)
     this.qFrame.push(frame)
+    if (this.lending) this.qLent.push(lent)
   }
 
   /** Deliver until no frame is pending (handlers may push more meanwhile). */
@@ -59,18 +65,20 @@ export class FrameQueue {
   private drainFifo(deliver: Deliver): void {
     let i = 0
     while (i < this.qTo.length) {
-      deliver(this.qTo[i], this.qFrom[i], this.qFrame[i])
+      deliver(this.qTo[i], this.qFrom[i], this.qFrame[i], this.lending && this.qLent[i])
       i++
       if (i > 65536 && i * 2 > this.qTo.length) {
         this.qTo = this.qTo.slice(i)
         this.qFrom = this.qFrom.slice(i)
         this.qFrame = this.qFrame.slice(i)
+        if (this.lending) this.qLent = this.qLent.slice(i)
         i = 0
       }
     }
     this.qTo = []
     this.qFrom = []
     this.qFrame = []
+    this.qLent = []
   }
 
   private drainByRecipient(deliver: Deliver): void {
@@ -78,13 +86,22 @@ export class FrameQueue {
       const to = this.qTo
       const from = this.qFrom
       const frames = this.qFrame
+      const lent = this.qLent
       this.qTo = []
       this.qFrom = []
       this.qFrame = []
+      if (this.lending) this.qLent = []
       const order = this.order(to)
-      for (let k = 0; k < order.length; k++) {
-        const i = order[k]
-        deliver(to[i], from[i], frames[i])
+      if (this.lending) {
+        for (let k = 0; k < order.length; k++) {
+          const i = order[k]
+          deliver(to[i], from[i], frames[i], lent[i])
+        }
+      } else {
+        for (let k = 0; k < order.length; k++) {
+          const i = order[k]
+          deliver(to[i], from[i], frames[i], false)
+        }
       }
     }
   }

@@ -27,7 +27,7 @@ import { LastHeard } from './last-heard.js'
 import { memberGraph, relabelling, splitChunks } from './membership.js'
 import { createShamirNode } from './secure-sum.js'
 import { ChunkRun, type RoundEvent } from './round.js'
-import { systemClock, type Clock, type ConsensusFrame, type Transport } from './transport.js'
+import { keepFrame, systemClock, type Clock, type ConsensusFrame, type Transport } from './transport.js'
 import { DEFAULT_TOL, SCHEMES, planBase, planErrorBound, rowWeights, type SchemeName, type SchemePlan } from './weights.js'
 
 /** Default scheme: the accelerated one (fewest rounds; see spectralReport). */
@@ -103,8 +103,14 @@ export interface ConsensusOptions {
   retransmitMs?: number
   /** Session id of the first sum() call (a restarted node resumes the sequence); default 0. */
   firstSession?: number
-  /** Called after every round of every chunk (analysis, tests). */
+  /** Called after every round of every chunk (analysis, tests); see onRoundFor. */
   onRound?: (e: RoundEvent) => void
+  /**
+   * The sessions whose rounds `onRound` sees, asked when a session (or a rerun of it) starts;
+   * default every session. A host tracing one session in thousands of nodes spares the
+   * others a call and an event per node, chunk and round.
+   */
+  onRoundFor?: (session: number, label: string) => boolean
   /**
    * How contributions are protected: 'chunking' (dynamical consensus with random chunks,
    * the default) or 'shamir' (exact secure sums by Shamir sharing, src/consensus/secure-sum.ts).
@@ -320,6 +326,7 @@ class ConsensusNodeImpl implements ConsensusNode {
   /** Smoothed duration of a round (clock ms), for stall detection. */
   private roundEwma = Number.NaN
   private readonly onRound: ConsensusOptions['onRound']
+  private readonly onRoundFor: ConsensusOptions['onRoundFor']
   private session: number
   private readonly runs = new Map<number, SessionRun>()
   /** The open session the last data frame was for (most frames are; saves the map lookup). */
@@ -361,8 +368,9 @@ class ConsensusNodeImpl implements ConsensusNode {
     const fromTimeout = Number.isFinite(this.timeoutMs) ? this.timeoutMs / 4 : Number.POSITIVE_INFINITY
     this.maxTickMs = Math.min(this.retransmitMs > 0 ? this.retransmitMs : Number.POSITIVE_INFINITY, fromTimeout)
     this.onRound = o.onRound
+    this.onRoundFor = o.onRoundFor
     this.session = o.firstSession ?? 0
-    this.transport.onFrame((from, frame) => this.onFrame(from, frame))
+    this.transport.onFrame((from, frame, lent) => this.onFrame(from, frame, lent === true))
   }
 
   get nextSession(): number {
@@ -478,6 +486,7 @@ class ConsensusNodeImpl implements ConsensusNode {
     run.members = g.members
     const now = this.clock.now()
     const runs: ChunkRun[] = []
+    const onRound = this.onRound !== undefined && (this.onRoundFor === undefined || this.onRoundFor(run.session, run.label)) ? this.onRound : undefined
     let everyChunk: Set<number> | null = null
     for (let c = 0; c < this.chunks; c++) {
       const lab = relabelling(this.seed, this.topology, run.session, c, this.chunks, run.excluded, this.relabel)
@@ -509,7 +518,7 @@ class ConsensusNodeImpl implements ConsensusNode {
           for (let k = 0; k < to.length; k++) this.send(to[k], frame)
         },
         onDone: () => this.chunkDone(run),
-        onRound: this.onRound,
+        onRound,
       })
       cr.roundStartedAt = now
       runs.push(cr)
@@ -596,7 +605,8 @@ class ConsensusNodeImpl implements ConsensusNode {
     this.lastHeard.set(from, this.clock.now())
   }
 
-  private onFrame(from: number, f: ConsensusFrame): void {
+  /** `lent`: the payload is valid only during this call (FrameHandler); what is kept is copied. */
+  private onFrame(from: number, f: ConsensusFrame, lent: boolean): void {
     if (this.closed) return
     if (!Number.isInteger(from) || from < 0 || from >= this.S || from === this.self) {
       this.reject(from, 'bad-frame', false)
@@ -616,11 +626,11 @@ class ConsensusNodeImpl implements ConsensusNode {
       return
     }
     if (f.kind === 'exclude') this.onExclude(from, f)
-    else if (f.kind === undefined || f.kind === 'data') this.onData(from, f)
+    else if (f.kind === undefined || f.kind === 'data') this.onData(from, f, lent)
     else this.reject(from, 'bad-frame', true)
   }
 
-  private onData(from: number, f: ConsensusFrame): void {
+  private onData(from: number, f: ConsensusFrame, lent = false): void {
     const hot = this.hot
     const run = hot !== null && hot.session === f.session ? hot : this.runs.get(f.session)
     if (run !== undefined) this.hot = run
@@ -637,7 +647,7 @@ class ConsensusNodeImpl implements ConsensusNode {
           this.early.set(f.session, q)
         }
         this.heard(from)
-        if (q.length < 4 * this.chunks * this.S) q.push([from, f])
+        if (q.length < 4 * this.chunks * this.S) q.push([from, keepFrame(f, lent)])
         else this.reject(from, 'too-early', false)
         return
       }
@@ -666,7 +676,7 @@ class ConsensusNodeImpl implements ConsensusNode {
         run.pending.set(attempt, q)
       }
       this.heard(from)
-      if (q.length < 4 * this.chunks * this.S) q.push([from, f])
+      if (q.length < 4 * this.chunks * this.S) q.push([from, keepFrame(f, lent)])
       // The sender is in another attempt: tell it our excluded set so the two merge.
       const key = `${from}/${attempt}`
       if (!run.nudged.has(key)) {
@@ -680,7 +690,7 @@ class ConsensusNodeImpl implements ConsensusNode {
       this.reject(from, 'bad-frame', true)
       return
     }
-    const r = cr.receive(from, f)
+    const r = cr.receive(from, f, lent)
     switch (r) {
       case 'ok':
         this.heard(from)

@@ -56,6 +56,32 @@ function sameSign(sig: Float64Array, slot: number, f: ConsensusFrame): boolean {
   return sig[3 * slot] === g[0] && sig[3 * slot + 1] === g[1] && sig[3 * slot + 2] === g[2]
 }
 
+/**
+ * Copy stores of finished runs (see ChunkRun.copy), by length, for the next runs of this
+ * thread, up to STORE_POOL_BYTES. A store is private to its run and unused once the run is
+ * done, so reuse is safe; without it a worker thread of the simulator allocated one per
+ * node, chunk and session (110 MB per session at S = 10,000 on two workers), and that
+ * external memory forced a garbage collection every few rounds.
+ */
+const storePool = new Map<number, Float64Array[]>()
+let pooledBytes = 0
+const STORE_POOL_BYTES = 256 * 1024 * 1024
+
+function takeStore(n: number): Float64Array {
+  const s = storePool.get(n)?.pop()
+  if (s === undefined) return new Float64Array(n)
+  pooledBytes -= s.byteLength
+  return s
+}
+
+function giveStore(s: Float64Array): void {
+  if (pooledBytes + s.byteLength > STORE_POOL_BYTES) return
+  let list = storePool.get(s.length)
+  if (list === undefined) storePool.set(s.length, (list = []))
+  list.push(s)
+  pooledBytes += s.byteLength
+}
+
 /** Degrees up to this find a peer's slot by scanning the peer list instead of a Map. */
 const SCAN_DEGREE = 16
 
@@ -106,6 +132,14 @@ export class ChunkRun {
   private readonly slotOf: Map<number, number> | null
   private recv: Array<Float64Array | null>
   private recvNext: Array<Float64Array | null>
+  /**
+   * This run's copies of lent neighbour values (receive's `lent`), per slot, for rounds t
+   * and t+1; allocated on the first lent frame.
+   */
+  private copyCur: Float64Array[] | null = null
+  private copyNext: Float64Array[] | null = null
+  /** The buffer behind copyCur and copyNext (back to the pool when the run is done). */
+  private copyStore: Float64Array | null = null
   /** Payload signatures per peer for rounds t-1, t, t+1. */
   private sigPrev: Float64Array
   private sigCur: Float64Array
@@ -206,7 +240,8 @@ export class ChunkRun {
     return null
   }
 
-  receive(from: number, frame: ConsensusFrame): Receive {
+  /** `lent`: the payload is valid only during this call (the transport reuses it), so a kept one is copied. */
+  receive(from: number, frame: ConsensusFrame, lent = false): Receive {
     const round = frame.round
     const payload = frame.payload
     const slot = this.slot(from)
@@ -224,7 +259,7 @@ export class ChunkRun {
     }
     if (round === this.t) {
       if (this.recv[slot] !== null) return sameSign(this.sigCur, slot, frame) ? 'duplicate' : 'conflict'
-      this.recv[slot] = payload
+      this.recv[slot] = lent ? this.copy(false, slot, payload) : payload
       sign(this.sigCur, slot, frame)
       this.count++
       if (this.started && this.count === this.peers.length) this.advance()
@@ -232,12 +267,28 @@ export class ChunkRun {
     }
     if (round === this.t + 1) {
       if (this.recvNext[slot] !== null) return sameSign(this.sigNext, slot, frame) ? 'duplicate' : 'conflict'
-      this.recvNext[slot] = payload
+      this.recvNext[slot] = lent ? this.copy(true, slot, payload) : payload
       sign(this.sigNext, slot, frame)
       this.countNext++
       return 'ok'
     }
     return 'round-ahead'
+  }
+
+  /** A lent payload copied into this run's buffer for `slot` of round t (or t+1 when `next`). */
+  private copy(next: boolean, slot: number, payload: Float64Array): Float64Array {
+    if (this.copyCur === null || this.copyNext === null) {
+      // one buffer for both rounds' copies (two rows of degree x len values)
+      const d = this.peers.length
+      const n = this.len
+      const store = takeStore(2 * d * n)
+      this.copyStore = store
+      this.copyCur = Array.from({ length: d }, (_, k) => store.subarray(k * n, (k + 1) * n))
+      this.copyNext = Array.from({ length: d }, (_, k) => store.subarray((d + k) * n, (d + k + 1) * n))
+    }
+    const c = (next ? this.copyNext : this.copyCur)[slot]
+    c.set(payload)
+    return c
   }
 
   private advance(): void {
@@ -248,6 +299,9 @@ export class ChunkRun {
       r.fill(null)
       this.recv = this.recvNext
       this.recvNext = r
+      const c = this.copyCur
+      this.copyCur = this.copyNext
+      this.copyNext = c
       const g = this.sigPrev
       this.sigPrev = this.sigCur
       this.sigCur = this.sigNext
@@ -344,6 +398,10 @@ export class ChunkRun {
     this.prevFrame = null
     this.recv = []
     this.recvNext = []
+    this.copyCur = null
+    this.copyNext = null
+    if (this.copyStore !== null) giveStore(this.copyStore)
+    this.copyStore = null
     this.onDone(this)
   }
 }

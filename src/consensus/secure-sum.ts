@@ -37,7 +37,7 @@ import { ConsensusClosedError, ConsensusInputError } from './errors.js'
 import { SessionHistory } from './history.js'
 import { emptyConsensusStats, HISTORY_LIMIT, type ConsensusNode, type ConsensusStats, type SessionRecord, type SessionWait, type SumOptions } from './node.js'
 import { DEFAULT_FRACTION_BITS, fieldSum, fromWords, reconstructField, shamirDecode, shamirEncode, toWords, SHAMIR_PRIME } from './shamir.js'
-import { systemClock, type Clock, type ConsensusFrame, type Transport } from './transport.js'
+import { keepFrame, systemClock, type Clock, type ConsensusFrame, type Transport } from './transport.js'
 
 /** Words per field element on the wire. */
 export const WORDS = 4
@@ -138,7 +138,7 @@ class ShamirNodeImpl implements ConsensusNode {
     this.retransmitMs = o.retransmitMs ?? SHAMIR_RETRANSMIT_MS
     this.session = o.firstSession ?? 0
     this.lastHeard = new Float64Array(this.S).fill(Number.NEGATIVE_INFINITY)
-    o.transport.onFrame((from, frame) => this.onFrame(from, frame))
+    o.transport.onFrame((from, frame, lent) => this.onFrame(from, frame, lent === true))
   }
 
   get nextSession(): number {
@@ -264,7 +264,8 @@ class ShamirNodeImpl implements ConsensusNode {
     return out
   }
 
-  private onFrame(from: number, f: ConsensusFrame): void {
+  /** `lent`: the payload is valid only during this call (FrameHandler); early frames are copied. */
+  private onFrame(from: number, f: ConsensusFrame, lent = false): void {
     if (this.closed) return
     if (!Number.isInteger(from) || from < 0 || from >= this.S || from === this.self) {
       this.reject(from, 'bad-frame', false)
@@ -298,7 +299,7 @@ class ShamirNodeImpl implements ConsensusNode {
       if (f.session >= this.session && f.session < this.session + MAX_AHEAD) {
         let q = this.early.get(f.session)
         if (q === undefined) this.early.set(f.session, (q = []))
-        if (q.length < 4 * this.S) q.push([from, f])
+        if (q.length < 4 * this.S) q.push([from, keepFrame(f, lent)])
         else this.reject(from, 'too-early', false)
         return
       }

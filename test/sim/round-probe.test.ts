@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { RoundProbe } from '../../sim/run-common.js'
 import { Rng } from '../../src/numeric/rng.js'
 import type { RoundEvent } from '../../src/consensus/index.js'
+import { generateTopology } from '../../topologies/index.js'
+import { network } from '../consensus/helpers.js'
 
 /** Every node of `S` reports rounds 0..rounds-1 of `session`, node s's value at round t being (s + 1) / (t + 1) in every entry. */
 function play(probe: RoundProbe, S: number, session: number, rounds: number, len = 4): void {
@@ -45,5 +47,35 @@ describe('RoundProbe (the report\'s per-round disagreement of the traced session
     probe.labelSession(5, 'other')
     play(probe, 2, 5, 2)
     expect(probe.roundsOf(5)).toHaveLength(2)
+  })
+
+  it('wants() labels the session and says yes only to the traced one (and within maxSessions)', () => {
+    const probe = new RoundProbe(2, 3, new Rng(4), 'iter:0:stats')
+    expect(probe.wants(0, 'ggm/moments')).toBe(false)
+    expect(probe.wants(1, 'iter:0:stats')).toBe(true)
+    expect(probe.wants(1, 'other')).toBe(true) // the first label stands
+    expect(probe.wants(3, 'iter:0:stats')).toBe(false) // past maxSessions
+  })
+
+  it('the engine calls onRound only for the sessions onRoundFor accepts, with every round of them', async () => {
+    const t = generateTopology('ring', 5)
+    const seen: Array<[number, number, number]> = []
+    const asked: Array<[number, string]> = []
+    const { nodes } = network(t, {
+      chunks: 2,
+      onRound: (e) => seen.push([e.session, e.chunk, e.round]),
+      onRoundFor: (session, label) => {
+        asked.push([session, label])
+        return label === 'b'
+      },
+    })
+    for (const label of ['a', 'b', 'c']) await Promise.all(nodes.map((n, i) => n.sum(Float64Array.of(i), label)))
+    expect(new Set(asked.map(([s, l]) => `${s}:${l}`))).toEqual(new Set(['0:a', '1:b', '2:c']))
+    expect(asked).toHaveLength(3 * 5)
+    expect(new Set(seen.map(([s]) => s))).toEqual(new Set([1]))
+    const last = Math.max(...seen.map(([, , r]) => r))
+    expect(last).toBeGreaterThan(0)
+    // rounds 0..R of both chunks, on every node
+    expect(seen).toHaveLength(5 * 2 * (last + 1))
   })
 })

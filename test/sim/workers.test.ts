@@ -122,6 +122,35 @@ describe('worker-thread plumbing', () => {
     expect(() => readFrameBatch(batch.subarray(8 + 50), () => undefined)).toThrow(/repeats a previous frame/)
   })
 
+  it('a taken batch is left alone while the writer goes on, and a buffer handed back is written again', () => {
+    const w = new FrameBatchWriter()
+    const big: ConsensusFrame = { session: 1, chunk: 0, round: 2, attempt: 0, payload: new Float64Array(5000).map((_, i) => i) }
+    w.push(3, 1, big)
+    const first = w.take()
+    const kept = Float64Array.from(first)
+    // the next batch goes to another buffer, already as large as the first grew to
+    w.push(4, 2, { ...big, payload: new Float64Array(5000).fill(-1) })
+    expect(first).toEqual(kept)
+    const second = w.take()
+    expect(second.buffer).not.toBe(first.buffer)
+    expect(second.buffer.byteLength).toBeGreaterThanOrEqual(first.byteLength)
+    // handed back: the writer's next buffer after this one is the first batch's
+    w.recycle(first.buffer as ArrayBuffer)
+    expect(w.spares).toBe(1)
+    w.push(5, 1, big)
+    const third = w.take()
+    expect(w.spares).toBe(0)
+    w.push(6, 1, big)
+    expect(w.take().buffer).toBe(first.buffer)
+    const got: number[] = []
+    readFrameBatch(third, (to) => got.push(to))
+    expect(got).toEqual([5])
+    // detached (transferred away) or surplus buffers are not kept
+    w.recycle(new ArrayBuffer(0))
+    for (let k = 0; k < 10; k++) w.recycle(new ArrayBuffer(64))
+    expect(w.spares).toBe(4)
+  })
+
   it('refuses a header field the reader could not take as a 32-bit integer, and reads the rest as integers', () => {
     const w = new FrameBatchWriter()
     expect(() => w.push(1, 0, { session: 2 ** 31, chunk: 0, round: 0, payload: Float64Array.of(1) })).toThrow(FrameBatchError)

@@ -20,6 +20,11 @@ import type { ConsensusFrame } from './transport.js'
 /** `lent`: as pushed (the payload is valid only during the delivery, see FrameHandler). */
 export type Deliver = (to: number, from: number, frame: ConsensusFrame, lent: boolean) => void
 
+/** A frame queue used against its construction (a lent frame where lending is off). */
+export class FrameQueueError extends Error {
+  override name = 'FrameQueueError'
+}
+
 /** Below this many frames a generation is sorted by comparison, above by counting (S / this). */
 const COUNTING_SORT_DIVISOR = 8
 
@@ -50,6 +55,7 @@ export class FrameQueue {
   }
 
   push(to: number, from: number, frame: ConsensusFrame, lent = false): void {
+    if (lent && !this.lending) throw new FrameQueueError('a lent frame was pushed to a queue built without lending; construct it with lending = true so the flag reaches the handler')
     this.qTo.push(to)
     this.qFrom.push(from)
     this.qFrame.push(frame)

@@ -5,7 +5,7 @@
  * consensus engine reaches bit-for-bit the same sums (and counters) in either order.
  */
 import { describe, expect, it } from 'vitest'
-import { FrameQueue } from '../../src/consensus/frame-queue.js'
+import { FrameQueue, FrameQueueError } from '../../src/consensus/frame-queue.js'
 import { createVirtualClock, type ConsensusFrame } from '../../src/consensus/index.js'
 import { generateTopology } from '../../topologies/index.js'
 import { network, randomVectors } from './helpers.js'
@@ -24,6 +24,32 @@ function deliveries(q: FrameQueue, sends: Array<[number, number, number]>, echo:
 }
 
 describe('FrameQueue', () => {
+  it('a lending queue hands each frame its own lent flag, in both orders, small and large generations', () => {
+    for (const byRecipient of [false, true]) {
+      for (const n of [5, 400]) {
+        const q = new FrameQueue(40, byRecipient, 0, true)
+        const want = new Map<ConsensusFrame, boolean>()
+        for (let i = 0; i < n; i++) {
+          const f = frame(i)
+          const lent = i % 3 === 0
+          want.set(f, lent)
+          q.push((i * 7) % 40, i % 11, f, lent)
+        }
+        const got: boolean[] = []
+        q.drain((_to, _from, f, lent) => {
+          expect(lent).toBe(want.get(f))
+          got.push(lent)
+        })
+        expect(got).toHaveLength(n)
+      }
+    }
+    // a queue built without lending refuses a lent frame (the flag would be lost)
+    const plain = new FrameQueue(4, true)
+    expect(() => plain.push(1, 0, frame(0), true)).toThrow(FrameQueueError)
+    plain.push(1, 0, frame(0))
+    plain.drain((_to, _from, _f, lent) => expect(lent).toBe(false))
+  })
+
   const sends: Array<[number, number, number]> = [
     [5, 1, 0],
     [2, 7, 0],

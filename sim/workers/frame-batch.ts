@@ -18,7 +18,7 @@ import type { ConsensusFrame, FrameKind } from '../../src/consensus/transport.js
 
 const HEADER = 8
 /** Returned buffers a writer keeps for its next batches (batches in flight at once are few). */
-const SPARE_BUFFERS = 4
+export const SPARE_BUFFERS = 4
 const KINDS: readonly FrameKind[] = ['data', 'exclude', 'share', 'reveal']
 
 export class FrameBatchError extends Error {

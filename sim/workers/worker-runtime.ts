@@ -7,6 +7,7 @@
  */
 import type { MessagePort, Transferable } from 'node:worker_threads'
 import type { SessionWait } from '../../src/consensus/index.js'
+import { SPARE_BUFFERS } from './frame-batch.js'
 import type { PartitionNetwork } from './partition-network.js'
 import type { FromWorker, OutReport, PeerBatch, ToWorker } from './protocol.js'
 import type { StepClock } from './step-clock.js'
@@ -54,7 +55,8 @@ export class WorkerRuntime {
     this.recvFrom[from]++
     this.net.recycle(from, m.back)
     this.net.receive(m.batch)
-    this.returns[from].push(m.batch.buffer as ArrayBuffer)
+    // the writer keeps at most SPARE_BUFFERS; hold no more for a peer that has not been sent a batch for a while
+    if (this.returns[from].length < SPARE_BUFFERS) this.returns[from].push(m.batch.buffer as ArrayBuffer)
     // Post what the delivery produced (the next round's frames) before the nodes' promise
     // continuations run: those may be long (a node's optimize, local update or release) and
     // the peer's nodes must not wait for them to get this round.

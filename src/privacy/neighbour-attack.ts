@@ -81,7 +81,7 @@ export async function neighbourAttack(opts: NeighbourAttackOptions): Promise<Nei
     self: tr.self,
     send: (to: number, f: ConsensusFrame) => tr.send(to, f),
     onFrame: (h) =>
-      tr.onFrame((from, f) => {
+      tr.onFrame((from, f, lent) => {
         if ((f.kind ?? 'data') === 'data' && f.round === 0) {
           const key = `${tr.self}/${from}/${f.session}`
           let m = seen.get(key)
@@ -91,7 +91,7 @@ export async function neighbourAttack(opts: NeighbourAttackOptions): Promise<Nei
           }
           if (!m.has(f.chunk)) m.set(f.chunk, Float64Array.from(f.payload))
         }
-        h(from, f)
+        h(from, f, lent)
       }),
   })
   const nodes = net.transports.map((tr, s) => createConsensusNode({ ...(opts.consensus ?? {}), seed: opts.consensus?.seed ?? 'attack', topology: opts.topology, transport: spy(tr), noise: opts.noise(s) }))

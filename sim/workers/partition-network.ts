@@ -8,6 +8,7 @@
  */
 import type { MemoryNetworkStats } from '../../src/consensus/memory.js'
 import { FrameQueue } from '../../src/consensus/frame-queue.js'
+import { settleLentPayloads } from '../../src/consensus/index.js'
 import type { ConsensusFrame, FrameHandler, Transport } from '../../src/consensus/transport.js'
 import { FrameBatchWriter, readFrameBatch } from './frame-batch.js'
 import type { Partition } from './partition.js'
@@ -65,8 +66,9 @@ export class PartitionNetwork {
 
   /**
    * Frames from another worker: delivered now, in batch order (and what they cause locally,
-   * in the same drain). The frames are delivered lent (FrameHandler): when this returns no
-   * node holds a view into `batch`, so its buffer can go back to the sender (`recycle` there).
+   * in the same drain). The frames are delivered lent (FrameHandler) and settled at the end:
+   * when this returns no node holds a view into `batch`, so its buffer can go back to the
+   * sender (`recycle` there).
    */
   receive(batch: Float64Array): void {
     readFrameBatch(batch, (to, from, frame) => {
@@ -74,6 +76,8 @@ export class PartitionNetwork {
       this.queue.push(to, from, frame, true)
     })
     this.drain()
+    // the runs copy what they still hold of the batch (most rounds completed in the drain)
+    settleLentPayloads()
   }
 
   /** Buffers of batches this worker sent to `worker`, handed back by it after delivery. */

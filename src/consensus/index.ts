@@ -46,7 +46,7 @@ export { createShamirNode, ShamirQuorumError, WORDS as SHAMIR_WORDS, type Shamir
 export { createMemoryNetwork, MemoryNetworkError, type MemoryNetwork, type MemoryNetworkOptions, type MemoryNetworkStats } from './memory.js'
 export { ClockStalledError, createVirtualClock, type RunOptions as ClockRunOptions, type VirtualClock } from './clock.js'
 export { splitChunks, relabelling, sessionRelabelling, memberGraph, COVERAGE_REPAIR_SWAPS_PER_NODE, type Relabelling, type SessionRelabelling, type MemberGraph } from './membership.js'
-export { ChunkRun, type RoundEvent } from './round.js'
+export { ChunkRun, settleLentPayloads, type RoundEvent } from './round.js'
 export {
   SHAMIR_PRIME,
   DEFAULT_FRACTION_BITS,

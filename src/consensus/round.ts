@@ -82,6 +82,20 @@ function giveStore(s: Float64Array): void {
   pooledBytes += s.byteLength
 }
 
+/** Runs of this thread holding lent payloads not yet copied (see settleLentPayloads). */
+const lentHolders: ChunkRun[] = []
+
+/**
+ * Copy every lent payload a run of this thread still holds into the run's own buffers. A
+ * transport that lends payloads (FrameHandler's `lent`) calls this before it reuses their
+ * memory. Until then runs use lent payloads in place: a round completed within the same
+ * delivery (the usual case for a batch from another worker) never copies them.
+ */
+export function settleLentPayloads(): void {
+  for (let i = 0; i < lentHolders.length; i++) lentHolders[i].settleLent()
+  lentHolders.length = 0
+}
+
 /** Degrees up to this find a peer's slot by scanning the peer list instead of a Map. */
 const SCAN_DEGREE = 16
 
@@ -140,6 +154,11 @@ export class ChunkRun {
   private copyNext: Float64Array[] | null = null
   /** The buffer behind copyCur and copyNext (back to the pool when the run is done). */
   private copyStore: Float64Array | null = null
+  /** Slots of rounds t and t+1 that hold a lent payload in place (1), allocated on the first. */
+  private lentCur: Uint8Array | null = null
+  private lentNext: Uint8Array | null = null
+  /** In lentHolders. */
+  private holdsLent = false
   /** Payload signatures per peer for rounds t-1, t, t+1. */
   private sigPrev: Float64Array
   private sigCur: Float64Array
@@ -240,7 +259,7 @@ export class ChunkRun {
     return null
   }
 
-  /** `lent`: the payload is valid only during this call (the transport reuses it), so a kept one is copied. */
+  /** `lent`: the payload is valid until the transport calls settleLentPayloads, which copies it if still held. */
   receive(from: number, frame: ConsensusFrame, lent = false): Receive {
     const round = frame.round
     const payload = frame.payload
@@ -259,7 +278,8 @@ export class ChunkRun {
     }
     if (round === this.t) {
       if (this.recv[slot] !== null) return sameSign(this.sigCur, slot, frame) ? 'duplicate' : 'conflict'
-      this.recv[slot] = lent ? this.copy(false, slot, payload) : payload
+      this.recv[slot] = payload
+      if (lent) this.markLent(false, slot)
       sign(this.sigCur, slot, frame)
       this.count++
       if (this.started && this.count === this.peers.length) this.advance()
@@ -267,12 +287,41 @@ export class ChunkRun {
     }
     if (round === this.t + 1) {
       if (this.recvNext[slot] !== null) return sameSign(this.sigNext, slot, frame) ? 'duplicate' : 'conflict'
-      this.recvNext[slot] = lent ? this.copy(true, slot, payload) : payload
+      this.recvNext[slot] = payload
+      if (lent) this.markLent(true, slot)
       sign(this.sigNext, slot, frame)
       this.countNext++
       return 'ok'
     }
     return 'round-ahead'
+  }
+
+  private markLent(next: boolean, slot: number): void {
+    if (this.lentCur === null || this.lentNext === null) {
+      this.lentCur = new Uint8Array(this.peers.length)
+      this.lentNext = new Uint8Array(this.peers.length)
+    }
+    ;(next ? this.lentNext : this.lentCur)[slot] = 1
+    if (!this.holdsLent) {
+      this.holdsLent = true
+      lentHolders.push(this)
+    }
+  }
+
+  /** Copy the lent payloads this run still holds (settleLentPayloads). */
+  settleLent(): void {
+    this.holdsLent = false
+    const lc = this.lentCur
+    const ln = this.lentNext
+    if (this.done || lc === null || ln === null) return
+    for (let k = 0; k < lc.length; k++) {
+      const x = this.recv[k]
+      if (lc[k] === 1 && x !== null) this.recv[k] = this.copy(false, k, x)
+      const y = this.recvNext[k]
+      if (ln[k] === 1 && y !== null) this.recvNext[k] = this.copy(true, k, y)
+    }
+    lc.fill(0)
+    ln.fill(0)
   }
 
   /** A lent payload copied into this run's buffer for `slot` of round t (or t+1 when `next`). */
@@ -302,6 +351,12 @@ export class ChunkRun {
       const c = this.copyCur
       this.copyCur = this.copyNext
       this.copyNext = c
+      const l = this.lentCur
+      if (l !== null) {
+        l.fill(0)
+        this.lentCur = this.lentNext
+        this.lentNext = l
+      }
       const g = this.sigPrev
       this.sigPrev = this.sigCur
       this.sigCur = this.sigNext
@@ -400,6 +455,8 @@ export class ChunkRun {
     this.recvNext = []
     this.copyCur = null
     this.copyNext = null
+    this.lentCur = null
+    this.lentNext = null
     if (this.copyStore !== null) giveStore(this.copyStore)
     this.copyStore = null
     this.onDone(this)

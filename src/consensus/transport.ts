@@ -17,9 +17,10 @@
  *   round and may overwrite it once all of them have answered that round. A transport
  *   must serialise (or copy) the payload before `send` returns or resolves, and must
  *   never mutate a payload it delivers. Receivers treat payloads as read-only.
- * - `lent` (third handler argument, optional): the payload of this frame is valid only
- *   during the handler call, as the transport reuses its memory afterwards (the
- *   simulator's worker threads recycle their frame batches); the engine copies what it keeps.
+ * - `lent` (third handler argument, optional): the transport will reuse the payload's memory
+ *   (the simulator's worker threads recycle their frame batches). It stays valid until the
+ *   transport calls `settleLentPayloads()` (src/consensus/round.ts), which the transport
+ *   must do before the reuse; the engine then copies whatever it still holds.
  * - Wire codec guidance: kind u8 (0 data, 1 exclude), session/chunk/round/attempt u32,
  *   payload length u32 then little-endian f64s. Reject frames whose payload length is
  *   not the session's vector length (the engine rejects them too, reason 'bad-length').
@@ -47,9 +48,9 @@ export interface ConsensusFrame {
 }
 
 /**
- * Inbound frame handler. `lent` true: the payload is valid only during this call (the
- * transport reuses its memory afterwards), so the engine copies what it keeps; absent or
- * false: the payload stays valid as long as anyone holds it.
+ * Inbound frame handler. `lent` true: the payload stays valid only until the transport calls
+ * `settleLentPayloads()` (it reuses the memory after that), where the engine copies what it
+ * still holds; absent or false: the payload stays valid as long as anyone holds it.
  */
 export type FrameHandler = (from: number, frame: ConsensusFrame, lent?: boolean) => void
 
@@ -80,7 +81,7 @@ export const systemClock: Clock = {
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 }
 
-/** `f` to hold past the handler call: itself, or with a copy of its payload when the transport lent it. */
+/** `f` to keep for later (a queue): itself, or with a copy of its payload when the transport lent it. */
 export function keepFrame(f: ConsensusFrame, lent: boolean): ConsensusFrame {
   return lent ? { ...f, payload: f.payload.slice() } : f
 }

@@ -7,12 +7,22 @@
  */
 import { describe, expect, it } from 'vitest'
 import { generateTopology, type Topology } from '../../topologies/index.js'
-import { createConsensusNode, createMemoryNetwork, createShamirNode, type FrameHandler, type Transport } from '../../src/consensus/index.js'
+import { createConsensusNode, createMemoryNetwork, createShamirNode, settleLentPayloads, type FrameHandler, type Transport } from '../../src/consensus/index.js'
 import { SecretRng } from '../../src/numeric/secret-rng.js'
 import { randomVectors } from './helpers.js'
 
-/** `tr` with every delivered payload copied into a buffer that is overwritten with NaN after the handler. */
-function lending(tr: Transport, declare: boolean): Transport {
+/**
+ * `tr` with every delivered payload copied into a scratch buffer that is overwritten with NaN
+ * once lent payloads are settled: after each frame ('frame'), or at the end of the network's
+ * drain ('drain': payloads stay valid while the rounds they complete run, as in a worker).
+ */
+function lending(tr: Transport, declare: boolean, settle: 'frame' | 'drain' = 'frame'): Transport {
+  const pending: Float64Array[] = []
+  const flush = (): void => {
+    if (declare) settleLentPayloads()
+    for (const x of pending) x.fill(Number.NaN)
+    pending.length = 0
+  }
   return {
     self: tr.self,
     send: (to, f) => tr.send(to, f),
@@ -20,14 +30,16 @@ function lending(tr: Transport, declare: boolean): Transport {
       tr.onFrame((from, f) => {
         const scratch = Float64Array.from(f.payload)
         h(from, { ...f, payload: scratch }, declare)
-        scratch.fill(Number.NaN)
+        pending.push(scratch)
+        if (settle === 'frame') flush()
+        else if (pending.length === 1) setImmediate(flush)
       })
     },
     reportPeer: (p, r) => tr.reportPeer?.(p, r),
   }
 }
 
-type Mode = 'plain' | 'lent' | 'lent-undeclared'
+type Mode = 'plain' | 'lent' | 'lent-drain' | 'lent-undeclared'
 
 /** Two sums on every node, node 0 starting both before the others (its peers' frames arrive early). */
 async function twoSums(t: Topology, mode: Mode, xs: Float64Array[], ys: Float64Array[]): Promise<Float64Array[][]> {
@@ -38,7 +50,7 @@ async function twoSums(t: Topology, mode: Mode, xs: Float64Array[], ys: Float64A
       chunks: 2,
       noise: SecretRng.forSimulation('lent', tr.self),
       topology: t,
-      transport: mode === 'plain' ? tr : lending(tr, mode === 'lent'),
+      transport: mode === 'plain' ? tr : lending(tr, mode !== 'lent-undeclared', mode === 'lent-drain' ? 'drain' : 'frame'),
     }),
   )
   const a0 = nodes[0].sum(xs[0], 'a')
@@ -60,6 +72,8 @@ describe('payloads lent by the transport', () => {
     const plain = await twoSums(t, 'plain', xs, ys)
     const lent = await twoSums(t, 'lent', xs, ys)
     expect(lent).toEqual(plain)
+    // settled only after the drain: rounds completed meanwhile used the payloads in place
+    expect(await twoSums(t, 'lent-drain', xs, ys)).toEqual(plain)
     for (const v of plain[0]) for (const x of v) expect(Number.isFinite(x)).toBe(true)
   })
 

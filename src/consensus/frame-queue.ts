@@ -17,7 +17,7 @@
  */
 import type { ConsensusFrame } from './transport.js'
 
-/** `lent`: as pushed (the payload is valid only during the delivery, see FrameHandler). */
+/** `lent`: as pushed (the payload stays valid only until the transport settles it, see FrameHandler). */
 export type Deliver = (to: number, from: number, frame: ConsensusFrame, lent: boolean) => void
 
 /** A frame queue used against its construction (a lent frame where lending is off). */

@@ -605,7 +605,7 @@ class ConsensusNodeImpl implements ConsensusNode {
     this.lastHeard.set(from, this.clock.now())
   }
 
-  /** `lent`: the payload is valid only during this call (FrameHandler); what is kept is copied. */
+  /** `lent`: the transport will reuse the payload (FrameHandler): the chunk run copies it at settle if still held, queues copy it now. */
   private onFrame(from: number, f: ConsensusFrame, lent: boolean): void {
     if (this.closed) return
     if (!Number.isInteger(from) || from < 0 || from >= this.S || from === this.self) {

@@ -60,8 +60,8 @@ function sameSign(sig: Float64Array, slot: number, f: ConsensusFrame): boolean {
  * Copy stores of finished runs (see ChunkRun.copy), by length, for the next runs of this
  * thread, up to STORE_POOL_BYTES. A store is private to its run and unused once the run is
  * done, so reuse is safe; without it a worker thread of the simulator allocated one per
- * node, chunk and session (110 MB per session at S = 10,000 on two workers), and that
- * external memory forced a garbage collection every few rounds.
+ * node and chunk in every session (2 x 3 x 229 values: 110 MB per worker and session at
+ * S = 10,000 on two workers), external memory that starts garbage collections.
  */
 const storePool = new Map<number, Float64Array[]>()
 let pooledBytes = 0

@@ -264,7 +264,7 @@ class ShamirNodeImpl implements ConsensusNode {
     return out
   }
 
-  /** `lent`: the payload is valid only during this call (FrameHandler); early frames are copied. */
+  /** `lent`: the transport will reuse the payload (FrameHandler): early frames are copied when queued; shares are decoded at once. */
   private onFrame(from: number, f: ConsensusFrame, lent = false): void {
     if (this.closed) return
     if (!Number.isInteger(from) || from < 0 || from >= this.S || from === this.self) {

@@ -1,9 +1,10 @@
 /**
  * Lent payloads (FrameHandler's `lent`): a transport that reuses the memory of delivered
  * payloads (the simulator's workers recycle frame batches) must get the same sums, bit for
- * bit, as one that leaves payloads alone. The lending transport here hands each frame a scratch copy
- * and poisons it (NaN) the moment the handler returns, so any view the engine kept would
- * turn the sums into NaN or a conflict.
+ * bit, as one that leaves payloads alone. The lending transport here hands each frame a
+ * scratch copy, settles (settleLentPayloads) and poisons it (NaN) right after the handler or
+ * at the end of the network's drain, so any view the engine kept past the settle would turn
+ * the sums into NaN or a conflict.
  */
 import { describe, expect, it } from 'vitest'
 import { generateTopology, type Topology } from '../../topologies/index.js'

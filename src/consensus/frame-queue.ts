@@ -92,22 +92,15 @@ export class FrameQueue {
       const to = this.qTo
       const from = this.qFrom
       const frames = this.qFrame
-      const lent = this.qLent
+      const lent = this.lending ? this.qLent : null
       this.qTo = []
       this.qFrom = []
       this.qFrame = []
-      if (this.lending) this.qLent = []
+      this.qLent = []
       const order = this.order(to)
-      if (this.lending) {
-        for (let k = 0; k < order.length; k++) {
-          const i = order[k]
-          deliver(to[i], from[i], frames[i], lent[i])
-        }
-      } else {
-        for (let k = 0; k < order.length; k++) {
-          const i = order[k]
-          deliver(to[i], from[i], frames[i], false)
-        }
+      for (let k = 0; k < order.length; k++) {
+        const i = order[k]
+        deliver(to[i], from[i], frames[i], lent !== null && lent[i])
       }
     }
   }

@@ -40,8 +40,10 @@ export class SessionHistory {
   private kinds: SessionKind[] = []
   /** Index of the oldest kept record in `nums` / `kinds` (records before it were dropped). */
   private start = 0
-  /** Records pushed so far (dropped ones included): a reader rebuilds its copy only when this moved. */
-  pushes = 0
+  /** Records pushed so far (dropped ones included). */
+  private pushes = 0
+  /** `pushes` when syncInto last rebuilt its target's records. */
+  private syncedAt = -1
 
   constructor(private readonly limit: number) {}
 
@@ -61,6 +63,17 @@ export class SessionHistory {
     this.kinds.push(kindOf(r.label, r.rounds, r.scheme))
     this.pushes++
     if (this.length > this.limit) this.start++
+  }
+
+  /**
+   * Keep `target.history` (an engine's stats: one target per history) equal to the kept
+   * records, rebuilding it only after a push since the last call: a reader of the stats
+   * (e.g. the report, once per node) gets the same array until a session ends.
+   */
+  syncInto(target: { history: SessionRecord[] }): void {
+    if (this.syncedAt === this.pushes) return
+    target.history = this.records()
+    this.syncedAt = this.pushes
   }
 
   /** The kept records, oldest first, as fresh objects (their `rounds` arrays are shared and frozen). */

@@ -99,14 +99,8 @@ class ShamirNodeImpl implements ConsensusNode {
   /** The counters, a plain object (fast properties: updated on every frame); see `stats`. */
   private readonly counters: ConsensusStats = emptyConsensusStats()
 
-  /** `history.pushes` when `counters.history` was last rebuilt. */
-  private historyAt = -1
-
   get stats(): ConsensusStats {
-    if (this.historyAt !== this.history.pushes) {
-      this.counters.history = this.history.records()
-      this.historyAt = this.history.pushes
-    }
+    this.history.syncInto(this.counters)
     return this.counters
   }
   private readonly S: number

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { namedScenarios } from '../../sim/cli.js'
 import { ScenarioError, parseScenario, resolveScenario, scenarioVariants, applyVariant } from '../../sim/scenario.js'
+import { statsLength } from '../../src/models/ggm/index.js'
 
 describe('named scenarios', () => {
   it('every shipped scenario and each of its variants validates', () => {
@@ -10,6 +11,16 @@ describe('named scenarios', () => {
       const sc = resolveScenario(n)
       for (const v of scenarioVariants(sc)) expect(() => applyVariant(sc, v, n)).not.toThrow()
     }
+  })
+
+  it('the EM-session replica carries the statistics vector of one shuttle-10000 iteration, in its chunks', () => {
+    const em = resolveScenario('consensus-10000-em')
+    const run = resolveScenario('shuttle-10000')
+    // the model's statistics (ad_shuttle has 9 features) plus the loop's converged vote and member count (src/learning/index.ts)
+    expect(em.vectorLength).toBe(statsLength(Number(run.training.model.hyper.K), 9) + 2)
+    expect(em.nodes).toBe(run.nodes)
+    expect(em.training.consensus.chunks).toBe(run.training.consensus.chunks)
+    expect(em.training.consensus.tol).toBe(run.training.consensus.tol)
   })
 
   it('errors name the source and the field', () => {

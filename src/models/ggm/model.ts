@@ -38,7 +38,8 @@
  * Trace entry t (written by the t-th optimize): objective = network mean log-likelihood
  * per row under the parameters the t-th E-step used (as scikit-learn's lower_bound_), K
  * after dropping, dropped, rows, glassoIterations (max over components), glassoConverged,
- * ridge (largest ridge the step needed). Converged when |objective_t - objective_{t-1}| <=
+ * ridge (largest ridge the step needed), and under accelerate 'squarem' extrapolation (the
+ * SQUAREM step length taken, 1 for a plain M-step; accelerate.ts). Converged when |objective_t - objective_{t-1}| <=
  * tol |objective_{t-1}| (stopReason 'tol') or after maxIter optimizes ('maxIter').
  *
  * localUpdate caches the preprocessed rows per Mat object: pass a new matrix when the data change.
@@ -73,6 +74,7 @@ import {
 import { parseGgmHyper, SELECT_GLASSO_TOL, type GgmHyper } from './hyper.js'
 import { kmeansStart, selectModel, type GgmSelection, type SelectionCandidate } from './select.js'
 import { eStepMissing, incompleteRows, scoreIncomplete } from './missing.js'
+import { MomentExtrapolator } from './accelerate.js'
 
 export class GgmError extends Error {
   override name = 'GgmError'
@@ -197,10 +199,13 @@ class GgmMixture implements GgmModel {
   private lastCounts: Float64Array | null = null
   private rhoUsed: number
   private chosen: GgmSelection | null = null
+  /** SQUAREM on the network moments (hyper.accelerate), null for plain EM. */
+  private extrapolator: MomentExtrapolator | null
 
   constructor(hyper: GgmHyper) {
     this.hyper = hyper
     this.rhoUsed = hyper.rho
+    this.extrapolator = hyper.accelerate === 'squarem' ? new MomentExtrapolator(hyper.accelerateMaxStep) : null
   }
 
   get rho(): number {
@@ -319,6 +324,7 @@ class GgmMixture implements GgmModel {
     this.log = []
     this.resp = null
     this.lastCounts = null
+    this.extrapolator?.reset()
   }
 
   /** A fixed-K, fixed-rho fit with shared weights from an explicit start: one candidate of the model selection. */
@@ -362,6 +368,7 @@ class GgmMixture implements GgmModel {
     p.covariances = covariances
     p.nbar = new Float64Array(K)
     this.lastCounts = null
+    this.extrapolator?.reset()
     p.ids = Int32Array.from({ length: K }, (_, k) => k)
     p.logWeights = Float64Array.from({ length: K }, (_, k) => Math.log(w[k] / wsum))
   }
@@ -455,13 +462,15 @@ class GgmMixture implements GgmModel {
     let glassoIterations = 0
     let glassoConverged = true
     let ridgeUsed = 0
+    const accelerated = this.extrapolate(sums, keep)
+    const moments = accelerated?.sums ?? sums
     for (let j = 0; j < K2; j++) {
       const k = keep[j]
       const at = STATS_HEADER + k * block
       counts[j] = sums[at]
       // eq. 14; floored at delta until the vote drops a component that fell below it (module comment)
-      const nb = Math.max(sums[at], h.delta, NBAR_FLOOR)
-      for (let a = 0; a < M; a++) mbar[a] = sums[at + 1 + a] / nb
+      const nb = Math.max(moments[at], h.delta, NBAR_FLOOR)
+      for (let a = 0; a < M; a++) mbar[a] = moments[at + 1 + a] / nb
       const sigma = new Float64Array(M * M)
       const mu = next.means.data.subarray(j * M, (j + 1) * M)
       const shrink = h.estimator === 'map' ? h.lambda0 / (h.lambda0 + nb) : 0
@@ -471,7 +480,7 @@ class GgmMixture implements GgmModel {
       }
       for (let a = 0; a < M; a++) {
         for (let b = a; b < M; b++) {
-          const c = packedAt(sums, M, at + 1 + M, a, b) / nb
+          const c = packedAt(moments, M, at + 1 + M, a, b) / nb
           // eq. 15: Sigma_k = Cbar_k - mbar mbar^T + lambda0/(lambda0 + Nbar_k) (mbar - m0)(mbar - m0)^T
           const v = c - mbar[a] * mbar[b] + shrink * (mbar[a] - m0[a]) * (mbar[b] - m0[b])
           sigma[a * M + b] = v
@@ -542,6 +551,7 @@ class GgmMixture implements GgmModel {
       glassoConverged,
       ridge: ridgeUsed,
     }
+    if (this.extrapolator !== null) entry.extrapolation = accelerated?.step ?? 1
     this.log.push(entry)
     if (prev !== null && Math.abs(objective - prev) <= h.tol * Math.abs(prev)) {
       this.done = true
@@ -550,6 +560,61 @@ class GgmMixture implements GgmModel {
       this.done = true
       this.reason = 'maxIter'
     }
+  }
+
+  /**
+   * SQUAREM (accelerate.ts) on the kept components' network moments (Nbar_k / n, mbar_k,
+   * Cbar_k): the sums to take this M-step from instead of `sums` (counts and the drop vote
+   * still come from `sums`), or null for a plain step.
+   */
+  private extrapolate(sums: Float64Array, keep: number[]): { sums: Float64Array; step: number } | null {
+    const ex = this.extrapolator
+    if (ex === null) return null
+    const h = this.hyper
+    const M = this.M
+    const block = statsBlock(M)
+    const rows = sums[1]
+    if (!(rows > 0)) return null
+    const u = new Float64Array(keep.length * block)
+    for (let j = 0; j < keep.length; j++) {
+      const at = STATS_HEADER + keep[j] * block
+      const nb = Math.max(sums[at], h.delta, NBAR_FLOOR)
+      u[j * block] = nb / rows
+      for (let i = 1; i < block; i++) u[j * block + i] = sums[at + i] / nb
+    }
+    const ids = Int32Array.from(keep, (k) => this.params().ids[k])
+    const floor = Math.max(h.delta, NBAR_FLOOR)
+    const valid = (v: Float64Array): boolean => {
+      for (let j = 0; j < keep.length; j++) {
+        if (!(v[j * block] * rows >= floor)) return false
+        const c = mat(M, M)
+        for (let a = 0; a < M; a++) {
+          for (let b = a; b < M; b++) {
+            const x = packedAt(v, M, j * block + 1 + M, a, b) - v[j * block + 1 + a] * v[j * block + 1 + b]
+            c.data[a * M + b] = x
+            c.data[b * M + a] = x
+          }
+          c.data[a * M + a] += effectiveRidge(h)
+        }
+        try {
+          cholesky(c)
+        } catch (err) {
+          if (err instanceof NotPositiveDefiniteError) return false
+          throw err
+        }
+      }
+      return true
+    }
+    const out = ex.next(this.iter + 1, ids, u, valid)
+    if (out === null) return null
+    const moved = Float64Array.from(sums)
+    for (let j = 0; j < keep.length; j++) {
+      const at = STATS_HEADER + keep[j] * block
+      const nb = out.moments[j * block] * rows
+      moved[at] = nb
+      for (let i = 1; i < block; i++) moved[at + i] = out.moments[j * block + i] * nb
+    }
+    return { sums: moved, step: out.step }
   }
 
   /**
@@ -718,6 +783,7 @@ class GgmMixture implements GgmModel {
     this.chosen = (saved.selection as GgmSelection | undefined) ?? null
     this.log = trace.map((e) => ({ ...e }))
     this.lastCounts = null
+    this.extrapolator?.reset()
   }
 
   /**
@@ -814,6 +880,7 @@ class GgmMixture implements GgmModel {
     this.prevObjective = Number.isNaN(s[3]) ? null : s[3]
     this.cache = new WeakMap()
     this.lastCounts = null
+    this.extrapolator?.reset()
     // a node that rejoins from a peer's state trains on with the rho the network chose
     const rho = s[s.length - 1]
     if (!(rho >= 0)) throw new GgmError(`global state carries rho ${rho}; both nodes must run the same release`)

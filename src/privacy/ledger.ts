@@ -114,7 +114,12 @@ export interface Charge {
 /** JSON with object keys sorted (undefined dropped), so equal values give equal strings. */
 function canonical(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null'
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`
+  if (Array.isArray(v)) {
+    // an array of numbers (an RDP curve: 160 orders in every entry) is what JSON.stringify
+    // writes for it, element by element the same text: one native call instead of 160
+    if (v.every((x) => typeof x === 'number')) return JSON.stringify(v)
+    return `[${v.map(canonical).join(',')}]`
+  }
   const o = v as Record<string, unknown>
   return `{${Object.keys(o)
     .filter((k) => o[k] !== undefined)
@@ -173,6 +178,8 @@ export class PrivacyLedger {
   /** The entries, stored compactly and materialised on read (./ledger-store.ts). */
   private readonly list: EntryStore
   private readonly now: () => Date
+  /** The guarantee of each audience's current totals, as computed by its last charge (null: not yet, or rolled back). */
+  private readonly lastGuarantee: Record<Audience, DpGuarantee | null> = { external: null, peers: null }
 
   private constructor(settings: LedgerSettings, path: string | null, file: LedgerFile | null, now: () => Date) {
     this.settings = settings
@@ -340,6 +347,22 @@ export class PrivacyLedger {
     return rdpToDp(this.settings.orders, this.addTo(this.totals[audience], rdp), this.settings.delta, this.settings.conversion)
   }
 
+  /**
+   * rdpToDp of `next` = the audience's totals + `rdp`. A zero curve (every l-diversity
+   * perturbation: no RDP cost) leaves the totals as they were, so the guarantee of the last
+   * charge to that audience is the answer; at 10,000 nodes that saves ~500,000 conversions
+   * over 160 orders in a training.
+   */
+  private guaranteeAfter(audience: Audience, rdp: ArrayLike<number>, next: Float64Array): DpGuarantee {
+    let zero = true
+    for (let j = 0; j < rdp.length && zero; j++) zero = rdp[j] === 0
+    const last = this.lastGuarantee[audience]
+    if (zero && last !== null) return last
+    const g = rdpToDp(this.settings.orders, next, this.settings.delta, this.settings.conversion)
+    this.lastGuarantee[audience] = g
+    return g
+  }
+
   /** Epsilon left in the external budget (Infinity without a budget). */
   remaining(): number {
     return this.settings.budget === null ? Infinity : Math.max(0, this.settings.budget - this.spent('external').epsilon)
@@ -379,7 +402,7 @@ export class PrivacyLedger {
     }
     if (c.audience === 'external') this.assertAffordable(c.rdp, `"${c.label}"`)
     const next = this.addTo(this.totals[c.audience], c.rdp)
-    const g = rdpToDp(this.settings.orders, next, this.settings.delta, this.settings.conversion)
+    const g = this.guaranteeAfter(c.audience, c.rdp, next)
     const prev = this.head().hash
     const entry: LedgerEntry = {
       seq: this.list.length,
@@ -403,6 +426,7 @@ export class PrivacyLedger {
     } catch (e) {
       // Not durable: roll back so memory and disk agree, and let the caller withhold the release.
       this.totals[c.audience].set(prevTotals)
+      this.lastGuarantee[c.audience] = null
       this.list.pop()
       throw e
     }

@@ -5,6 +5,7 @@
  * rules define it, built here independently (seq, ISO time, running epsilon from
  * rdpToDp of the audience's composed curve, the sha256 chain from genesis).
  */
+import { createHash } from 'node:crypto'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
@@ -74,7 +75,23 @@ function charges(): Charge[] {
   out.push({ kind: 'gaussian', audience: 'peers', label: 'g ✓ unicode', rdp: gaussianRdp(2) })
   out.push({ kind: 'odd', audience: 'peers', label: '', rdp: withNegZero, details: { nested: { a: 1 } as unknown as number, n: Number.NaN, inf: -Infinity } })
   out.push({ kind: 'odd', audience: 'peers', label: '', rdp: withNegZero, details: {} })
+  // zero curves after non-zero ones: the ledger reuses the last guarantee of the audience
+  out.push({ kind: 'ldiversity-perturbation', audience: 'peers', label: 'after', rdp: zero, details: { exposed: [0, 2], odd: [Number.NaN, Infinity, -0, 1e-300, 1e21, 5e-324] } })
+  out.push({ kind: 'zero', audience: 'external', label: 'after', rdp: zero })
   return out
+}
+
+/** sha256 chain hash with a canonical JSON written here, element by element (not the ledger's). */
+function independentHash(e: LedgerEntry): string {
+  const canon = (v: unknown): string => {
+    if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null'
+    if (Array.isArray(v)) return '[' + v.map(canon).join(',') + ']'
+    const o = v as Record<string, unknown>
+    const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort()
+    return '{' + keys.map((k) => JSON.stringify(k) + ':' + canon(o[k])).join(',') + '}'
+  }
+  const { hash: _h, ...rest } = e
+  return createHash('sha256').update(`${e.prev}\n${canon(rest)}`).digest('hex')
 }
 
 function times(n: number): Date[] {
@@ -101,6 +118,8 @@ describe('compact ledger entries', () => {
       // -0 stays -0 and NaN stays NaN (toStrictEqual compares with Object.is)
       expect(Object.is(got[i].rdp[3], want[i].rdp[3])).toBe(true)
     }
+    // the chain's hashes against a canonical JSON built here (-0, NaN, Infinity, 1e-300, 1e21 in number arrays included)
+    for (const e of got) expect(e.hash).toBe(independentHash(e))
     expect(led.size).toBe(want.length)
     expect(led.head()).toEqual({ length: want.length, hash: want.at(-1)?.hash })
     expect(led.byId('release/abc')).toStrictEqual(want[6])

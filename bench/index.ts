@@ -14,6 +14,7 @@ const benches: Record<string, () => Promise<{ run: Bench }>> = {
   numeric: () => import('./numeric.js'),
   glasso: () => import('./glasso-r.js'),
   vae: () => import('./vae.js'),
+  em: () => import('./em.js'),
   consensus: () => import('./consensus.js'),
   spectrum: () => import('./spectrum.js'),
   workers: () => import('./workers.js'),

@@ -23,6 +23,14 @@ describe('named scenarios', () => {
     expect(em.training.consensus.tol).toBe(run.training.consensus.tol)
   })
 
+  it('shuttle-10000-prior is shuttle-10000 with one pseudo-row on the private weights, nothing else', () => {
+    const base = resolveScenario('shuttle-10000')
+    const prior = resolveScenario('shuttle-10000-prior')
+    expect(prior.training.model.hyper).toEqual({ ...base.training.model.hyper, weightPrior: 1 })
+    const strip = (sc: typeof base): unknown => ({ ...sc, name: '', description: '', training: { ...sc.training, model: { ...sc.training.model, hyper: {} } } })
+    expect(strip(prior)).toEqual(strip(base))
+  })
+
   it('errors name the source and the field', () => {
     expect(() => parseScenario({ nodes: 3, training: { model: { kind: 'ggm' }, seed: 1 } }, 'x.yaml')).toThrow(/x\.yaml: dataset: required in train mode/)
     expect(() => parseScenario({ nodes: 0, dataset: { path: 'a.csv' }, training: { model: { kind: 'ggm' }, seed: 1 } }, 'x.yaml')).toThrow(ScenarioError)

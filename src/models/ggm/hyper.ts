@@ -43,6 +43,8 @@ export const DEFAULT_RIDGE = 1e-6
 /** Graphical-lasso tolerance: tight, so S nodes and the centralised fit agree far below 1e-6. */
 export const DEFAULT_GLASSO_TOL = 1e-10
 export const DEFAULT_GLASSO_MAX_ITER = 1000
+/** Pseudo-rows of the prior on a node's private weights (0 = eq. 13 as written). */
+export const DEFAULT_WEIGHT_PRIOR = 0
 /** Longest SQUAREM step under accelerate: 'squarem' (a fixed bound: no state that nodes could set differently). */
 export const DEFAULT_ACCELERATE_MAX_STEP = 4
 
@@ -102,6 +104,17 @@ export const ggmHyperSchema = z
      * then S nodes give exactly the centralised fit).
      */
     weights: z.enum(['local', 'shared']).default('local'),
+    /**
+     * Pseudo-rows a that pull each node's private pi^s towards the network's weights
+     * Nbar_k / sum_l Nbar_l (weights 'local' only): pi_k^s = (N_k^s + a Nbar_k / sum Nbar) /
+     * (n^s + a), the posterior mean under a Dirichlet prior centred on the network's weights.
+     * 0 (the default) is eq. 13 as the paper writes it. A node with a handful of rows needs it:
+     * with 3-4 rows eq. 13's pi^s collapse onto one or two components, the node then scores
+     * the other modes as anomalies, and EM creeps (sim/scenarios/shuttle-10000-prior.yaml).
+     * With thousands of rows per node 1 pseudo-row changes little; with one node the network's
+     * weights are that node's own (from the last M-step), so the fixed points are eq. 13's.
+     */
+    weightPrior: z.number().min(0).finite().default(DEFAULT_WEIGHT_PRIOR),
     /**
      * 'squarem': every third M-step is taken from the SQUAREM extrapolation of the network's
      * moments of the last three (accelerate.ts): the same fixed points as plain EM, reached in

@@ -400,11 +400,17 @@ class GgmMixture implements GgmModel {
     for (let k = 0; k < K; k++) out[vote + 1 + k] = this.dropVote(k) ? 1 : 0
     this.resp = resp
     if (this.hyper.weights === 'local') {
-      // eq. 13: pi_k^s = N_k^s / sum_l N_l^s (private, used by this node's next E-step and score)
+      // eq. 13: pi_k^s = N_k^s / sum_l N_l^s (private, used by this node's next E-step and score);
+      // with weightPrior a > 0, (N_k^s + a w_k) / (n^s + a), w = the network's weights (hyper.ts)
       let n = 0
       for (let k = 0; k < K; k++) n += nk[k]
-      if (n > 0) {
-        for (let k = 0; k < K; k++) p.logWeights[k] = Math.max(Math.log(nk[k] / n), LOG_WEIGHT_FLOOR)
+      const a = this.hyper.weightPrior
+      const prior = a > 0 ? this.networkWeights : null
+      if (n > 0 || a > 0) {
+        for (let k = 0; k < K; k++) {
+          const w = prior === null ? nk[k] / n : (nk[k] + a * prior[k]) / (n + a)
+          p.logWeights[k] = Math.max(Math.log(w), LOG_WEIGHT_FLOOR)
+        }
       }
     }
     return out

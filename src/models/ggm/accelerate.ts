@@ -20,10 +20,12 @@
  * both are continuous), so the global part stays the same on every node. The private
  * weights pi^s follow by their own EM updates.
  *
- * Safeguards, none of which needs a comparison that nodes could decide differently:
- * alpha is clamped (a fixed maxStep, no adaptive state), and an extrapolation whose
- * moments are not a valid M-step input (a count below delta, a covariance that is not
- * positive definite) is replaced by the plain step. A change of the components (a drop)
+ * Safeguards: alpha is clamped (a fixed maxStep, no adaptive state and no comparison of
+ * objectives, which nodes could decide differently), and an extrapolation whose moments are
+ * not a valid M-step input (a count below delta, a covariance that is not positive definite)
+ * is replaced by the plain step. That check is the one discrete decision: a node whose
+ * consensus error (~1e-9) put it on the other side of that boundary would take one M-step
+ * different from the rest, and the next plain M-step would bring it back. A change of the components (a drop)
  * restarts the cycle. EM's fixed points are unchanged: at a fixed point r = v = 0. A node
  * that rejoins with a peer's global part (importGlobal) knows no moments yet and takes plain
  * steps until it holds two; at most one extrapolating M-step of the network's differs on it,

@@ -22,8 +22,9 @@
  *
  * Safeguards: alpha is clamped (a fixed maxStep, no adaptive state and no comparison of
  * objectives, which nodes could decide differently), and an extrapolation whose moments are
- * not a valid M-step input (a count below delta, a covariance that is not positive definite)
- * is replaced by the plain step. That check is the one discrete decision: a node whose
+ * not a valid M-step input (a count below delta, a covariance less well conditioned than the
+ * plain step's, model.ts) is retried with the step halved towards 1, up to BACKTRACKS times,
+ * then replaced by the plain step. That check is the one discrete decision: a node whose
  * consensus error (~1e-9) put it on the other side of that boundary would take one M-step
  * different from the rest, and the next plain M-step would bring it back. A change of the components (a drop)
  * restarts the cycle. EM's fixed points are unchanged: at a fixed point r = v = 0. A node
@@ -76,17 +77,28 @@ export class MomentExtrapolator {
       vv += v * v
     }
     if (!(rr > 0) || !(vv > 0)) return null
-    const alpha = Math.max(-this.maxStep, Math.min(-1, -Math.sqrt(rr / vv)))
-    if (alpha === -1) return null
+    // step length s = -alpha in [1, maxStep]; s = 1 is u2, the plain step
+    let step = Math.min(this.maxStep, Math.max(1, Math.sqrt(rr / vv)))
     const out = new Float64Array(u.length)
-    for (let i = 0; i < u.length; i++) {
-      const r = u1[i] - u0[i]
-      const v = u[i] - 2 * u1[i] + u0[i]
-      out[i] = u0[i] - 2 * alpha * r + alpha * alpha * v
+    // an invalid extrapolation is retried closer to u2 (s -> 1 + (s - 1) / 2), as SQUAREM's
+    // own step-halving does when a step leaves the parameter space
+    for (let tries = 0; tries < BACKTRACKS && step - 1 > MIN_STRIDE; tries++) {
+      for (let i = 0; i < u.length; i++) {
+        const r = u1[i] - u0[i]
+        const v = u[i] - 2 * u1[i] + u0[i]
+        out[i] = u0[i] + 2 * step * r + step * step * v
+      }
+      if (valid(out)) return { moments: out, step }
+      step = 1 + (step - 1) / 2
     }
-    return valid(out) ? { moments: out, step: -alpha } : null
+    return null
   }
 }
+
+/** Step-halvings towards the plain step before an invalid extrapolation is given up. */
+const BACKTRACKS = 6
+/** Steps closer than this to 1 are taken as the plain step. */
+const MIN_STRIDE = 1e-3
 
 /** M-steps per SQUAREM cycle: two plain ones, then the extrapolated one. */
 export const CYCLE = 3

@@ -590,24 +590,34 @@ class GgmMixture implements GgmModel {
     }
     const ids = Int32Array.from(keep, (k) => this.params().ids[k])
     const floor = Math.max(h.delta, NBAR_FLOOR)
+    // each component's covariance Cbar - mbar mbar^T + ridge I from moments v, positive definite?
+    const definite = (v: Float64Array, j: number, ridge: number): boolean => {
+      const c = mat(M, M)
+      for (let a = 0; a < M; a++) {
+        for (let b = a; b < M; b++) {
+          const x = packedAt(v, M, j * block + 1 + M, a, b) - v[j * block + 1 + a] * v[j * block + 1 + b]
+          c.data[a * M + b] = x
+          c.data[b * M + a] = x
+        }
+        c.data[a * M + a] += ridge
+      }
+      try {
+        cholesky(c)
+        return true
+      } catch (err) {
+        if (err instanceof NotPositiveDefiniteError) return false
+        throw err
+      }
+    }
+    // The ridge each component's plain moments need (the M-step's ladder; near-singular
+    // components, e.g. integer-valued features, need more than the floor): an extrapolation
+    // must be positive definite with the same ridge, i.e. no worse conditioned than the plain step.
+    const ridges = keep.map((_, j) => ridgeLadder(effectiveRidge(h)).find((r) => definite(u, j, r)))
+    if (ridges.some((r) => r === undefined)) return null
     const valid = (v: Float64Array): boolean => {
       for (let j = 0; j < keep.length; j++) {
         if (!(v[j * block] * rows >= floor)) return false
-        const c = mat(M, M)
-        for (let a = 0; a < M; a++) {
-          for (let b = a; b < M; b++) {
-            const x = packedAt(v, M, j * block + 1 + M, a, b) - v[j * block + 1 + a] * v[j * block + 1 + b]
-            c.data[a * M + b] = x
-            c.data[b * M + a] = x
-          }
-          c.data[a * M + a] += effectiveRidge(h)
-        }
-        try {
-          cholesky(c)
-        } catch (err) {
-          if (err instanceof NotPositiveDefiniteError) return false
-          throw err
-        }
+        if (!definite(v, j, ridges[j] as number)) return false
       }
       return true
     }

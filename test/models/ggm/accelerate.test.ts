@@ -49,6 +49,23 @@ describe('MomentExtrapolator (SQUAREM S3)', () => {
     }
   })
 
+  it('halves an invalid step towards the plain one (s -> 1 + (s - 1) / 2) until the moments are valid', () => {
+    const G = linearMap([0], [0.99])
+    const one = Int32Array.of(0)
+    const u0 = Float64Array.of(1)
+    const u1 = G(u0)
+    const u2 = G(u1)
+    const ex = new MomentExtrapolator(10)
+    ex.next(1, one, u0, always)
+    ex.next(2, one, u1, always)
+    const tried: number[] = []
+    // u'(s) = 1 - 0.02 s + 1e-4 s^2: 0.81 at s = 10 (refused), 0.893 at s = 5.5 (accepted)
+    const out = ex.next(3, one, u2, (v) => (tried.push(v[0]), v[0] >= 0.85))!
+    expect(out.step).toBeCloseTo(5.5, 12)
+    expect(tried).toHaveLength(2)
+    expect(out.moments[0]).toBeCloseTo(1 - 0.02 * 5.5 + 1e-4 * 5.5 * 5.5, 12)
+  })
+
   it('converges far faster than the plain iteration on a map with a rate near 1, to the same point', () => {
     const fix = [1, 2, 3]
     const G = linearMap(fix, [0.99, 0.9, 0.5])

@@ -612,12 +612,13 @@ class GgmMixture implements GgmModel {
     // The ridge each component's plain moments need (the M-step's ladder; near-singular
     // components, e.g. integer-valued features, need more than the floor): an extrapolation
     // must be positive definite with the same ridge, i.e. no worse conditioned than the plain step.
-    const ridges = keep.map((_, j) => ridgeLadder(effectiveRidge(h)).find((r) => definite(u, j, r)))
-    if (ridges.some((r) => r === undefined)) return null
+    // Found only when an extrapolation is checked (every third M-step), not on plain ones.
+    let ridges: (number | undefined)[] | null = null
     const valid = (v: Float64Array): boolean => {
+      ridges ??= keep.map((_, j) => ridgeLadder(effectiveRidge(h)).find((r) => definite(u, j, r)))
       for (let j = 0; j < keep.length; j++) {
-        if (!(v[j * block] * rows >= floor)) return false
-        if (!definite(v, j, ridges[j] as number)) return false
+        const ridge = ridges[j]
+        if (ridge === undefined || !(v[j * block] * rows >= floor) || !definite(v, j, ridge)) return false
       }
       return true
     }

@@ -57,7 +57,7 @@ import {
   Rng,
   spdInverse,
 } from '../../numeric/index.js'
-import { mat, packedAt, packedSymLength, packSym, type Mat } from '../../numeric/matrix.js'
+import { mat, packedAt, packedSymLength, packSym, unpackSym, type Mat } from '../../numeric/matrix.js'
 import type { Aggregate, CollabModel, SavedModel, TraceEntry } from '../model.js'
 import {
   networkMeanCovariance,
@@ -592,17 +592,14 @@ class GgmMixture implements GgmModel {
     const floor = Math.max(h.delta, NBAR_FLOOR)
     // each component's covariance Cbar - mbar mbar^T + ridge I from moments v, positive definite?
     const definite = (v: Float64Array, j: number, ridge: number): boolean => {
-      const c = mat(M, M)
+      const c = unpackSym(v, M, j * block + 1 + M)
+      const mbar = v.subarray(j * block + 1, j * block + 1 + M)
       for (let a = 0; a < M; a++) {
-        for (let b = a; b < M; b++) {
-          const x = packedAt(v, M, j * block + 1 + M, a, b) - v[j * block + 1 + a] * v[j * block + 1 + b]
-          c.data[a * M + b] = x
-          c.data[b * M + a] = x
-        }
-        c.data[a * M + a] += ridge
+        for (let b = 0; b < M; b++) c[a * M + b] -= mbar[a] * mbar[b]
+        c[a * M + a] += ridge
       }
       try {
-        cholesky(c)
+        cholesky(mat(M, M, c))
         return true
       } catch (err) {
         if (err instanceof NotPositiveDefiniteError) return false

@@ -15,6 +15,7 @@ const benches: Record<string, () => Promise<{ run: Bench }>> = {
   glasso: () => import('./glasso-r.js'),
   vae: () => import('./vae.js'),
   em: () => import('./em.js'),
+  ledger: () => import('./ledger.js'),
   consensus: () => import('./consensus.js'),
   spectrum: () => import('./spectrum.js'),
   workers: () => import('./workers.js'),

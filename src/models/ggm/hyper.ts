@@ -109,7 +109,7 @@ export const ggmHyperSchema = z
      * Nbar_k / sum_l Nbar_l (weights 'local' only): pi_k^s = (N_k^s + a Nbar_k / sum Nbar) /
      * (n^s + a), the posterior mean under a Dirichlet prior centred on the network's weights.
      * 0 (the default) is eq. 13 as the paper writes it. A node with a handful of rows needs it:
-     * with 3-4 rows eq. 13's pi^s collapse onto one or two components, the node then scores
+     * with 3-4 rows eq. 13's pi^s collapse towards the components the few rows fall in, the node then scores
      * the other modes as anomalies, and EM creeps (sim/scenarios/shuttle-10000-prior.yaml).
      * With thousands of rows per node 1 pseudo-row changes little; with one node the network's
      * weights are that node's own (from the last M-step), so the fixed points are eq. 13's.
